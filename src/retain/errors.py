@@ -1,0 +1,43 @@
+"""User-facing errors: one paragraph naming the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RetainError(Exception):
+    """An error caused by the user's input (config, files, budget); printed without a traceback."""
+
+
+class ConfigError(RetainError):
+    """A configuration field has a value that is not allowed."""
+
+
+class DatasetError(RetainError):
+    """Dataset files are missing, malformed or fail their checksum."""
+
+
+class BudgetError(RetainError):
+    """A memory budget is impossible or was exceeded."""
+
+
+class CheckpointError(RetainError):
+    """A checkpoint is corrupt or belongs to a different configuration."""
+
+
+def closest_match(name: str, choices: Iterable[str]) -> str | None:
+    """The choice most similar to `name`, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None = None) -> ConfigError:
+    """Error for an unknown registry name, suggesting the closest known one."""
+    choices = sorted(choices)
+    where = f" ({field})" if field else ""
+    message = f"Unknown {kind}{where} {name!r}. Known {kind}s: {', '.join(choices)}."
+    suggestion = closest_match(name, choices)
+    if suggestion:
+        message += f" Did you mean {suggestion!r}?"
+    return ConfigError(message)
