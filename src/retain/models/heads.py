@@ -1,0 +1,64 @@
+"""Classifier heads that grow with the classes seen so far."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class IncrementalLinear(nn.Module):
+    """Linear head over `in_features` whose rows (classes) can be appended.
+
+    New rows get nn.Linear's kaiming-uniform weights and a zero bias (PyCIL's SimpleLinear);
+    `grow` keeps the old rows and biases bit-identical. The parameters are replaced on growth,
+    so an optimizer must be rebuilt afterwards.
+    """
+
+    # Marks parameters that `count_parameters(..., exclude_head=True)` leaves out.
+    is_head = True
+
+    def __init__(self, in_features: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.weight = nn.Parameter(torch.empty(0, in_features))
+        self.bias = nn.Parameter(torch.empty(0))
+        self.reset(num_classes)
+
+    @property
+    def num_classes(self) -> int:
+        return self.weight.shape[0]
+
+    def _fresh(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        like = self.weight
+        weight = torch.empty(rows, self.in_features, dtype=like.dtype, device=like.device)
+        if weight.numel():  # initialising an empty tensor only warns
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        return weight, torch.zeros(rows, dtype=like.dtype, device=like.device)
+
+    def reset(self, num_classes: int) -> None:
+        """Forget every row and start over with `num_classes` freshly initialised ones (IL2M, RM)."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        weight, bias = self._fresh(num_classes)
+        self._replace(weight, bias)
+
+    def grow(self, n_new: int) -> None:
+        """Append `n_new` freshly initialised rows, keeping the existing ones unchanged."""
+        if n_new < 0:
+            raise ValueError(f"n_new must be >= 0, got {n_new}")
+        weight, bias = self._fresh(n_new)
+        self._replace(torch.cat([self.weight.detach(), weight]), torch.cat([self.bias.detach(), bias]))
+
+    def _replace(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        trainable = self.weight.requires_grad
+        self.weight = nn.Parameter(weight, requires_grad=trainable)
+        self.bias = nn.Parameter(bias, requires_grad=trainable)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_classes={self.num_classes}"

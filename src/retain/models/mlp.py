@@ -1,0 +1,28 @@
+"""Multi-layer perceptron over the flattened image (RM's MLP-400 on MNIST, with batchnorm)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Flatten, then for each hidden width: Linear [- BatchNorm1d] - ReLU. Features = last width."""
+
+    def __init__(self, in_features: int, hidden: Sequence[int] = (400, 400), batchnorm: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for out in hidden:
+            layers.append(nn.Linear(width, out))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(out))
+            layers.append(nn.ReLU(inplace=True))
+            width = out
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

@@ -1,0 +1,82 @@
+"""ResNet-18: the CIFAR variant (3×3 stem, no max-pool; mammoth/GEM, `nf` = width of stage 1)
+and the ImageNet variant (7×7 stride-2 stem + max-pool, the torchvision layout)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from retain.models.layers import GlobalAvgPool, he_init_
+from retain.models.split import SplitBackbone
+
+
+class ResNetBasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN + shortcut (conv1×1-BN when the shape changes), then ReLU
+    unless `relu_out` is False (LUCIR-style last block)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, relu_out: bool = True) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+        else:
+            self.shortcut = nn.Identity()
+        self.relu_out = relu_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out)) + self.shortcut(x)
+        return F.relu(out) if self.relu_out else out
+
+
+def _layer(in_channels: int, out_channels: int, stride: int, last_relu: bool = True) -> nn.Sequential:
+    return nn.Sequential(
+        ResNetBasicBlock(in_channels, out_channels, stride),
+        ResNetBasicBlock(out_channels, out_channels, 1, relu_out=last_relu),
+    )
+
+
+def _stem(in_channels: int, nf: int, imagenet: bool) -> nn.Sequential:
+    if not imagenet:
+        return nn.Sequential(nn.Conv2d(in_channels, nf, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, nf, 7, stride=2, padding=3, bias=False),
+        nn.BatchNorm2d(nf),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, stride=2, padding=1),
+    )
+
+
+def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, last_relu: bool = True) -> SplitBackbone:
+    """ResNet-18 cut as in MEMO's ImageNet model: generalized = stem + layer1..3,
+    specialized = layer4 + global pool (8·nf-d).
+
+    The ImageNet variant gets He initialisation (torchvision); the CIFAR variant keeps
+    PyTorch's default initialisation, as mammoth's ResNet-18 does.
+    """
+    init = he_init_ if imagenet else (lambda module: None)
+    generalized = nn.Sequential(
+        OrderedDict(
+            stem=_stem(in_channels, nf, imagenet),
+            layer1=_layer(nf, nf, 1),
+            layer2=_layer(nf, 2 * nf, 2),
+            layer3=_layer(2 * nf, 4 * nf, 2),
+        )
+    )
+    init(generalized)
+
+    def make_specialized() -> nn.Module:
+        specialized = nn.Sequential(OrderedDict(layer4=_layer(4 * nf, 8 * nf, 2, last_relu), pool=GlobalAvgPool()))
+        init(specialized)
+        return specialized
+
+    return SplitBackbone(generalized, make_specialized, feature_dim=8 * nf, generalized_channels=4 * nf)
