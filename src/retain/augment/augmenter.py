@@ -1,0 +1,145 @@
+"""The run's augmentation pipeline: a validated config composed into batched steps.
+
+Training order (RM's `main.py` and PyCIL): random crop with zero padding → horizontal flip →
+colour jitter → RandAugment → AutoAugment → Cutout → float in [0, 1] → normalise. The steps
+run on uint8 batches on the training device and draw from the augmenter's own generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from retain.augment.color import color_jitter
+from retain.augment.cutout import cutout
+from retain.augment.geometric import horizontal_flip, random_crop
+from retain.augment.policies import autoaugment_cifar10, randaugment
+from retain.errors import ConfigError
+
+
+class AugmentConfig(BaseModel):
+    """Which training augmentations run (every one is off by default except normalisation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crop_padding: int = Field(0, ge=0, description="random crop after zero padding by this many pixels; 0 = off")
+    flip: bool = Field(False, description="horizontal flip with p = 0.5")
+    brightness: float = Field(0.0, ge=0, description="ColorJitter brightness: factor ~ U[max(0, 1−v), 1+v]")
+    contrast: float = Field(0.0, ge=0, description="ColorJitter contrast: factor ~ U[max(0, 1−v), 1+v]")
+    saturation: float = Field(0.0, ge=0, description="ColorJitter saturation: factor ~ U[max(0, 1−v), 1+v]")
+    cutout: int = Field(0, ge=0, description="side of the black Cutout square; 0 = off")
+    randaugment: bool = Field(False, description="RM's RandAugment: 2 of 15 ops, p = 0.5, level 1..9")
+    autoaugment: Literal["none", "cifar10"] = Field("none", description="AutoAugment policy")
+    normalize: bool = Field(True, description="subtract the dataset mean and divide by its std")
+
+
+_Step = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Augmenter:
+    """Batched train/eval transforms on the training device, driven by one seeded generator.
+
+    Same seed and same inputs give identical outputs; `state_dict()` captures the generator
+    so a resumed run continues the same stream of draws.
+    """
+
+    def __init__(
+        self,
+        config: AugmentConfig,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        if len(mean) != len(std) or not len(mean):
+            raise ConfigError(
+                f"Normalisation mean {tuple(mean)} and std {tuple(std)} must have one value per channel "
+                "and the same length."
+            )
+        if any(s <= 0 for s in std):
+            raise ConfigError(f"Normalisation std {tuple(std)} must be positive in every channel.")
+        self.config = config
+        self.device = torch.device(device)
+        self.seed = seed
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(seed)
+        self._mean = torch.tensor(list(mean), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self._std = torch.tensor(list(std), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self._steps = self._compose(config)
+
+    # ------------------------------------------------------------------ composition
+    def _compose(self, c: AugmentConfig) -> list[tuple[str, _Step]]:
+        g = self._generator
+        steps: list[tuple[str, _Step]] = []
+        if c.crop_padding:
+            steps.append((f"RandomCrop(padding={c.crop_padding}, fill=0)", lambda x: random_crop(x, c.crop_padding, g)))
+        if c.flip:
+            steps.append(("RandomHorizontalFlip(p=0.5)", lambda x: horizontal_flip(x, g)))
+        if c.brightness or c.contrast or c.saturation:
+            steps.append((
+                f"ColorJitter(brightness={c.brightness:g}, contrast={c.contrast:g}, saturation={c.saturation:g})",
+                lambda x: color_jitter(x, g, c.brightness, c.contrast, c.saturation),
+            ))  # fmt: skip
+        if c.randaugment:
+            steps.append(("RandAugment(2 of 15 ops, p=0.5, level 1..9)", lambda x: randaugment(x, g)))
+        if c.autoaugment == "cifar10":
+            steps.append(("AutoAugment(CIFAR-10 policy, 25 sub-policies)", lambda x: autoaugment_cifar10(x, g)))
+        if c.cutout:
+            steps.append((f"Cutout({c.cutout}, fill=0)", lambda x: cutout(x, c.cutout, g)))
+        return steps
+
+    def describe(self) -> str:
+        """The composed train and eval transforms, one line each (logged at run start)."""
+        tail = ["ToFloat(/255)"]
+        if self.config.normalize:
+            mean = ", ".join(f"{v:.4f}" for v in self._mean.flatten().tolist())
+            std = ", ".join(f"{v:.4f}" for v in self._std.flatten().tolist())
+            tail.append(f"Normalize(mean=({mean}), std=({std}))")
+        train = [name for name, _ in self._steps] + tail
+        return (
+            f"train transform ({self.device}, seed {self.seed}): " + " -> ".join(train) + "\n"
+            "eval transform: " + " -> ".join(tail)
+        )
+
+    # ------------------------------------------------------------------ transforms
+    def _check(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise TypeError(f"expected uint8 images of shape N×C×H×W, got {images.dtype} {tuple(images.shape)}")
+        channels = self._mean.shape[1]
+        if channels != 1 and images.shape[1] != channels:
+            raise ValueError(f"images have {images.shape[1]} channels but the normalisation has {channels}")
+        return images.to(self.device)
+
+    def to_float(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 → float32 in [0, 1] on the device, no normalisation."""
+        return self._check(images).float().div_(255.0)
+
+    def _finish(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float().div_(255.0)
+        return x.sub_(self._mean).div_(self._std) if self.config.normalize else x
+
+    def train(self, images: torch.Tensor) -> torch.Tensor:
+        """The random training transform of a uint8 batch, as normalised float32."""
+        x = self._check(images)
+        for _, step in self._steps:
+            x = step(x)
+        return self._finish(x)
+
+    def eval(self, images: torch.Tensor) -> torch.Tensor:
+        """The deterministic evaluation transform: (x / 255 − mean) / std."""
+        return self._finish(self._check(images))
+
+    # ------------------------------------------------------------------ state
+    @property
+    def generator(self) -> torch.Generator:
+        return self._generator
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator state (a CPU uint8 tensor), enough to reproduce the next draws."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._generator.set_state(state["generator"].cpu())

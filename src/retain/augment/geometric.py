@@ -1,0 +1,113 @@
+"""Geometric operations on uint8 N×C×H×W batches: crop, flips, and per-sample affine warps.
+
+Affine warps follow PIL's convention (RM's policies are written against PIL): a matrix maps
+an output pixel centre (x + 0.5, y + 0.5) to a continuous input position, pixels outside the
+image take a fill colour, and positive rotation angles turn the content counter-clockwise.
+All samples are warped in one `grid_sample` call with their own matrices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from retain.augment.sampling import coin, randint, uniform
+
+
+def fill_tensor(fill: float | Sequence[float], channels: int, device: torch.device) -> torch.Tensor:
+    """A fill colour as a float (1, C, 1, 1) tensor; a scalar fills every channel."""
+    values = torch.as_tensor(fill, dtype=torch.float32, device=device).flatten()
+    if values.numel() == 1:
+        values = values.expand(channels)
+    elif values.numel() < channels:
+        raise ValueError(f"fill has {values.numel()} values but the images have {channels} channels")
+    return values[:channels].reshape(1, channels, 1, 1)
+
+
+def warp_affine(
+    images: torch.Tensor,
+    matrices: torch.Tensor,
+    fill: float | Sequence[float] = 0.0,
+    mode: str = "nearest",
+) -> torch.Tensor:
+    """Warp each image by its (2, 3) output→input matrix in pixel units; `mode` as grid_sample."""
+    n, c, h, w = images.shape
+    device = images.device
+    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)
+    coords = torch.einsum("nij,hwj->nhwi", matrices.to(device, torch.float32), base)
+    grid = coords / torch.tensor([w, h], device=device, dtype=torch.float32) * 2.0 - 1.0
+    # Shifting by the fill colour makes grid_sample's zero padding come out as the fill.
+    shift = fill_tensor(fill, c, device)
+    warped = F.grid_sample(images.float() - shift, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return (warped + shift).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def identity_matrices(n: int, device: torch.device) -> torch.Tensor:
+    """(N, 2, 3) identity affine matrices."""
+    return torch.eye(2, 3, device=device).repeat(n, 1, 1)
+
+
+def rotation_matrices(degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Output→input matrices rotating each image by its angle about the image centre."""
+    radians = degrees.float() * (math.pi / 180.0)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    cx, cy = width / 2.0, height / 2.0
+    matrices = torch.zeros(degrees.shape[0], 2, 3, device=degrees.device)
+    matrices[:, 0, 0], matrices[:, 0, 1] = cos, -sin
+    matrices[:, 1, 0], matrices[:, 1, 1] = sin, cos
+    matrices[:, 0, 2] = cx - cos * cx + sin * cy
+    matrices[:, 1, 2] = cy - sin * cx - cos * cy
+    return matrices
+
+
+def rotate(
+    images: torch.Tensor, degrees: float | torch.Tensor, fill: float | Sequence[float] = 0.0, mode: str = "nearest"
+) -> torch.Tensor:
+    """Rotate counter-clockwise by `degrees` (a scalar or one angle per sample), same size."""
+    angles = torch.as_tensor(degrees, dtype=torch.float32, device=images.device).expand(images.shape[0])
+    return warp_affine(images, rotation_matrices(angles, images.shape[2], images.shape[3]), fill, mode)
+
+
+def random_rotation(
+    images: torch.Tensor, max_degrees: float, generator: torch.Generator, fill: float | Sequence[float] = 0.0
+) -> torch.Tensor:
+    """torchvision RandomRotation(max_degrees): angle ~ U[−d, d] per sample, nearest, fill 0."""
+    angles = uniform(images.shape[0], generator, images.device, -max_degrees, max_degrees)
+    return rotate(images, angles, fill)
+
+
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad by `padding` pixels and crop back to H×W at a random offset per sample."""
+    if padding <= 0:
+        return images
+    n, c, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    offset_y = randint(0, 2 * padding + 1, n, generator, images.device)
+    offset_x = randint(0, 2 * padding + 1, n, generator, images.device)
+    rows = offset_y[:, None] + torch.arange(h, device=images.device)
+    cols = offset_x[:, None] + torch.arange(w, device=images.device)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    # Advanced indices around a slice put the indexed dims first: (N, H, W, C).
+    cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]]
+    return cropped.permute(0, 3, 1, 2).contiguous()
+
+
+def _random_flip(images: torch.Tensor, dim: int, generator: torch.Generator, p: float) -> torch.Tensor:
+    chosen = coin(images.shape[0], p, generator, images.device)
+    return torch.where(chosen.view(-1, 1, 1, 1), images.flip(dim), images)
+
+
+def horizontal_flip(images: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror left↔right each sample with probability p."""
+    return _random_flip(images, -1, generator, p)
+
+
+def vertical_flip(images: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror top↔bottom each sample with probability p."""
+    return _random_flip(images, -2, generator, p)
