@@ -1,0 +1,291 @@
+"""ExemplarMemory: the memory that replay methods use, always within its byte budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from retain.errors import BudgetError, ConfigError
+from retain.memory.budget import raw_image_bytes
+from retain.memory.capacity import largest_common_quota, row_capacity
+from retain.memory.codecs import Codec, JpegCodec, RawCodec
+from retain.memory.config import MemoryConfig
+from retain.memory.policies import build_policy, prefix_slots
+from retain.memory.store import MemoryStore
+
+OrderFn = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+def build_codec(config: MemoryConfig, quality: int | None = None) -> Codec:
+    """The codec named by the config (`quality` overrides, e.g. once "auto" is resolved)."""
+    if config.codec == "raw":
+        return RawCodec()
+    quality = config.quality if quality is None else quality
+    if quality == "auto":
+        raise ConfigError(
+            "memory.quality='auto' must be resolved by the method (e.g. MRDC's Rq criterion) before the "
+            "memory stores anything; call ExemplarMemory.set_quality(q) with q in 1..100."
+        )
+    return JpegCodec(quality, backend=config.jpeg_backend, shared_header=config.shared_header)
+
+
+class ExemplarMemory:
+    """A byte-budgeted exemplar memory: class-balanced rebuilds at task end (iCaRL, MEMO,
+    LUCIR, GDumb, ...) and streaming insertion during training (ER, DER++, MAER).
+
+    Everything it stores is charged: each row's bytes plus the codec's shared header once.
+    `reserved_bytes` arguments are bytes charged elsewhere in the same budget (extra model
+    parameters, class statistics, a teacher) and shrink the room for exemplars.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig,
+        image_shape: Sequence[int],
+        device: str | torch.device,
+        budget_bytes: int,
+        seed: int,
+        default_policy: str = "random",
+    ) -> None:
+        self.config = config
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.device = torch.device(device)
+        self.budget_bytes = int(budget_bytes)
+        self.policy = build_policy(config.policy or default_policy)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.num_seen = 0
+        self.stream_capacity: int | None = None
+        self._store: MemoryStore | None = None
+        if not (config.codec == "jpeg" and config.quality == "auto"):
+            self._store = self._new_store(build_codec(config))
+
+    # ----------------------------------------------------------------- codec and store
+    def _new_store(self, codec: Codec) -> MemoryStore:
+        return MemoryStore(codec, self.image_shape, self.device, decode_cache=self.config.decode_cache)
+
+    def set_quality(self, quality: int) -> None:
+        """Fix the JPEG quality (memory.quality='auto'); only while the memory is empty."""
+        if self._store is not None and len(self._store) > 0:
+            raise ConfigError(f"memory.quality cannot change to {quality} once the memory holds exemplars.")
+        self._store = self._new_store(build_codec(self.config, quality))
+
+    @property
+    def store(self) -> MemoryStore:
+        if self._store is None:
+            build_codec(self.config)  # raises the 'auto' quality error
+        return self._store
+
+    @property
+    def codec(self) -> Codec:
+        return self.store.codec
+
+    def round_trip(self, images: torch.Tensor) -> torch.Tensor:
+        """The images as the memory would give them back (JPEG-compressed for the jpeg codec),
+        e.g. to compute herding features on compressed candidates (MRDC)."""
+        if self.codec.stores_pixels:
+            return images
+        return self.codec.decode(self.codec.encode(images), self.image_shape[0]).to(images.device)
+
+    # ----------------------------------------------------------------- budget
+    def capacity_bytes(self, reserved_bytes: int = 0) -> int:
+        """Bytes left for exemplars: the budget minus bytes charged elsewhere."""
+        room = self.budget_bytes - int(reserved_bytes)
+        if room < 0:
+            raise BudgetError(
+                f"Impossible budget: memory.budget is {self.budget_bytes:,} bytes but {int(reserved_bytes):,} bytes "
+                f"are already charged to model parameters or statistics, leaving nothing for exemplars; "
+                f"raise memory.budget or use a smaller model."
+            )
+        return room
+
+    def _cheapest_row_bytes(self, sample_images: torch.Tensor | None) -> int:
+        if self.codec.stores_pixels:
+            return raw_image_bytes(self.image_shape)
+        if sample_images is None or len(sample_images) == 0:
+            # A flat grey image is about the smallest file the encoder writes: a lower bound.
+            sample_images = torch.full((1, *self.image_shape), 128, dtype=torch.uint8)
+        rows = self.codec.encode(sample_images)
+        return max(1, sum(self.codec.row_bytes(r) for r in rows) // len(rows))
+
+    def check_feasible(
+        self, num_classes_total: int, reserved_bytes: int = 0, sample_images: torch.Tensor | None = None
+    ) -> None:
+        """Raise BudgetError now if the budget cannot hold one exemplar (or `per_class`) for
+        every class of the run. JPEG sizes come from `sample_images` when given."""
+        per_class = self.config.per_class or 1
+        row = self._cheapest_row_bytes(sample_images)
+        needed = num_classes_total * per_class * row + len(self.codec.header)
+        room = self.capacity_bytes(reserved_bytes)
+        if needed > room:
+            raise _impossible(room, num_classes_total, row, per_class)
+
+    # ----------------------------------------------------------------- task-end rebuild
+    def rebuild_class_balanced(
+        self,
+        new_images_by_class: dict[int, torch.Tensor],
+        seen_classes: Sequence[int],
+        task: int,
+        order_fn: OrderFn | None = None,
+        reserved_bytes: int = 0,
+        step: int = 0,
+    ) -> int:
+        """Shrink every old class to its first m rows and add each new class's first m
+        candidates in the priority order of `order_fn(class, images)` (random when None).
+
+        m is `memory.per_class` when set, else the largest count for which every seen class
+        fits the byte budget. A class in `new_images_by_class` replaces its stored rows (pass
+        stream ∪ memory candidates for RM-style updates). Returns m.
+        """
+        store = self.store
+        room = self.capacity_bytes(reserved_bytes)
+        new_rows: dict[int, Any] = {}
+        sizes: dict[int, list[int]] = {}
+        for c, images in new_images_by_class.items():
+            order = self._order(int(c), images, order_fn)
+            new_rows[int(c)] = store.codec.encode(images.index_select(0, order.to(images.device)))
+            sizes[int(c)] = [store.codec.row_bytes(r) for r in new_rows[int(c)]]
+        old_sizes = store.row_nbytes()
+        for c in seen_classes:
+            if int(c) not in new_rows:
+                sizes[int(c)] = old_sizes[store.slots_of_class(int(c)).cpu()].tolist()
+        m = self._quota(sizes, seen_classes, room)
+        store.keep(prefix_slots(store.labels, {int(c): m for c in seen_classes if int(c) not in new_rows}))
+        for c, rows in new_rows.items():
+            if len(rows[:m]):
+                store.add_rows(rows[:m], labels=c, task=task, step=step)
+        if store.nbytes() > room:
+            raise RuntimeError(f"memory holds {store.nbytes():,} bytes > {room:,} after rebuild (a bug)")
+        return m
+
+    def _order(self, label: int, images: torch.Tensor, order_fn: OrderFn | None) -> torch.Tensor:
+        if order_fn is None:
+            return torch.randperm(images.shape[0], generator=self.generator)
+        order = torch.as_tensor(order_fn(label, images), dtype=torch.int64)
+        if torch.unique(order).numel() != order.numel():
+            raise ValueError(f"order_fn for class {label} returned repeated indices")
+        return order
+
+    def _quota(self, sizes: dict[int, list[int]], seen_classes: Sequence[int], room: int) -> int:
+        header = len(self.codec.header)
+        if self.config.per_class is not None:
+            m = self.config.per_class
+        elif self.codec.stores_pixels:  # MEMO/PyCIL: m = ⌊K/|C|⌋ with K the raw rows that fit
+            m = row_capacity(room, raw_image_bytes(self.image_shape)) // max(len(seen_classes), 1)
+        else:
+            m = largest_common_quota(sizes, room, header)
+        largest = max((len(s) for s in sizes.values()), default=0)
+        if m < 1 or largest_common_quota(sizes, room, header) < min(m, largest):
+            raise _impossible(room, len(seen_classes), self._cheapest_row_bytes(None), self.config.per_class or 1)
+        return m
+
+    # ----------------------------------------------------------------- streaming insertion
+    def insert_stream(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        task: int,
+        step: int = 0,
+        policy: str | None = None,
+        reserved_bytes: int = 0,
+        scores: torch.Tensor | None = None,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Insert a stream batch with a streaming policy (reservoir by default for ER) into a
+        row capacity derived from the budget. Returns (batch positions, slots) written.
+
+        Raw rows: capacity = ⌊bytes / row bytes⌋. JPEG rows: the capacity is set from the
+        first batch's mean encoded size; if a later insertion overshoots the byte budget,
+        random rows (of the largest class for balanced policies) are evicted and the row
+        capacity shrinks to what remains, so the budget always holds.
+        """
+        store = self.store
+        chooser = self.policy if policy is None else build_policy(policy)
+        if not chooser.streaming:
+            raise ConfigError(f"memory.policy={chooser.name!r} does not insert during training; use a streaming policy such as 'reservoir'.")
+        room = self.capacity_bytes(reserved_bytes)
+        capacity = self._stream_rows(images, room)
+        positions, slots = chooser.assign(self.num_seen, labels.cpu(), store.labels.cpu(), capacity, self.generator)
+        self.num_seen += images.shape[0]
+        self._write_stream(positions, slots, images, labels, task, step, scores, extras)
+        self._evict_over_budget(room, balanced=chooser.name != "reservoir")
+        return positions, slots
+
+    def _stream_rows(self, images: torch.Tensor, room: int) -> int:
+        if self.stream_capacity is None:
+            row = self._cheapest_row_bytes(images) if not self.codec.stores_pixels else raw_image_bytes(self.image_shape)
+            header = len(self.codec.header)
+            self.stream_capacity = row_capacity(room - header, row)
+            if self.stream_capacity < 1:
+                raise _impossible(room, 1, row, 1)
+        return self.stream_capacity
+
+    def _write_stream(self, positions, slots, images, labels, task, step, scores, extras) -> None:
+        store = self.store
+
+        def rows_at(chosen: torch.Tensor) -> dict[str, Any]:
+            return {
+                "images": images.index_select(0, chosen.to(images.device)),
+                "labels": labels.index_select(0, chosen.to(labels.device)),
+                "scores": None if scores is None else scores.index_select(0, chosen.to(scores.device)),
+                "extras": None if extras is None else {k: v.index_select(0, chosen.to(v.device)) for k, v in extras.items()},
+            }
+
+        fresh = slots >= len(store)  # fill phase: slots len..len+k-1, appended in slot order
+        if bool((~fresh).any()):
+            store.replace(slots[~fresh], task=task, step=step, **rows_at(positions[~fresh]))
+        if bool(fresh.any()):
+            order = torch.argsort(slots[fresh])
+            store.add(task=task, step=step, **rows_at(positions[fresh][order]))
+
+    def _evict_over_budget(self, room: int, balanced: bool) -> None:
+        store = self.store
+        while len(store) and store.nbytes() > room:
+            labels = store.labels.cpu()
+            pool = torch.arange(len(store))
+            if balanced:
+                classes, counts = torch.unique(labels, return_counts=True)
+                pool = torch.nonzero(labels == classes[torch.argmax(counts)]).flatten()
+            victim = int(pool[torch.randint(pool.numel(), (1,), generator=self.generator)])
+            survivors = torch.arange(len(store))
+            survivors[victim] = len(store) - 1  # swap-remove keeps slots 0..n-2 dense
+            store.keep(survivors[:-1])
+            self.stream_capacity = len(store)
+
+    # ----------------------------------------------------------------- ledger and state
+    def ledger_items(self) -> dict[str, int]:
+        store = self.store
+        rows = int(store.row_nbytes().sum()) if len(store) else 0
+        header = len(self.codec.header) if len(store) else 0
+        return {"exemplars": rows, "codec_header": header}
+
+    def exemplars_per_class(self) -> dict[int, int]:
+        return self.store.class_counts()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store.state_dict(),
+            "quality": getattr(self.codec, "quality", 0),
+            "generator": self.generator.get_state(),
+            "num_seen": self.num_seen,
+            "stream_capacity": -1 if self.stream_capacity is None else self.stream_capacity,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.config.codec == "jpeg" and self.config.quality == "auto":
+            self.set_quality(int(state["quality"]))
+        self.store.load_state_dict(state["store"])
+        self.generator.set_state(state["generator"])
+        self.num_seen = int(state["num_seen"])
+        capacity = int(state["stream_capacity"])
+        self.stream_capacity = None if capacity < 0 else capacity
+
+
+def _impossible(room: int, num_classes: int, row_bytes: int, per_class: int) -> BudgetError:
+    return BudgetError(
+        f"Impossible budget: less than {'one exemplar' if per_class == 1 else f'{per_class} exemplars'} per seen "
+        f"class. {room:,} bytes are left for exemplars, {num_classes} classes need at least {per_class} each, and "
+        f"one exemplar needs about {row_bytes:,} bytes ({num_classes * per_class * row_bytes:,} bytes in all). "
+        f"Raise memory.budget, lower memory.per_class or use a cheaper codec (memory.codec='jpeg')."
+    )

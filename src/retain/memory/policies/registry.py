@@ -1,0 +1,70 @@
+"""Memory policies by name (`memory.policy`) and the contract they follow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+from retain.errors import unknown_name
+
+
+class MemoryPolicy:
+    """Decides what enters the memory and what leaves.
+
+    A *selection* policy (`streaming = False`) ranks one class's candidates at task end with
+    `order`; the memory keeps each class's first m. A *streaming* policy (`streaming = True`)
+    places a batch into a fixed number of slots during training with `assign`. New policies
+    subclass this and register with `@register_policy("name")` in their own file under
+    `retain/memory/policies/`.
+    """
+
+    name: ClassVar[str] = ""
+    streaming: ClassVar[bool] = False
+    needs_features: ClassVar[bool] = False
+
+    def order(
+        self, count: int, generator: torch.Generator | None, features: torch.Tensor | None = None, limit: int | None = None
+    ) -> torch.Tensor:
+        """Priority order of `count` candidates (at least min(limit, count) entries)."""
+        raise NotImplementedError(f"memory policy {self.name!r} does not rank candidates at task end")
+
+    def assign(
+        self,
+        num_seen: int,
+        batch_labels: torch.Tensor,
+        store_labels: torch.Tensor,
+        capacity: int,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch positions, slots) written when a batch arrives; slots lie in 0..capacity-1."""
+        raise NotImplementedError(f"memory policy {self.name!r} does not insert during training")
+
+
+_POLICIES: dict[str, type[MemoryPolicy]] = {}
+P = TypeVar("P", bound=type[MemoryPolicy])
+
+
+def register_policy(name: str) -> Callable[[P], P]:
+    """Class decorator: make a policy available as `memory.policy: name`."""
+
+    def decorate(cls: P) -> P:
+        if name in _POLICIES and _POLICIES[name] is not cls:
+            raise ValueError(f"memory policy {name!r} is already registered by {_POLICIES[name].__name__}")
+        cls.name = name
+        _POLICIES[name] = cls
+        return cls
+
+    return decorate
+
+
+def policy_names() -> list[str]:
+    return sorted(_POLICIES)
+
+
+def build_policy(name: str, **options: Any) -> MemoryPolicy:
+    """The policy registered under `name`; unknown names raise a ConfigError naming memory.policy."""
+    if name not in _POLICIES:
+        raise unknown_name("memory policy", name, _POLICIES, field="memory.policy")
+    return _POLICIES[name](**options)

@@ -1,0 +1,284 @@
+"""The memory store: stored rows plus metadata columns, gathered as uint8 batches on device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from retain.errors import CheckpointError
+from retain.memory.budget import raw_image_bytes
+from retain.memory.codecs.base import Codec
+
+_COLUMNS = {"labels": torch.int64, "tasks": torch.int64, "steps": torch.int64, "scores": torch.float32}
+_MIN_CAPACITY = 16
+
+
+class MemoryStore:
+    """Rows (raw pixels or encoded bytes) with columns labels, tasks, steps, scores and extras.
+
+    Slots 0..len-1 are used; their order is the priority order (a class's first slots are
+    the ones kept when it shrinks). Raw rows live in one preallocated uint8 tensor on the
+    device that grows by doubling, so `gather` is one index_select. Encoded rows keep their
+    bytes (what is charged); with `decode_cache` they are also decoded once at insertion into
+    the same kind of pixel tensor. Decoding is deterministic, so the cache holds exactly the
+    decoded images; it is a working copy and is not charged to the budget.
+    """
+
+    def __init__(
+        self, codec: Codec, image_shape: Sequence[int], device: str | torch.device = "cpu", decode_cache: bool = True
+    ) -> None:
+        self.codec = codec
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.device = torch.device(device)
+        self.decode_cache = decode_cache
+        self._size = 0
+        self._capacity = 0
+        self._pixels: torch.Tensor | None = None
+        self._encoded: list[bytes] = []
+        self._columns = {name: torch.empty(0, dtype=dtype, device=self.device) for name, dtype in _COLUMNS.items()}
+        self._extras: dict[str, torch.Tensor] = {}
+
+    # ----------------------------------------------------------------- sizes and views
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def keeps_pixels(self) -> bool:
+        return self.codec.stores_pixels or self.decode_cache
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self._columns["labels"][: self._size]
+
+    @property
+    def tasks(self) -> torch.Tensor:
+        return self._columns["tasks"][: self._size]
+
+    @property
+    def steps(self) -> torch.Tensor:
+        return self._columns["steps"][: self._size]
+
+    @property
+    def scores(self) -> torch.Tensor:
+        return self._columns["scores"][: self._size]
+
+    @property
+    def extras(self) -> dict[str, torch.Tensor]:
+        return {name: values[: self._size] for name, values in self._extras.items()}
+
+    def class_counts(self) -> dict[int, int]:
+        classes, counts = torch.unique(self.labels, return_counts=True)
+        return dict(zip(classes.tolist(), counts.tolist()))
+
+    def slots_of_class(self, label: int) -> torch.Tensor:
+        """Slots holding `label`, in priority (slot) order."""
+        return torch.nonzero(self.labels == label).flatten()
+
+    def row_nbytes(self) -> torch.Tensor:
+        if self.codec.stores_pixels:
+            return torch.full((self._size,), raw_image_bytes(self.image_shape), dtype=torch.int64)
+        return torch.tensor([self.codec.row_bytes(r) for r in self._encoded], dtype=torch.int64)
+
+    def nbytes(self) -> int:
+        """Bytes charged: every row plus the codec's shared header once (when rows exist)."""
+        if self._size == 0:
+            return 0
+        return int(self.row_nbytes().sum()) + len(self.codec.header)
+
+    # ----------------------------------------------------------------- writing
+    def add(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | int,
+        task: torch.Tensor | int,
+        step: torch.Tensor | int = 0,
+        scores: torch.Tensor | float | None = None,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Append rows; returns their slots."""
+        self._check_shape(images)
+        return self.add_rows(self.codec.encode(images), labels, task, step, scores, extras)
+
+    def add_rows(
+        self,
+        rows: Sequence[Any],
+        labels: torch.Tensor | int,
+        task: torch.Tensor | int,
+        step: torch.Tensor | int = 0,
+        scores: torch.Tensor | float | None = None,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Append rows already encoded by this store's codec (saves a second encoding)."""
+        count = len(rows)
+        self._grow(self._size + count)
+        slots = torch.arange(self._size, self._size + count, device=self.device)
+        if not self.codec.stores_pixels:
+            self._encoded.extend([b""] * count)
+        self._size += count
+        self._write(slots, rows, labels, task, step, scores, extras)
+        return slots
+
+    def replace(
+        self,
+        slots: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor | int,
+        task: torch.Tensor | int,
+        step: torch.Tensor | int = 0,
+        scores: torch.Tensor | float | None = None,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Overwrite existing slots with new rows."""
+        slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
+        if slots.numel() and (int(slots.min()) < 0 or int(slots.max()) >= self._size):
+            raise IndexError(f"replace: slots must lie in 0..{self._size - 1}")
+        self._check_shape(images)
+        self._write(slots, self.codec.encode(images), labels, task, step, scores, extras)
+
+    def _check_shape(self, images: torch.Tensor) -> None:
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"store holds images of shape {self.image_shape}, got {tuple(images.shape[1:])}")
+
+    def _write(self, slots, rows, labels, task, step, scores, extras) -> None:
+        count = slots.numel()
+        if count == 0:
+            return
+        if self.codec.stores_pixels:
+            self._pixels.index_copy_(0, slots, rows.to(self.device))
+        else:
+            for slot, row in zip(slots.tolist(), rows):
+                self._encoded[slot] = row
+            if self.decode_cache:
+                self._pixels.index_copy_(0, slots, self.codec.decode(rows, self.image_shape[0]).to(self.device))
+        for name, value in (("labels", labels), ("tasks", task), ("steps", step), ("scores", 0.0 if scores is None else scores)):
+            column = self._columns[name]
+            column.index_copy_(0, slots, _fill(value, count, column))
+        for name, values in (extras or {}).items():
+            self._ensure_extra(name, values)
+        for name, column in self._extras.items():
+            given = (extras or {}).get(name)
+            values = torch.zeros((count, *column.shape[1:]), dtype=column.dtype, device=self.device) if given is None else given
+            column.index_copy_(0, slots, values.to(self.device, column.dtype))
+
+    def keep(self, slots: torch.Tensor) -> None:
+        """Keep only these slots, in this order (they become slots 0..len(slots)-1)."""
+        slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
+        if slots.numel() and (int(slots.min()) < 0 or int(slots.max()) >= self._size):
+            raise IndexError(f"keep: slots must lie in 0..{self._size - 1}")
+        if torch.unique(slots).numel() != slots.numel():
+            raise ValueError("keep: slots must not repeat")
+        count = slots.numel()
+        if self._pixels is not None:
+            self._pixels[:count] = self._pixels.index_select(0, slots)
+        for column in (*self._columns.values(), *self._extras.values()):
+            column[:count] = column.index_select(0, slots)
+        if not self.codec.stores_pixels:
+            self._encoded = [self._encoded[i] for i in slots.tolist()]
+        self._size = count
+
+    def remove(self, slots: torch.Tensor) -> None:
+        """Drop these slots; the others keep their relative order."""
+        keep = torch.ones(self._size, dtype=torch.bool, device=self.device)
+        keep[torch.as_tensor(slots, dtype=torch.int64, device=self.device)] = False
+        self.keep(torch.nonzero(keep).flatten())
+
+    def clear(self) -> None:
+        self.keep(torch.empty(0, dtype=torch.int64, device=self.device))
+
+    # ----------------------------------------------------------------- reading
+    def gather(self, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 images N×C×H×W on the store's device for these slots."""
+        indices = torch.as_tensor(indices, dtype=torch.int64, device=self.device)
+        if self._pixels is not None:
+            return self._pixels.index_select(0, indices)
+        if indices.numel() == 0:
+            return torch.empty((0, *self.image_shape), dtype=torch.uint8, device=self.device)
+        rows = [self._encoded[i] for i in indices.tolist()]
+        return self.codec.decode(rows, self.image_shape[0]).to(self.device)
+
+    def encoded_rows(self) -> list[bytes]:
+        """The stored bytes of every row (encoded codecs only)."""
+        return list(self._encoded)
+
+    # ----------------------------------------------------------------- storage
+    def _grow(self, needed: int) -> None:
+        if needed <= self._capacity:
+            return
+        capacity = max(needed, 2 * self._capacity, _MIN_CAPACITY)
+        if self.keeps_pixels:
+            self._pixels = _resized(self._pixels, capacity, (*self.image_shape,), torch.uint8, self.device)
+        for name, column in self._columns.items():
+            self._columns[name] = _resized(column, capacity, (), column.dtype, self.device)
+        for name, column in self._extras.items():
+            self._extras[name] = _resized(column, capacity, column.shape[1:], column.dtype, self.device)
+        self._capacity = capacity
+
+    def _ensure_extra(self, name: str, values: torch.Tensor) -> None:
+        column = self._extras.get(name)
+        if column is None:
+            self._extras[name] = torch.zeros((self._capacity, *values.shape[1:]), dtype=values.dtype, device=self.device)
+        elif column.shape[1:] != values.shape[1:]:
+            raise ValueError(f"extra {name!r} has rows of shape {tuple(column.shape[1:])}, got {tuple(values.shape[1:])}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors, ints and strings only, so it loads with torch.load(weights_only=True)."""
+        state: dict[str, Any] = {
+            "codec": self.codec.name,
+            "image_shape": torch.tensor(self.image_shape, dtype=torch.int64),
+            "size": self._size,
+            "columns": {name: self._columns[name][: self._size].cpu().clone() for name in _COLUMNS},
+            "extras": {name: values[: self._size].cpu().clone() for name, values in self._extras.items()},
+        }
+        if self.codec.stores_pixels:
+            state["pixels"] = self._pixels[: self._size].cpu().clone() if self._size else torch.empty(0, dtype=torch.uint8)
+        else:
+            lengths = torch.tensor([0] + [len(r) for r in self._encoded], dtype=torch.int64)
+            state["offsets"] = torch.cumsum(lengths, 0)
+            state["encoded"] = torch.frombuffer(bytearray(b"".join(self._encoded)), dtype=torch.uint8) if self._size else torch.empty(0, dtype=torch.uint8)
+            state["header"] = torch.frombuffer(bytearray(self.codec.header), dtype=torch.uint8) if self.codec.header else torch.empty(0, dtype=torch.uint8)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        shape = tuple(int(s) for s in state["image_shape"].tolist())
+        if state["codec"] != self.codec.name or shape != self.image_shape:
+            raise CheckpointError(
+                f"The checkpoint's memory holds {state['codec']!r} rows of shape {shape}, but this run's memory "
+                f"uses memory.codec={self.codec.name!r} with images of shape {self.image_shape}; resume with the "
+                f"configuration that wrote the checkpoint."
+            )
+        size = int(state["size"])
+        self._size = 0
+        self._encoded = []
+        self._extras = {}
+        self._grow(size)
+        self._size = size
+        for name in _COLUMNS:
+            self._columns[name][:size] = state["columns"][name].to(self.device)
+        for name, values in state["extras"].items():
+            self._ensure_extra(name, values)
+            self._extras[name][:size] = values.to(self.device)
+        if self.codec.stores_pixels:
+            if size:
+                self._pixels[:size] = state["pixels"].to(self.device)
+            return
+        self.codec.set_header(bytes(state["header"].numpy().tobytes()))
+        blob = state["encoded"].numpy().tobytes()
+        offsets = state["offsets"].tolist()
+        self._encoded = [blob[offsets[i] : offsets[i + 1]] for i in range(size)]
+        if self.decode_cache and size:
+            self._pixels[:size] = self.codec.decode(self._encoded, self.image_shape[0]).to(self.device)
+
+
+def _fill(value: torch.Tensor | int | float, count: int, like: torch.Tensor) -> torch.Tensor:
+    """A column value broadcast to `count` rows with the column's dtype and device."""
+    tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return tensor.expand(count) if tensor.dim() == 0 else tensor.reshape(count)
+
+
+def _resized(old: torch.Tensor | None, capacity: int, trailing: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    new = torch.zeros((capacity, *trailing), dtype=dtype, device=device)
+    if old is not None and old.shape[0]:
+        new[: old.shape[0]] = old
+    return new
