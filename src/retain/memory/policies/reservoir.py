@@ -11,29 +11,30 @@ def _uniforms(rows: int, batch_size: int, generator: torch.Generator | None) -> 
     return torch.rand((rows, batch_size), generator=generator, dtype=torch.float64)
 
 
-def _targets(num_seen: int, accept_uniforms: torch.Tensor, capacity: int) -> torch.Tensor:
-    """Slot each item would write under sequential reservoir (−1 = discarded)."""
-    n = num_seen + torch.arange(accept_uniforms.numel(), dtype=torch.int64)
-    draws = torch.minimum((accept_uniforms * (n + 1).to(torch.float64)).floor().to(torch.int64), n)
-    accepted = torch.where(draws < capacity, draws, torch.full_like(draws, -1))
-    return torch.where(n < capacity, n, accepted)
+def _targets(num_seen: int, accept_uniforms: torch.Tensor, capacity: int) -> np.ndarray:
+    """Slot each item would write under sequential reservoir (−1 = discarded).
+
+    NumPy on the host: these are a few dozen numbers per batch, where torch's per-op
+    overhead would dominate.
+    """
+    u = accept_uniforms.detach().cpu().numpy()
+    n = num_seen + np.arange(u.size, dtype=np.int64)
+    draws = np.minimum(np.floor(u * (n + 1)).astype(np.int64), n)
+    return np.where(n < capacity, n, np.where(draws < capacity, draws, -1))
 
 
-def _final_writes(targets: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _final_writes(targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(batch positions, slots) of the writes that survive: a later write to a slot wins."""
-    valid = targets >= 0
-    positions = torch.nonzero(valid).flatten()
-    last = torch.full((max(capacity, 1),), -1, dtype=torch.int64)
-    last.scatter_reduce_(0, targets[valid], positions, reduce="amax")
-    slots = torch.nonzero(last >= 0).flatten()
-    winners = last[slots]
-    order = torch.argsort(winners)
-    return winners[order], slots[order]
+    positions = np.flatnonzero(targets >= 0)[::-1]  # latest first, so unique() keeps the latest
+    slots, first = np.unique(targets[positions], return_index=True)
+    winners = positions[first]
+    order = np.argsort(winners)
+    return torch.from_numpy(winners[order].copy()), torch.from_numpy(slots[order].copy())
 
 
 def reservoir_slots(num_seen: int, uniforms: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Reservoir writes of a batch given its accept uniforms in [0, 1) (one per item)."""
-    return _final_writes(_targets(num_seen, uniforms, capacity), capacity)
+    return _final_writes(_targets(num_seen, uniforms, capacity))
 
 
 def reservoir_assign(
@@ -57,10 +58,10 @@ def balanced_reservoir_slots(
     held = store_labels.detach().cpu().numpy().astype(np.int64)
     buffer[: held.size] = held
     n = num_seen + np.arange(labels.size)
-    filling = (n < capacity) & (targets.numpy() >= 0)
+    filling = (n < capacity) & (targets >= 0)
     buffer[n[filling]] = labels[filling]
-    full_accepts = np.flatnonzero((n >= capacity) & (targets.numpy() >= 0))
-    victims = uniforms[1].numpy()
+    full_accepts = np.flatnonzero((n >= capacity) & (targets >= 0))
+    victims = uniforms[1].detach().cpu().numpy()
     for i in full_accepts:
         counts = np.bincount(buffer[buffer >= 0])
         largest = int(np.argmax(counts))  # ties: the smallest label, as MEM-CL's unique+argmax
@@ -68,7 +69,7 @@ def balanced_reservoir_slots(
         slot = int(candidates[min(int(victims[i] * candidates.size), candidates.size - 1)])
         buffer[slot] = labels[i]
         targets[i] = slot
-    return _final_writes(targets, capacity)
+    return _final_writes(targets)
 
 
 def balanced_reservoir_assign(
