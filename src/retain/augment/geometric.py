@@ -3,7 +3,7 @@
 Affine warps follow PIL's convention (RM's policies are written against PIL): a matrix maps
 an output pixel centre (x + 0.5, y + 0.5) to a continuous input position, pixels outside the
 image take a fill colour, and positive rotation angles turn the content counter-clockwise.
-All samples are warped in one `grid_sample` call with their own matrices.
+All samples are warped in one batched call, each with its own matrix.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ def warp_affine(
     fill: float | Sequence[float] = 0.0,
     mode: str = "nearest",
 ) -> torch.Tensor:
-    """Warp each image by its (2, 3) output→input matrix in pixel units; `mode` as grid_sample."""
+    """Warp each image by its (2, 3) output→input matrix in pixel units.
+
+    "nearest" reads the input pixel containing the sampled position (PIL's rule, exact);
+    "bilinear"/"bicubic" use grid_sample's kernels (close to, not bit-equal with, PIL's).
+    """
     n, c, h, w = images.shape
     device = images.device
     ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
@@ -41,11 +45,18 @@ def warp_affine(
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)
     coords = torch.einsum("nij,hwj->nhwi", matrices.to(device, torch.float32), base)
+    colour = fill_tensor(fill, c, device)
+    if mode == "nearest":
+        col = coords[..., 0].floor().long()
+        row = coords[..., 1].floor().long()
+        inside = ((col >= 0) & (col < w) & (row >= 0) & (row < h)).view(n, 1, h, w)
+        flat = (row.clamp(0, h - 1) * w + col.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
+        picked = images.reshape(n, c, h * w).gather(2, flat).view(n, c, h, w)
+        return torch.where(inside, picked, colour.round().to(torch.uint8))
     grid = coords / torch.tensor([w, h], device=device, dtype=torch.float32) * 2.0 - 1.0
     # Shifting by the fill colour makes grid_sample's zero padding come out as the fill.
-    shift = fill_tensor(fill, c, device)
-    warped = F.grid_sample(images.float() - shift, grid, mode=mode, padding_mode="zeros", align_corners=False)
-    return (warped + shift).round_().clamp_(0, 255).to(torch.uint8)
+    warped = F.grid_sample(images.float() - colour, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return (warped + colour).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def identity_matrices(n: int, device: torch.device) -> torch.Tensor:

@@ -1,9 +1,8 @@
 """RandAugment ("randaugment" 1.0.2, as used by RM) and the AutoAugment CIFAR-10 policy.
 
 Both policies reduce to stages in which every sample has its own (operation, magnitude
-level, apply?) triple. A stage is applied by computing each of the 15 operations on the
-whole batch with per-sample magnitudes and keeping each sample's own result: O(#ops) tensor
-ops per stage, no per-sample Python loop and no host synchronisation.
+level, apply?) triple. A stage groups the samples by operation and makes one batched call
+per operation in use, with per-sample magnitudes: O(#ops) Python iterations, never O(N).
 
 Operations and magnitude levels 0..9, as in RM's `utils/augment.py` / randaugment 1.0.2
 (DeepVoltaire's AutoAugment port, built on PIL):
@@ -20,13 +19,14 @@ Operations and magnitude levels 0..9, as in RM's `utils/augment.py` / randaugmen
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import torch
 
 from retain.augment import color
 from retain.augment.cutout import cutout
-from retain.augment.geometric import identity_matrices, rotation_matrices, warp_affine
-from retain.augment.sampling import coin, randint, random_sign
+from retain.augment.geometric import identity_matrices, rotate, warp_affine
+from retain.augment.sampling import coin, randint, random_sign, uniform
 
 # The order of randaugment 1.0.2's `get_trans_list`.
 OPERATIONS = (
@@ -85,13 +85,25 @@ CIFAR10_POLICY = (
     (0.7, "TranslateY", 9, 0.9, "AutoContrast", 1),
 )  # fmt: skip
 
-_PixelOp = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
-_PIXEL_OPS: dict[str, _PixelOp] = {
+def _affine(images: torch.Tensor, row: int, col: int, values: torch.Tensor, mode: str) -> torch.Tensor:
+    """Warp with identity matrices whose entry (row, col) holds each sample's value."""
+    matrices = identity_matrices(images.shape[0], images.device)
+    matrices[:, row, col] = values
+    return warp_affine(images, matrices, POLICY_FILL, mode)
+
+
+_Operation = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+_OPERATIONS: dict[str, _Operation] = {
     "Invert": lambda x, m, g: color.invert(x),
     "Cutout": lambda x, m, g: cutout(x, m.long(), g, fill=rm_cutout_fill(x.shape[1])),
     "Sharpness": lambda x, m, g: color.adjust_sharpness(x, 1.0 + m),
     "AutoContrast": lambda x, m, g: color.autocontrast(x),
     "Posterize": lambda x, m, g: color.posterize(x, m.long()),
+    "ShearX": lambda x, m, g: _affine(x, 0, 1, m, "bicubic"),
+    "TranslateX": lambda x, m, g: _affine(x, 0, 2, m * x.shape[3], "nearest"),
+    "TranslateY": lambda x, m, g: _affine(x, 1, 2, m * x.shape[2], "nearest"),
+    "ShearY": lambda x, m, g: _affine(x, 1, 0, m, "bicubic"),
+    "Rotate": lambda x, m, g: rotate(x, m, POLICY_FILL),
     "Equalize": lambda x, m, g: color.equalize(x),
     "Contrast": lambda x, m, g: color.adjust_contrast(x, 1.0 + m),
     "Color": lambda x, m, g: color.adjust_saturation(x, 1.0 + m),
@@ -100,16 +112,19 @@ _PIXEL_OPS: dict[str, _PixelOp] = {
 }
 
 
-def _affine_matrices(ops: torch.Tensor, magnitude: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Per-sample output→input matrices; identity for samples without an affine operation."""
-    matrices = identity_matrices(ops.shape[0], ops.device)
-    is_op = {name: ops == OP[name] for name in ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")}
-    matrices[:, 0, 1] = torch.where(is_op["ShearX"], magnitude, 0.0)
-    matrices[:, 1, 0] = torch.where(is_op["ShearY"], magnitude, 0.0)
-    matrices[:, 0, 2] = torch.where(is_op["TranslateX"], magnitude * width, 0.0)
-    matrices[:, 1, 2] = torch.where(is_op["TranslateY"], magnitude * height, 0.0)
-    rotations = rotation_matrices(torch.where(is_op["Rotate"], magnitude, 0.0), height, width)
-    return torch.where(is_op["Rotate"].view(-1, 1, 1), rotations, matrices)
+@lru_cache(maxsize=8)
+def _stage_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MAGNITUDES and SIGNED on `device`, copied there once."""
+    return MAGNITUDES.to(device), SIGNED.to(device)
+
+
+@lru_cache(maxsize=8)
+def _cifar10_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(2, 25) probabilities, operation ids and levels of the CIFAR-10 policy's two stages."""
+    probs = torch.tensor([[row[0] for row in CIFAR10_POLICY], [row[3] for row in CIFAR10_POLICY]])
+    ops = torch.tensor([[OP[row[1]] for row in CIFAR10_POLICY], [OP[row[4]] for row in CIFAR10_POLICY]])
+    levels = torch.tensor([[row[2] for row in CIFAR10_POLICY], [row[5] for row in CIFAR10_POLICY]])
+    return probs.to(device), ops.to(device), levels.to(device)
 
 
 def apply_stage(
@@ -119,25 +134,22 @@ def apply_stage(
     active: torch.Tensor,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Apply operation ops[i] at level levels[i] to sample i where active[i] (all (N,) tensors)."""
-    n, _, h, w = images.shape
+    """Apply operation ops[i] at level levels[i] to sample i where active[i] (all (N,) tensors).
+
+    Samples are grouped by operation: one batched call per operation in use.
+    """
+    n = images.shape[0]
     device = images.device
-    ops = torch.where(active, ops.to(device), -1)
-    levels = levels.to(device)
-    sign = torch.where(SIGNED.to(device)[ops.clamp(min=0)], random_sign(n, generator, device), 1.0)
-    magnitude = MAGNITUDES.to(device)[ops.clamp(min=0), levels] * sign
-
-    def keep(selected: torch.Tensor, result: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-        return torch.where(selected.view(-1, 1, 1, 1), result, current)
-
-    out = images
-    matrices = _affine_matrices(ops, magnitude, h, w)
-    sheared = (ops == OP["ShearX"]) | (ops == OP["ShearY"])
-    moved = (ops == OP["TranslateX"]) | (ops == OP["TranslateY"]) | (ops == OP["Rotate"])
-    out = keep(sheared, warp_affine(images, matrices, POLICY_FILL, mode="bicubic"), out)
-    out = keep(moved, warp_affine(images, matrices, POLICY_FILL, mode="nearest"), out)
-    for name, operation in _PIXEL_OPS.items():
-        out = keep(ops == OP[name], operation(images, magnitude, generator), out)
+    ops = torch.where(active.to(device), ops.to(device), -1)
+    known = ops.clamp(min=0)
+    magnitudes, signed = _stage_tables(device)
+    sign = torch.where(signed[known], random_sign(n, generator, device), 1.0)
+    magnitude = magnitudes[known, levels.to(device)] * sign
+    out = images.clone()
+    for index, name in enumerate(OPERATIONS):
+        rows = (ops == index).nonzero().flatten()
+        if rows.numel():
+            out[rows] = _OPERATIONS[name](images[rows], magnitude[rows], generator)
     return out
 
 
@@ -162,13 +174,10 @@ def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> tor
     if n == 0:
         return images
     device = images.device
-    table = CIFAR10_POLICY
-    chosen = randint(0, len(table), n, generator, device)
+    probs, ops, levels = _cifar10_tables(device)
+    chosen = randint(0, len(CIFAR10_POLICY), n, generator, device)
     out = images
-    for first in (0, 3):
-        probs = torch.tensor([row[first] for row in table], device=device)[chosen]
-        ops = torch.tensor([OP[row[first + 1]] for row in table], device=device)[chosen]
-        levels = torch.tensor([row[first + 2] for row in table], device=device)[chosen]
-        active = torch.rand(n, generator=generator, device=generator.device).to(device) < probs
-        out = apply_stage(out, ops, levels, active, generator)
+    for stage in range(2):
+        active = uniform(n, generator, device) < probs[stage, chosen]
+        out = apply_stage(out, ops[stage, chosen], levels[stage, chosen], active, generator)
     return out
