@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 LUCIR_MAX_STEPS = 1000
@@ -40,18 +41,19 @@ def herding_order_lucir(features: torch.Tensor, m: int) -> torch.Tensor:
     Stops after 1000 steps or once min(m, 500, n) distinct samples are ranked, whichever
     comes first, so it may return fewer than m.
     """
-    phi = features.detach().to(torch.float64)
+    # Host NumPy: up to 1000 tiny sequential steps, where per-op torch overhead would dominate.
+    phi = features.detach().to("cpu", torch.float64).numpy()
     wanted = min(int(m), LUCIR_MAX_PER_CLASS, phi.shape[0])
-    mu = phi.mean(dim=0)
-    w = mu.clone()
-    hit = torch.zeros(phi.shape[0], dtype=torch.bool, device=phi.device)
+    mu = phi.mean(axis=0)
+    w = mu.copy()
+    hit = np.zeros(phi.shape[0], dtype=bool)
     order: list[int] = []
     for _ in range(LUCIR_MAX_STEPS):
         if len(order) >= wanted:
             break
-        pick = int(torch.argmax(phi @ w))
+        pick = int(np.argmax(phi @ w))
         if not hit[pick]:
             hit[pick] = True
             order.append(pick)
         w = w + mu - phi[pick]
-    return torch.tensor(order, dtype=torch.int64, device=phi.device)
+    return torch.tensor(order, dtype=torch.int64, device=features.device)
