@@ -79,9 +79,14 @@ def test_jpeg_rebuild_uses_measured_sizes(shared, smooth_images):
 def test_auto_quality_must_be_resolved_first():
     config = MemoryConfig(budget=5000, codec="jpeg", quality="auto")
     mem = ExemplarMemory(config, SHAPE, "cpu", 5000, 0)
+    mem.check_feasible(num_classes_total=2)  # priced at quality 1 before 'auto' is resolved
+    with pytest.raises(BudgetError):
+        mem.check_feasible(num_classes_total=500)
     with pytest.raises(ConfigError, match="auto"):
         mem.store
+    empty_state = mem.state_dict()
     mem.set_quality(40)
+    mem.load_state_dict(empty_state)
     assert mem.codec.quality == 40
 
 

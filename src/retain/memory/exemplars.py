@@ -100,14 +100,19 @@ class ExemplarMemory:
             )
         return room
 
+    def _pricing_codec(self) -> Codec:
+        # Before an 'auto' quality is chosen, quality 1 gives a lower bound on any row's size.
+        return self._store.codec if self._store is not None else build_codec(self.config, quality=1)
+
     def _cheapest_row_bytes(self, sample_images: torch.Tensor | None) -> int:
-        if self.codec.stores_pixels:
+        codec = self._pricing_codec()
+        if codec.stores_pixels:
             return raw_image_bytes(self.image_shape)
         if sample_images is None or len(sample_images) == 0:
             # A flat grey image is about the smallest file the encoder writes: a lower bound.
             sample_images = torch.full((1, *self.image_shape), 128, dtype=torch.uint8)
-        rows = self.codec.encode(sample_images)
-        return max(1, sum(self.codec.row_bytes(r) for r in rows) // len(rows))
+        rows = codec.encode(sample_images)
+        return max(1, sum(codec.row_bytes(r) for r in rows) // len(rows))
 
     def check_feasible(
         self, num_classes_total: int, reserved_bytes: int = 0, sample_images: torch.Tensor | None = None
@@ -116,7 +121,7 @@ class ExemplarMemory:
         every class of the run. JPEG sizes come from `sample_images` when given."""
         per_class = self.config.per_class or 1
         row = self._cheapest_row_bytes(sample_images)
-        needed = num_classes_total * per_class * row + len(self.codec.header)
+        needed = num_classes_total * per_class * row + len(self._pricing_codec().header)
         room = self.capacity_bytes(reserved_bytes)
         if needed > room:
             raise _impossible(room, num_classes_total, row, per_class)
@@ -206,7 +211,7 @@ class ExemplarMemory:
             raise ConfigError(f"memory.policy={chooser.name!r} does not insert during training; use a streaming policy such as 'reservoir'.")
         room = self.capacity_bytes(reserved_bytes)
         capacity = self._stream_rows(images, room)
-        positions, slots = chooser.assign(self.num_seen, labels.cpu(), store.labels.cpu(), capacity, self.generator)
+        positions, slots = chooser.assign(self.num_seen, labels, store.labels, capacity, self.generator)
         self.num_seen += images.shape[0]
         self._write_stream(positions, slots, images, labels, task, step, scores, extras)
         self._evict_over_budget(room, balanced=chooser.name != "reservoir")
@@ -241,6 +246,8 @@ class ExemplarMemory:
 
     def _evict_over_budget(self, room: int, balanced: bool) -> None:
         store = self.store
+        if self.codec.stores_pixels:
+            return  # raw rows: the row capacity already guarantees the budget
         while len(store) and store.nbytes() > room:
             labels = store.labels.cpu()
             pool = torch.arange(len(store))
@@ -265,17 +272,18 @@ class ExemplarMemory:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "store": self.store.state_dict(),
-            "quality": getattr(self.codec, "quality", 0),
+            "store": None if self._store is None else self._store.state_dict(),
+            "quality": getattr(self._store.codec, "quality", 0) if self._store is not None else 0,
             "generator": self.generator.get_state(),
             "num_seen": self.num_seen,
             "stream_capacity": -1 if self.stream_capacity is None else self.stream_capacity,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.config.codec == "jpeg" and self.config.quality == "auto":
-            self.set_quality(int(state["quality"]))
-        self.store.load_state_dict(state["store"])
+        if state["store"] is not None:
+            if self.config.codec == "jpeg" and self.config.quality == "auto":
+                self.set_quality(int(state["quality"]))
+            self.store.load_state_dict(state["store"])
         self.generator.set_state(state["generator"])
         self.num_seen = int(state["num_seen"])
         capacity = int(state["stream_capacity"])
