@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -29,9 +29,8 @@ def _cifar_resnet(depth: int) -> Callable[..., SplitBackbone]:
 
 def _resnet18(default_nf: int, imagenet: bool) -> Callable[..., SplitBackbone]:
     def build(in_channels: int, image_size: int, *, nf: int = default_nf, last_relu: bool = True) -> SplitBackbone:
-        return split_resnet18(
-            in_channels, require_positive_int("nf", nf), imagenet=imagenet, last_relu=require_bool("last_relu", last_relu)
-        )
+        nf = require_positive_int("nf", nf)
+        return split_resnet18(in_channels, nf, imagenet=imagenet, last_relu=require_bool("last_relu", last_relu))
 
     return build
 
@@ -40,11 +39,14 @@ def _convnet2(in_channels: int, image_size: int) -> SplitBackbone:
     return split_convnet2(in_channels)
 
 
-def _mlp(in_channels: int, image_size: int, *, hidden: list[int] = [400, 400], batchnorm: bool = False) -> nn.Module:  # noqa: B006 (never mutated)
-    return MLP(in_channels * image_size * image_size, require_widths("hidden", hidden), require_bool("batchnorm", batchnorm))
+def _mlp(
+    in_channels: int, image_size: int, *, hidden: Sequence[int] = (400, 400), batchnorm: bool = False
+) -> nn.Module:
+    hidden = require_widths("hidden", hidden)
+    return MLP(in_channels * image_size * image_size, hidden, require_bool("batchnorm", batchnorm))
 
 
-def _convnet(in_channels: int, image_size: int, *, channels: list[int] = [32, 64, 64]) -> nn.Module:  # noqa: B006
+def _convnet(in_channels: int, image_size: int, *, channels: Sequence[int] = (32, 64, 64)) -> nn.Module:
     channels = require_widths("channels", channels)
     if image_size < 2 ** len(channels):
         raise ConfigError(
@@ -74,7 +76,8 @@ def _call(name: str, builder: Callable[..., Any], in_channels: int, image_size: 
     for field, value in (("in_channels", in_channels), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"Backbone {name!r} needs {field} to be a positive integer, got {value!r}.")
-    allowed = [p.name for p in inspect.signature(builder).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    parameters = inspect.signature(builder).parameters.values()
+    allowed = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
     for option in options:
         if option not in allowed:
             known = ", ".join(allowed) if allowed else "none"

@@ -47,7 +47,11 @@ def _layer(in_channels: int, out_channels: int, stride: int, last_relu: bool = T
 
 def _stem(in_channels: int, nf: int, imagenet: bool) -> nn.Sequential:
     if not imagenet:
-        return nn.Sequential(nn.Conv2d(in_channels, nf, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(in_channels, nf, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(nf),
+            nn.ReLU(inplace=True),
+        )
     return nn.Sequential(
         nn.Conv2d(in_channels, nf, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(nf),
@@ -63,7 +67,6 @@ def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, l
     The ImageNet variant gets He initialisation (torchvision); the CIFAR variant keeps
     PyTorch's default initialisation, as mammoth's ResNet-18 does.
     """
-    init = he_init_ if imagenet else (lambda module: None)
     generalized = nn.Sequential(
         OrderedDict(
             stem=_stem(in_channels, nf, imagenet),
@@ -72,11 +75,13 @@ def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, l
             layer3=_layer(2 * nf, 4 * nf, 2),
         )
     )
-    init(generalized)
+    if imagenet:
+        he_init_(generalized)
 
     def make_specialized() -> nn.Module:
         specialized = nn.Sequential(OrderedDict(layer4=_layer(4 * nf, 8 * nf, 2, last_relu), pool=GlobalAvgPool()))
-        init(specialized)
+        if imagenet:
+            he_init_(specialized)
         return specialized
 
     return SplitBackbone(generalized, make_specialized, feature_dim=8 * nf, generalized_channels=4 * nf)

@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+
+from retain.models import IncrementalLinear
+
+
+def test_empty_head_returns_no_logits():
+    head = IncrementalLinear(8)
+    assert head.num_classes == 0
+    assert head(torch.randn(3, 8)).shape == (3, 0)
+
+
+def test_grow_keeps_old_rows_and_biases_bit_identical():
+    torch.manual_seed(0)
+    head = IncrementalLinear(16, num_classes=5)
+    with torch.no_grad():
+        head.bias.copy_(torch.randn(5))  # non-zero, as after training
+    old_weight, old_bias = head.weight.detach().clone(), head.bias.detach().clone()
+    head.grow(3)
+    assert head.num_classes == 8
+    assert head.weight.shape == (8, 16) and head.bias.shape == (8,)
+    assert torch.equal(head.weight[:5], old_weight)
+    assert torch.equal(head.bias[:5], old_bias)
+    assert torch.equal(head.bias[5:], torch.zeros(3))
+    # nn.Linear's kaiming-uniform(a=sqrt(5)) bound is 1/sqrt(fan_in).
+    new_rows = head.weight[5:]
+    assert new_rows.abs().max() <= 1 / math.sqrt(16)
+    assert new_rows.abs().sum() > 0
+
+
+def test_grow_from_zero_and_by_zero():
+    head = IncrementalLinear(4)
+    head.grow(2)
+    head.grow(0)
+    assert head.num_classes == 2
+    assert head(torch.randn(1, 4)).shape == (1, 2)
+
+
+def test_logits_of_old_classes_unchanged_after_growth():
+    head = IncrementalLinear(6, num_classes=3)
+    x = torch.randn(4, 6)
+    before = head(x).detach()
+    head.grow(4)
+    assert torch.equal(head(x)[:, :3].detach(), before)
+
+
+def test_reset_reinitialises_every_row():
+    torch.manual_seed(1)
+    head = IncrementalLinear(6, num_classes=3)
+    old = head.weight.detach().clone()
+    head.reset(5)
+    assert head.num_classes == 5
+    assert not torch.equal(head.weight[:3].detach(), old)
+    assert torch.equal(head.bias.detach(), torch.zeros(5))
+
+
+def test_growth_keeps_frozen_state_and_new_parameters_are_registered():
+    head = IncrementalLinear(4, num_classes=2)
+    head.requires_grad_(False)
+    head.grow(1)
+    assert not head.weight.requires_grad and not head.bias.requires_grad
+    assert {name for name, _ in head.named_parameters()} == {"weight", "bias"}
+
+
+def test_negative_growth_is_rejected():
+    with pytest.raises(ValueError):
+        IncrementalLinear(4).grow(-1)
