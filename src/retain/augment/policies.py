@@ -12,7 +12,8 @@ Operations and magnitude levels 0..9, as in RM's `utils/augment.py` / randaugmen
 * Rotate: 0..30 degrees counter-clockwise (no random sign in that code), nearest, fill 128.
 * Color, Contrast, Sharpness, Brightness: enhance factor 1 ± 0..0.9 (random sign).
 * Posterize: keep round(linspace(8, 4)) bits. Solarize: threshold linspace(256, 0).
-* Cutout: side round(linspace(0, 20)), RM's fill colour (125, 122, 113).
+* Cutout: side round(linspace(0, 20)) rounded down to even (RM paints size//2 on each side
+  of the centre), RM's fill colour (125, 122, 113).
 * AutoContrast, Equalize, Invert: no magnitude.
 """
 
@@ -38,7 +39,6 @@ OP = {name: index for index, name in enumerate(OPERATIONS)}
 
 POLICY_FILL = 128.0                 # fill colour of the affine operations
 RM_CUTOUT_FILL = (125, 122, 113)    # RM's Cutout paints this (CIFAR mean) colour
-
 
 
 def rm_cutout_fill(channels: int) -> tuple[int, ...]:
@@ -95,7 +95,8 @@ def _affine(images: torch.Tensor, row: int, col: int, values: torch.Tensor, mode
 _Operation = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 _OPERATIONS: dict[str, _Operation] = {
     "Invert": lambda x, m, g: color.invert(x),
-    "Cutout": lambda x, m, g: cutout(x, m.long(), g, fill=rm_cutout_fill(x.shape[1])),
+    # RM's Cutout spans size//2 on each side of its centre: an even side.
+    "Cutout": lambda x, m, g: cutout(x, m.long() // 2 * 2, g, fill=rm_cutout_fill(x.shape[1])),
     "Sharpness": lambda x, m, g: color.adjust_sharpness(x, 1.0 + m),
     "AutoContrast": lambda x, m, g: color.autocontrast(x),
     "Posterize": lambda x, m, g: color.posterize(x, m.long()),
