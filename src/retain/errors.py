@@ -36,7 +36,7 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None
     """Error for an unknown registry name, suggesting the closest known one."""
     choices = sorted(choices)
     where = f" ({field})" if field else ""
-    message = f"Unknown {kind}{where} {name!r}. Known {kind}s: {', '.join(choices)}."
+    message = f"Unknown {kind}{where} {name!r}. Known names: {', '.join(choices)}."
     suggestion = closest_match(name, choices)
     if suggestion:
         message += f" Did you mean {suggestion!r}?"

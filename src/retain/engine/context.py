@@ -1,0 +1,94 @@
+"""The run context: what a method may use from the run (data, plan, device, services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from retain.augment import Augmenter
+from retain.data import Dataset
+from retain.scenarios import Plan, TaskSpec
+
+if TYPE_CHECKING:
+    from retain.experiment.config import RetainConfig
+
+
+@dataclass
+class RunContext:
+    """Shared services of one run, handed to the method at construction.
+
+    The dataset's labels are already remapped to the plan's class order and its tensors live
+    on `device`. `generator` drives batch sampling; the augmenter has its own generator.
+    """
+
+    config: RetainConfig
+    dataset: Dataset
+    plan: Plan
+    device: torch.device
+    augmenter: Augmenter
+    generator: torch.Generator
+    budget_bytes: int | None = None
+    log: Any = field(default=print)
+
+    # ------------------------------------------------------------------ training recipe
+    def epochs_for(self, task: TaskSpec) -> int:
+        train = self.config.train
+        if task.index == 0 and train.first_epochs is not None:
+            return train.first_epochs
+        return train.epochs
+
+    # ------------------------------------------------------------------ models
+    def build_backbone(self, **overrides: Any) -> nn.Module:
+        """The configured backbone for this dataset's image shape."""
+        from retain.models import build_backbone
+
+        channels, height, _ = self.dataset.image_shape
+        options = {**self.config.model.options, **overrides}
+        return build_backbone(self.config.model.backbone, in_channels=channels, image_size=height, **options)
+
+    def build_incremental_net(self, **overrides: Any) -> nn.Module:
+        """The configured backbone with an incremental linear head (no classes yet)."""
+        from retain.models import IncrementalNet
+
+        return IncrementalNet(self.build_backbone(**overrides))
+
+    # ------------------------------------------------------------------ data services
+    def train_images(self, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 training rows by dataset index, on the device."""
+        return self.dataset.train.images[indices.to(self.dataset.train.images.device)]
+
+    def train_labels(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.dataset.train.labels[indices.to(self.dataset.train.labels.device)]
+
+    @torch.inference_mode()
+    def forward_eval(self, network: nn.Module, images: torch.Tensor, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+        """Run `network` in eval mode over uint8 images with the evaluation transform, in large batches.
+
+        Returns the concatenated outputs ("logits", "features", ...). The network's train/eval
+        mode is restored afterwards.
+        """
+        batch_size = batch_size or self.config.eval.batch_size
+        was_training = network.training
+        network.eval()
+        outputs: dict[str, list[torch.Tensor]] = {}
+        try:
+            for start in range(0, images.shape[0], batch_size):
+                x = self.augmenter.eval(images[start : start + batch_size].to(self.device))
+                if self.config.train.channels_last and x.shape[1] > 1:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with self.autocast():
+                    out = network(x)
+                for key, value in out.items():
+                    if isinstance(value, torch.Tensor):
+                        outputs.setdefault(key, []).append(value.float())
+        finally:
+            network.train(was_training)
+        return {key: torch.cat(parts) for key, parts in outputs.items()}
+
+    def autocast(self):
+        """bf16 autocast when configured, a no-op context otherwise."""
+        enabled = self.config.train.bf16
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)

@@ -1,0 +1,74 @@
+"""Evaluation: one pass over the seen-class test set per task, every score set from one forward."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from retain.engine.context import RunContext
+from retain.methods.base import Method
+from retain.scenarios import TaskSpec
+
+
+@dataclass
+class ScoreAccuracy:
+    """Accuracies of one score set (e.g. "cnn" or "nme") after one task, in percent."""
+
+    per_task: list[float]      # column j = accuracy on task j's classes, j <= t
+    top1: float                # on all classes evaluated now
+    top5: float
+
+
+@dataclass
+class EvalResult:
+    """Everything measured by one evaluation pass."""
+
+    scores: dict[str, ScoreAccuracy] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _accuracies(scores: torch.Tensor, labels: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
+    top1_hit = scores.argmax(dim=1) == labels
+    k = min(5, scores.shape[1])
+    top5_hit = (scores.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    per_task = [float(top1_hit[m].float().mean() * 100) if m.any() else float("nan") for m in column_masks]
+    return ScoreAccuracy(
+        per_task=per_task,
+        top1=float(top1_hit.float().mean() * 100),
+        top5=float(top5_hit.float().mean() * 100),
+    )
+
+
+@torch.inference_mode()
+def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
+    """Accuracy of every score set the method predicts, on the test samples of `task`."""
+    started = time.perf_counter()
+    test = ctx.dataset.test
+    indices = torch.as_tensor(task.test_indices, device=test.images.device)
+    labels = test.labels[indices]
+    method.network.eval()
+    collected: dict[str, list[torch.Tensor]] = {}
+    batch_size = ctx.config.eval.batch_size
+    for chunk in indices.split(batch_size):
+        images = ctx.augmenter.eval(test.images[chunk])
+        if ctx.config.train.channels_last and images.shape[1] > 1:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with ctx.autocast():
+            prediction = method.predict(images)
+        collected.setdefault("cnn", []).append(prediction.logits.float())
+        for name, scores in prediction.scores.items():
+            collected.setdefault(name, []).append(scores.float())
+    method.network.train()
+    # Columns of the accuracy matrix: the classes of each task up to this one.
+    class_task = torch.full((ctx.plan.num_classes,), -1, dtype=torch.long, device=labels.device)
+    for j, classes in enumerate(ctx.plan.task_classes[: task.index + 1]):
+        class_task[torch.as_tensor(classes, device=labels.device)] = j
+    label_task = class_task[labels]
+    masks = [label_task == j for j in range(task.index + 1)]
+    result = EvalResult()
+    for name, parts in collected.items():
+        result.scores[name] = _accuracies(torch.cat(parts), labels.to(parts[0].device), masks)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,148 @@
+"""The training loop: uint8 rows gathered by index, augmented on device, one step per batch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from retain.engine.context import RunContext
+from retain.engine.optim import build_optimizer, build_scheduler
+from retain.errors import RetainError
+from retain.methods.base import Batch, Method, Phase
+from retain.scenarios import TaskSpec
+
+
+class TrainingDiverged(RetainError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+@dataclass
+class TrainStats:
+    """What one task's training cost and logged."""
+
+    seconds: float = 0.0
+    images: int = 0
+    steps: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+EpochCallback = Callable[[str, int, int, float, float], None]  # phase, epoch, epochs, loss, lr
+
+
+def _memory_store(method: Method):
+    memory = getattr(method, "memory", None)
+    return None if memory is None else memory.store
+
+
+def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slots: torch.Tensor) -> Batch:
+    """Gather uint8 rows from the task data and the memory, then augment the whole batch."""
+    data = ctx.dataset.train
+    parts_raw = [data.images[stream_idx]]
+    parts_labels = [data.labels[stream_idx]]
+    extras: dict[str, torch.Tensor] = {}
+    if memory_slots.numel():
+        store = _memory_store(method)
+        parts_raw.append(store.gather(memory_slots))
+        parts_labels.append(store.labels[memory_slots].to(ctx.device))
+        extras = {name: column[memory_slots].to(ctx.device) for name, column in store.extras.items()}
+    raw = torch.cat(parts_raw) if len(parts_raw) > 1 else parts_raw[0]
+    labels = torch.cat(parts_labels) if len(parts_labels) > 1 else parts_labels[0]
+    from_memory = torch.zeros(raw.shape[0], dtype=torch.bool, device=ctx.device)
+    from_memory[stream_idx.numel():] = True
+    images = ctx.augmenter.train(raw)
+    if ctx.config.train.channels_last and images.shape[1] > 1:
+        images = images.contiguous(memory_format=torch.channels_last)
+    indices = torch.cat([stream_idx.to(ctx.device), memory_slots.to(ctx.device)])
+    return Batch(images=images, labels=labels, raw=raw, from_memory=from_memory, indices=indices, extras=extras)
+
+
+def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
+    """Yield (stream indices, memory slots) for one epoch of a phase."""
+    g = ctx.generator
+    device = ctx.dataset.train.images.device
+    stream = phase.stream.to(device)
+    store = _memory_store(method)
+    memory_size = len(store) if store is not None and phase.memory != "none" else 0
+    empty = torch.empty(0, dtype=torch.long, device=device)
+    if phase.memory == "concat":
+        pool = stream.numel() + memory_size
+        order = torch.randperm(pool, generator=g, device="cpu").to(device)
+        for chunk in order.split(batch_size):
+            is_stream = chunk < stream.numel()
+            yield stream[chunk[is_stream]], chunk[~is_stream] - stream.numel()
+        return
+    order = torch.randperm(stream.numel(), generator=g, device="cpu").to(device)
+    for chunk in order.split(batch_size):
+        if phase.memory == "batch" and memory_size > 0 and phase.memory_batch_size > 0:
+            take = min(phase.memory_batch_size, memory_size)
+            slots = torch.randperm(memory_size, generator=g, device="cpu")[:take].to(device)
+            yield stream[chunk], slots
+        else:
+            yield stream[chunk], empty
+
+
+def train_task(
+    method: Method,
+    task: TaskSpec,
+    ctx: RunContext,
+    on_epoch: EpochCallback | None = None,
+) -> TrainStats:
+    """Run every training phase the method asks for on this task."""
+    stats = TrainStats()
+    train_cfg = ctx.config.train
+    optimizer = scheduler = None
+    for phase in method.training_phases(task):
+        if phase.epochs == 0:
+            continue
+        batch_size = phase.batch_size or train_cfg.batch_size
+        if optimizer is None or phase.fresh_optimizer:
+            optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)
+            scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
+        method.network.train()
+        accumulate = train_cfg.grad_accumulation
+        started = time.perf_counter()
+        for epoch in range(phase.epochs):
+            loss_sum = torch.zeros((), device=ctx.device)
+            batches = 0
+            optimizer.zero_grad(set_to_none=True)
+            for stream_idx, memory_slots in _batches(ctx, method, phase, batch_size):
+                if stream_idx.numel() + memory_slots.numel() == 0:
+                    continue
+                batch = _gather(ctx, method, stream_idx, memory_slots)
+                batch.step = stats.steps
+                with ctx.autocast():
+                    result = method.training_loss(batch)
+                loss = result[0] if isinstance(result, tuple) else result
+                (loss / accumulate).backward()
+                batches += 1
+                if batches % accumulate == 0:
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                loss_sum += loss.detach().float()
+                stats.images += batch.labels.numel()
+                stats.steps += 1
+                method.after_step(batch)
+            if batches % accumulate:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            mean_loss = (loss_sum / max(batches, 1)).item()  # one host sync per epoch
+            if mean_loss != mean_loss or mean_loss in (float("inf"), float("-inf")):
+                raise TrainingDiverged(
+                    f"Training diverged: the mean loss of task {task.index + 1}, phase {phase.name!r}, "
+                    f"epoch {epoch + 1} is {mean_loss}. Lower train.lr (now {optimizer.param_groups[0]['lr']:g}) "
+                    "or check the data; the last good checkpoint is kept."
+                )
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            stats.epoch_losses.append(mean_loss)
+            if on_epoch is not None:
+                on_epoch(phase.name, epoch + 1, phase.epochs, mean_loss, lr)
+        stats.seconds += time.perf_counter() - started
+    return stats

@@ -1,0 +1,174 @@
+"""The method contract: the hooks through which the engine drives a method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+if TYPE_CHECKING:
+    from retain.engine.context import RunContext
+    from retain.scenarios import TaskSpec
+
+
+class MethodParams(BaseModel):
+    """Hyperparameters of a method; subclasses add fields, unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Phase:
+    """One stretch of training inside a task: which rows feed the batches, and for how long.
+
+    `stream` holds indices into the training split that are iterated once per epoch.
+    `memory` says how memory rows take part: not at all, mixed into the shuffled pool
+    ("concat", iCaRL/LUCIR style), or as an extra minibatch drawn for every step
+    ("batch", experience-replay style).
+    """
+
+    stream: torch.Tensor
+    epochs: int
+    memory: Literal["none", "concat", "batch"] = "none"
+    memory_batch_size: int = 0
+    batch_size: int | None = None
+    name: str = "train"
+    fresh_optimizer: bool = True
+    lr: float | None = None
+
+
+@dataclass
+class Batch:
+    """A training batch after gathering and augmentation."""
+
+    images: torch.Tensor          # float, augmented and normalised
+    labels: torch.Tensor          # int64, remapped label space
+    raw: torch.Tensor             # uint8 rows before augmentation
+    from_memory: torch.Tensor     # bool mask: row came from the memory
+    indices: torch.Tensor         # dataset index for stream rows, memory slot for memory rows
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # memory columns of the memory rows
+    step: int = 0                 # optimiser steps taken in this task so far
+
+
+@dataclass
+class Prediction:
+    """What a method answers for a batch of evaluation images."""
+
+    logits: torch.Tensor                    # (N, seen classes): the "cnn" scores
+    features: torch.Tensor | None = None    # penultimate features (for NME and statistics)
+    scores: dict[str, torch.Tensor] = field(default_factory=dict)  # other score sets, e.g. "nme"
+
+
+class Method:
+    """Base class of every method: owns its network and reacts to the engine's hooks.
+
+    Subclasses set `name`, optionally `Params`, and override the hooks they need. The default
+    behaviour is plain fine-tuning: grow the head for new classes, cross-entropy on the task's
+    data, predict with the head's logits.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    uses_memory: ClassVar[bool] = False
+    primary_score: ClassVar[str] = "cnn"
+
+    def __init__(self, ctx: RunContext, params: MethodParams) -> None:
+        self.ctx = ctx
+        self.params = params
+        self.network: nn.Module = self.build_network().to(ctx.device)
+        if ctx.config.train.channels_last and ctx.dataset.image_shape[1] > 1:
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.current_task: TaskSpec | None = None
+
+    # ------------------------------------------------------------------ construction
+    def build_network(self) -> nn.Module:
+        """The network this method trains; by default the configured backbone with a growing head."""
+        return self.ctx.build_incremental_net()
+
+    # ------------------------------------------------------------------ hooks
+    def check_setup(self) -> None:
+        """Fail before any training on settings that cannot work (e.g. a budget below one exemplar per class)."""
+
+    def before_task(self, task: TaskSpec) -> None:
+        """Prepare for a task: by default grow the head to cover every class seen so far."""
+        self.current_task = task
+        grow_head_to(self.network, len(task.seen_classes))
+
+    def training_phases(self, task: TaskSpec) -> list[Phase]:
+        """The phases of training for this task; by default the task's data for the configured epochs."""
+        return [Phase(stream=torch.as_tensor(task.train_indices), epochs=self.ctx.epochs_for(task))]
+
+    def trainable_parameters(self) -> list[nn.Parameter] | list[dict[str, Any]]:
+        """Parameters (or param groups) handed to the optimiser."""
+        return [p for p in self.network.parameters() if p.requires_grad]
+
+    def training_loss(self, batch: Batch) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss of one batch; may also return named terms to log (as tensors, no host sync)."""
+        logits = self.network(batch.images)["logits"]
+        return F.cross_entropy(logits, batch.labels)
+
+    def after_step(self, batch: Batch) -> None:
+        """Called after every optimiser step (reservoir insertion, bookkeeping)."""
+
+    def after_task(self, task: TaskSpec) -> None:
+        """Called after training on a task, before evaluation (memory update, statistics)."""
+
+    @torch.inference_mode()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """Scores for evaluation images (already normalised by the evaluation transform)."""
+        out = self.network(images)
+        return Prediction(logits=out["logits"], features=out.get("features"))
+
+    def ledger_items(self) -> dict[str, int]:
+        """Bytes this method keeps beyond one backbone, by item (exemplars, extra parameters, ...)."""
+        return {}
+
+    def exemplars_per_class(self) -> dict[int, int]:
+        """Number of stored exemplars per class (empty for memory-free methods)."""
+        return {}
+
+    def extra_results(self) -> dict[str, Any]:
+        """Method-specific values to save in results.json (quality search, guard counts, ...)."""
+        return {}
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run: network weights and the method's own state."""
+        return {"network": self.network.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        self.network.load_state_dict(state["network"])
+
+
+def grow_head_to(network: nn.Module, num_classes: int) -> None:
+    """Grow an incremental network's head so that it has at least `num_classes` outputs."""
+    head = network.head
+    missing = num_classes - head.num_classes
+    if missing > 0:
+        network.grow(missing)
+
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register_method(name: str):
+    """Class decorator: make a method available under `method.name = name`."""
+
+    def decorate(cls: type[Method]) -> type[Method]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise RuntimeError(f"method name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def method_registry() -> dict[str, type[Method]]:
+    """All registered methods by name."""
+    return dict(_REGISTRY)

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from retain.errors import ConfigError
+from retain.experiment.config import build_config
+from retain.experiment.run import run
+
+
+def _demo(tmp_path, *overrides, name="run"):
+    cfg = build_config(preset="demo", overrides=["train.epochs=3", *overrides])
+    return run(cfg, out=tmp_path / name)
+
+
+def test_demo_run_writes_results(tmp_path):
+    results = _demo(tmp_path)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert (tmp_path / "run" / "config.yaml").exists()
+    assert (tmp_path / "run" / "plan.json").exists()
+    matrix = saved["accuracy_matrix"]
+    assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
+    assert matrix[0][1] is None                       # future tasks are not measured
+    assert len(saved["stage_accuracy"]) == 5
+    assert saved["completed_tasks"] == 5
+    for key in ("average_incremental_accuracy", "last_accuracy", "forgetting", "forgetting_fm", "backward_transfer"):
+        assert key in saved["metrics"]
+    assert saved["timings"]["train_images_per_second"] > 0
+    assert saved["versions"]["torch"]
+    assert saved["seed"] == 0
+    assert results["stage_accuracy"] == saved["stage_accuracy"]
+
+
+def test_same_seed_same_matrix_and_other_seed_differs(tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 5)):
+        _demo(tmp_path, f"seed={seed}", name=name)
+    a, b, c = (json.loads((tmp_path / n / "results.json").read_text())["accuracy_matrix"] for n in "abc")
+    assert a == b
+    assert a != c
+
+
+def test_finetune_forgets_and_joint_remembers(tmp_path):
+    fine = _demo(tmp_path, "train.epochs=10", name="fine")
+    joint = _demo(tmp_path, "train.epochs=10", "method.name=joint", name="joint")
+    # Finetune keeps (almost) only the last task; joint keeps them all.
+    assert fine["accuracy_matrix"][-1][0] < 20
+    assert fine["accuracy_matrix"][-1][-1] > 80
+    assert joint["metrics"]["last_accuracy"] > fine["metrics"]["last_accuracy"] + 40
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    _demo(tmp_path, name="same")
+    before = (tmp_path / "same" / "results.json").read_text()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _demo(tmp_path, name="same")
+    assert (tmp_path / "same" / "results.json").read_text() == before
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    cfg = build_config(preset="demo")
+    out = run(cfg, out=tmp_path / "dry", dry_run=True)
+    assert out["dry_run"] is True and len(out["plan"]["tasks"]) == 5
+    assert not (tmp_path / "dry").exists()

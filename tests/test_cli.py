@@ -1,0 +1,59 @@
+"""The `retain` command as a user runs it: a subprocess, exit codes and what it prints."""
+
+import json
+import subprocess
+import sys
+
+
+def _retain(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "retain", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_run_without_arguments_uses_demo_and_prints_table(tmp_path):
+    proc = _retain("run", "--set", "train.epochs=2", "--out", "r", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "finetune on digits" in proc.stdout
+    assert "average incremental accuracy" in proc.stdout
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert results["preset"] == "demo"
+
+
+def test_dry_run_prints_plan(tmp_path):
+    proc = _retain("run", "--preset", "fmnist-b0-inc2", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "T-shirt/top" in proc.stdout and "Ankle boot" in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_list_shows_methods_presets_datasets(tmp_path):
+    proc = _retain("list", cwd=tmp_path)
+    assert proc.returncode == 0
+    for word in ("finetune", "joint", "demo", "fmnist-b0-inc2", "fashion-mnist", "cifar100"):
+        assert word in proc.stdout
+
+
+def _assert_clean_failure(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    message = proc.stderr.replace("\n", " ")
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_unknown_method_fails_cleanly(tmp_path):
+    _assert_clean_failure(_retain("run", "--set", "method.name=fintune", cwd=tmp_path), "method.name", "finetune")
+
+
+def test_negative_epochs_fails_cleanly(tmp_path):
+    _assert_clean_failure(_retain("run", "--set", "train.epochs=-3", cwd=tmp_path), "train.epochs", "-3")
+
+
+def test_missing_dataset_dir_fails_cleanly(tmp_path):
+    proc = _retain(
+        "run", "--set", "data.name=cifar10", "--set", f"data.dir={tmp_path / 'nowhere'}", "--set", "data.download=false",
+        cwd=tmp_path,
+    )
+    _assert_clean_failure(proc, "nowhere")
+    assert not (tmp_path / "runs").exists()
