@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def download_file(url: str, dest: Path, md5: str, timeout: float = 60.0) -> Path
                 f"at {dest}."
             )
         os.replace(partial, dest)
+    except urllib.error.HTTPError as error:
+        error.close()  # an HTTP error holds the open response; release its socket now
+        raise
     finally:
         partial.unlink(missing_ok=True)
     return dest

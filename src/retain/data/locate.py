@@ -75,9 +75,9 @@ def locate(request: LoadRequest, source: RemoteSource, probe: Callable[[Path], T
 
 def _not_found(request: LoadRequest, source: RemoteSource, searched: list[Path], reason: str) -> DatasetError:
     looked = ", ".join(str(path) for path in searched)
-    ways = [f"pass data_dir (config field data.dir) pointing to a folder with these files"]
+    ways = ["pass data_dir (config field data.dir) pointing to a folder with these files"]
     ways += source.hints
-    ways.append(f"allow downloading from {source.official_url}")
+    ways.append(f"download {', '.join(source.checksums)} from {source.official_url} into {searched[-1]}")
     return DatasetError(
         f"Dataset {request.name!r} was not found. Looked in: {looked}. Expected layout: "
         f"{source.layout}. Not downloaded because {reason}. To get the data: {'; or '.join(ways)}."
