@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -129,7 +131,7 @@ def _write_cache(folder: Path, expected: dict[str, object], listing: FolderListi
     _atomic_write(folder / "meta.json", lambda handle: handle.write(json.dumps(meta, indent=1).encode()))
 
 
-def _atomic_write(dest: Path, write) -> None:
+def _atomic_write(dest: Path, write: Callable[[IO[bytes]], object]) -> None:
     handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
     try:
         with handle:
