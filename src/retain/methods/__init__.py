@@ -4,7 +4,7 @@ from retain.errors import unknown_name
 from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction, method_registry, register_method
 
 # Importing a module registers its methods.
-from retain.methods import finetune, joint  # noqa: E402,F401
+from retain.methods import finetune, gdumb, icarl, joint, replay  # noqa: E402,F401
 
 
 def get_method_class(name: str) -> type[Method]:

@@ -1,0 +1,176 @@
+"""The shared base of replay methods: a byte-budgeted memory that works with every policy and codec.
+
+With a *selection* policy (random, herding, ...) the memory is rebuilt class-balanced at the end
+of each task and its rows join the task's data in one shuffled pool (iCaRL/LUCIR/PyCIL style).
+With a *streaming* policy (reservoir, balanced reservoir, GDumb's greedy sampler) every stream
+batch is inserted after its step and each step draws an extra memory minibatch (ER style).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from retain.memory import ExemplarMemory
+from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction
+from retain.scenarios import TaskSpec
+
+
+class ExemplarMethod(Method):
+    """A method with an exemplar memory under the run's byte budget, NME class means included.
+
+    Subclasses set `default_policy`, override `training_loss` and may charge extra bytes
+    (expanded branches, statistics, a teacher) through `reserved_bytes`/`extra_ledger_items`.
+    """
+
+    uses_memory: ClassVar[bool] = True
+    default_policy: ClassVar[str] = "herding"
+
+    def __init__(self, ctx, params: MethodParams) -> None:
+        super().__init__(ctx, params)
+        if ctx.budget_bytes is None:
+            from retain.errors import ConfigError
+
+            raise ConfigError(
+                f"method.name={self.name!r} keeps exemplars, so memory.budget must be set "
+                "(bytes, e.g. 7864320; MiB, e.g. '24MiB'; or images, e.g. '2000 images')."
+            )
+        self.memory = ExemplarMemory(
+            ctx.config.memory, ctx.dataset.image_shape, ctx.device, ctx.budget_bytes,
+            seed=ctx.config.seed + 7919, default_policy=self.default_policy,
+        )
+        self.class_means: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ budget
+    def reserved_bytes(self) -> int:
+        """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
+        return sum(self.extra_ledger_items().values())
+
+    def extra_ledger_items(self) -> dict[str, int]:
+        """Ledger items other than exemplars; subclasses add theirs."""
+        return {}
+
+    def check_setup(self) -> None:
+        sample = self.ctx.dataset.train.images[: min(256, self.ctx.dataset.train.images.shape[0])]
+        self.memory.check_feasible(self.ctx.plan.num_classes, reserved_bytes=self.reserved_bytes(), sample_images=sample)
+
+    def ledger_items(self) -> dict[str, int]:
+        return {**self.memory.ledger_items(), **self.extra_ledger_items()}
+
+    def exemplars_per_class(self) -> dict[int, int]:
+        return self.memory.exemplars_per_class()
+
+    # ------------------------------------------------------------------ training data
+    @property
+    def streaming(self) -> bool:
+        return self.memory.policy.streaming
+
+    def memory_batch_size(self) -> int:
+        return self.ctx.config.memory.batch_size or self.ctx.config.train.batch_size
+
+    def training_phases(self, task: TaskSpec) -> list[Phase]:
+        stream = torch.as_tensor(task.train_indices)
+        epochs = self.ctx.epochs_for(task)
+        if self.streaming:
+            return [Phase(stream=stream, epochs=epochs, memory="batch", memory_batch_size=self.memory_batch_size())]
+        return [Phase(stream=stream, epochs=epochs, memory="concat")]
+
+    def after_step(self, batch: Batch) -> None:
+        if self.streaming:
+            self.insert_stream_rows(batch)
+
+    def insert_stream_rows(self, batch: Batch, extras: dict[str, torch.Tensor] | None = None) -> None:
+        """Offer the batch's stream rows (non-augmented) to the streaming policy."""
+        fresh = ~batch.from_memory
+        self.memory.insert_stream(
+            batch.raw[fresh], batch.labels[fresh], task=self.current_task.index, step=batch.step,
+            reserved_bytes=self.reserved_bytes(), extras=extras,
+        )
+
+    # ------------------------------------------------------------------ memory update
+    def after_task(self, task: TaskSpec) -> None:
+        if not self.streaming:
+            self.rebuild_memory(task)
+        self.compute_class_means()
+
+    def candidates_by_class(self, task: TaskSpec) -> dict[int, torch.Tensor]:
+        """uint8 training images of each new class of the task (the herding candidates)."""
+        indices = torch.as_tensor(task.train_indices, device=self.ctx.dataset.train.labels.device)
+        labels = self.ctx.dataset.train.labels[indices]
+        return {int(c): self.ctx.dataset.train.images[indices[labels == c]] for c in task.new_classes}
+
+    def rebuild_memory(self, task: TaskSpec) -> int:
+        """Shrink old classes and add the new ones in the policy's priority order; returns m."""
+        candidates = self.candidates_by_class(task)
+        return self.memory.rebuild_class_balanced(
+            candidates, task.seen_classes, task.index, order_fn=self.priority_order,
+            reserved_bytes=self.reserved_bytes(),
+        )
+
+    def normalized_features(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised penultimate features with the evaluation transform."""
+        features = self.ctx.forward_eval(self.network, images)["features"]
+        return F.normalize(features.float(), dim=1)
+
+    def priority_order(self, label: int, images: torch.Tensor) -> torch.Tensor:
+        """Priority order of one class's candidates: herding on features of what the memory
+        will store (compressed images for the JPEG codec), or the policy's own order."""
+        policy = self.memory.policy
+        if not policy.needs_features:
+            return policy.order(images.shape[0], self.memory.generator)
+        stored = self.memory.round_trip(images)
+        features = self.normalized_features(stored)
+        limit = self._quota_upper_bound(stored)
+        return policy.order(images.shape[0], self.memory.generator, features=features, limit=limit)
+
+    def _quota_upper_bound(self, images: torch.Tensor) -> int:
+        """No class can keep more rows than the room divided by (classes × the smallest row),
+        so herding may stop there instead of ranking every candidate."""
+        codec = self.memory.codec
+        smallest = min(codec.row_bytes(r) for r in codec.encode(images[: min(256, images.shape[0])].cpu()))
+        seen = len(self.current_task.seen_classes) if self.current_task else 1
+        room = self.memory.capacity_bytes(self.reserved_bytes())
+        # Rows of other sizes may be smaller than the sampled ones: keep a 2x margin for JPEG.
+        margin = 1 if codec.stores_pixels else 2
+        return min(images.shape[0], margin * room // max(smallest * seen, 1) + 1)
+
+    def compute_class_means(self) -> None:
+        """NME class means: the normalised mean of each class's exemplar features."""
+        store = self.memory.store
+        if len(store) == 0:
+            self.class_means = None
+            return
+        features = self.normalized_features(store.gather(torch.arange(len(store))))
+        labels = store.labels.to(features.device)
+        num_classes = self.network.head.num_classes
+        sums = torch.zeros(num_classes, features.shape[1], device=features.device)
+        sums.index_add_(0, labels, features)
+        counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).unsqueeze(1)
+        self.class_means = F.normalize(sums / counts, dim=1)
+
+    # ------------------------------------------------------------------ evaluation
+    def nme_scores(self, features: torch.Tensor) -> torch.Tensor:
+        """Negative distance to each class mean (higher is closer)."""
+        return -torch.cdist(F.normalize(features.float(), dim=1), self.class_means)
+
+    @torch.inference_mode()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        out = self.network(images)
+        prediction = Prediction(logits=out["logits"], features=out.get("features"))
+        if self.class_means is not None and prediction.features is not None:
+            prediction.scores["nme"] = self.nme_scores(prediction.features)
+        return prediction
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["memory"] = self.memory.state_dict()
+        state["class_means"] = self.class_means
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.memory.load_state_dict(state["memory"])
+        self.class_means = state["class_means"]

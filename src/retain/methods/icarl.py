@@ -1,0 +1,82 @@
+"""iCaRL: herding exemplars, distillation from the previous model, nearest-mean-of-exemplars."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from retain.memory import parameter_bytes
+from retain.methods.base import Batch, MethodParams, register_method
+from retain.methods.distillation import frozen_copy, kd_loss, sigmoid_distillation, teacher_outputs
+from retain.methods.exemplar import ExemplarMethod
+from retain.models import count_parameters
+from retain.scenarios import TaskSpec
+
+
+class ICaRLParams(MethodParams):
+    """`loss: pycil` is CE over all classes + softened KD on old logits (MEMO tables);
+    `loss: sigmoid` is the original iCaRL binary cross-entropy with sigmoid distillation."""
+
+    loss: Literal["pycil", "sigmoid"] = "pycil"
+    temperature: float = Field(2.0, gt=0)
+
+
+@register_method("icarl")
+class ICaRL(ExemplarMethod):
+    """iCaRL with herding exemplars and distillation; reports CNN and NME accuracy (NME is primary)."""
+
+    Params = ICaRLParams
+    default_policy = "herding"
+    primary_score = "nme"
+
+    def __init__(self, ctx, params: ICaRLParams) -> None:
+        super().__init__(ctx, params)
+        self.teacher: torch.nn.Module | None = None
+        self.old_classes = 0
+
+    def before_task(self, task: TaskSpec) -> None:
+        if task.index > 0:
+            self.teacher = frozen_copy(self.network)
+            self.old_classes = self.network.head.num_classes
+        super().before_task(task)
+
+    def extra_ledger_items(self) -> dict[str, int]:
+        if self.ctx.config.memory.charge_teacher and self.teacher is not None:
+            return {"teacher": parameter_bytes(count_parameters(self.teacher, exclude_head=False))}
+        return {}
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        logits = self.network(batch.images)["logits"]
+        if self.params.loss == "sigmoid":
+            return self._sigmoid_loss(logits, batch)
+        loss = F.cross_entropy(logits, batch.labels)
+        if self.teacher is not None:
+            old = teacher_outputs(self.teacher, batch.images)["logits"]
+            loss = loss + kd_loss(logits[:, : self.old_classes], old, self.params.temperature)
+        return loss
+
+    def _sigmoid_loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        targets = F.one_hot(batch.labels, logits.shape[1]).float()
+        if self.teacher is None:
+            return F.binary_cross_entropy_with_logits(logits.float(), targets)
+        old = teacher_outputs(self.teacher, batch.images)["logits"]
+        new_part = F.binary_cross_entropy_with_logits(logits[:, self.old_classes :].float(), targets[:, self.old_classes :])
+        old_part = sigmoid_distillation(logits[:, : self.old_classes], old)
+        width = logits.shape[1]
+        return (new_part * (width - self.old_classes) + old_part * self.old_classes) / width
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["teacher"] = None if self.teacher is None else self.teacher.state_dict()
+        state["old_classes"] = self.old_classes
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.old_classes = state["old_classes"]
+        if state["teacher"] is not None:
+            self.teacher = frozen_copy(self.network)
+            self.teacher.load_state_dict(state["teacher"])
