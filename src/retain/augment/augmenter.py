@@ -14,6 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from retain.augment.color import color_jitter
+from retain.augment.cutmix import CutMixResult, cutmix
 from retain.augment.cutout import cutout
 from retain.augment.geometric import horizontal_flip, random_crop
 from retain.augment.policies import autoaugment_cifar10, randaugment
@@ -34,6 +35,9 @@ class AugmentConfig(BaseModel):
     randaugment: bool = Field(False, description="RM's RandAugment: 2 of 15 ops, p = 0.5, level 1..9")
     autoaugment: Literal["none", "cifar10"] = Field("none", description="AutoAugment policy")
     normalize: bool = Field(True, description="subtract the dataset mean and divide by its std")
+    cutmix: bool = Field(False, description="CutMix on the loss side (GDumb/RM): one box per batch, loss mixed by area")
+    cutmix_p: float = Field(0.5, ge=0, le=1, description="probability that a batch is CutMix-ed")
+    cutmix_alpha: float = Field(1.0, gt=0, description="λ ~ Beta(α, α) before the box-area correction")
 
 
 _Step = Callable[[torch.Tensor], torch.Tensor]
@@ -99,6 +103,8 @@ class Augmenter:
             std = ", ".join(f"{v:.4f}" for v in self._std.flatten().tolist())
             tail.append(f"Normalize(mean=({mean}), std=({std}))")
         train = [name for name, _ in self._steps] + tail
+        if self.config.cutmix:
+            train.append(f"CutMix(p={self.config.cutmix_p:g}, alpha={self.config.cutmix_alpha:g}, loss-mixed)")
         return (
             f"train transform ({self.device}, seed {self.seed}): " + " -> ".join(train) + "\n"
             "eval transform: " + " -> ".join(tail)
@@ -127,6 +133,12 @@ class Augmenter:
         for _, step in self._steps:
             x = step(x)
         return self._finish(x)
+
+    def mix(self, images: torch.Tensor, labels: torch.Tensor) -> CutMixResult | None:
+        """CutMix an augmented batch when `cutmix` is on (None when off); the loss mixes by the result."""
+        if not self.config.cutmix:
+            return None
+        return cutmix(images, labels, self._generator, alpha=self.config.cutmix_alpha, p=self.config.cutmix_p)
 
     def eval(self, images: torch.Tensor) -> torch.Tensor:
         """The deterministic evaluation transform: (x / 255 − mean) / std."""

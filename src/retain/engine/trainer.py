@@ -60,7 +60,11 @@ def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_sl
     if ctx.config.train.channels_last and images.shape[1] > 1:
         images = images.contiguous(memory_format=torch.channels_last)
     indices = torch.cat([stream_idx.to(ctx.device), memory_slots.to(ctx.device)])
-    return Batch(images=images, labels=labels, raw=raw, from_memory=from_memory, indices=indices, extras=extras)
+    mix = ctx.augmenter.mix(images, labels)  # augment.cutmix: the one place any method's batch gets mixed
+    if mix is not None and not mix.applied:
+        mix = None
+    return Batch(images=images if mix is None else mix.images, labels=labels, raw=raw, from_memory=from_memory,
+                 indices=indices, extras=extras, mix=mix)
 
 
 def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
@@ -101,6 +105,7 @@ def train_task(
     for phase in method.training_phases(task):
         if phase.epochs == 0:
             continue
+        method.before_phase(task, phase)
         batch_size = phase.batch_size or train_cfg.batch_size
         if optimizer is None or phase.fresh_optimizer:
             optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from retain.augment import CutMixResult, mixed_cross_entropy
+
 if TYPE_CHECKING:
     from retain.engine.context import RunContext
     from retain.scenarios import TaskSpec
@@ -52,6 +54,7 @@ class Batch:
     indices: torch.Tensor         # dataset index for stream rows, memory slot for memory rows
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # memory columns of the memory rows
     step: int = 0                 # optimiser steps taken in this task so far
+    mix: CutMixResult | None = None  # set when augment.cutmix pasted a box into `images`
 
 
 @dataclass
@@ -102,6 +105,9 @@ class Method:
         """The phases of training for this task; by default the task's data for the configured epochs."""
         return [Phase(stream=torch.as_tensor(task.train_indices), epochs=self.ctx.epochs_for(task))]
 
+    def before_phase(self, task: TaskSpec, phase: Phase) -> None:
+        """Called before each phase's epochs (RM's online memory update between its two phases)."""
+
     def trainable_parameters(self) -> list[nn.Parameter] | list[dict[str, Any]]:
         """Parameters (or param groups) handed to the optimiser."""
         return [p for p in self.network.parameters() if p.requires_grad]
@@ -109,7 +115,7 @@ class Method:
     def training_loss(self, batch: Batch) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss of one batch; may also return named terms to log (as tensors, no host sync)."""
         logits = self.network(batch.images)["logits"]
-        return F.cross_entropy(logits, batch.labels)
+        return classification_loss(logits, batch)
 
     def after_step(self, batch: Batch) -> None:
         """Called after every optimiser step (reservoir insertion, bookkeeping)."""
@@ -143,6 +149,13 @@ class Method:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
         self.network.load_state_dict(state["network"])
+
+
+def classification_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy on the batch labels, or CutMix's λ·CE(y_a) + (1 − λ)·CE(y_b) when the batch was mixed."""
+    if batch.mix is None:
+        return F.cross_entropy(logits, batch.labels, reduction=reduction)
+    return mixed_cross_entropy(logits, batch.mix, reduction=reduction)
 
 
 def grow_head_to(network: nn.Module, num_classes: int) -> None:
