@@ -78,7 +78,8 @@ class EvalConfig(_Section):
     """Evaluation options."""
 
     batch_size: int = Field(1024, ge=1)
-    every_epoch: bool = False
+    every_epoch: bool = False  # also evaluate after every epoch; adds RM's max-over-epochs accuracy
+    joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
 
 
 class RetainConfig(_Section):
