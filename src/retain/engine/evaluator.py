@@ -72,3 +72,16 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
         result.scores[name] = _accuracies(torch.cat(parts), labels.to(parts[0].device), masks)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def evaluating_each_epoch(on_epoch, method: Method, task: TaskSpec, ctx: RunContext, best: list[float]):
+    """Wrap an epoch callback so that every epoch also evaluates and appends the primary score's top-1
+    to `best` (eval.every_epoch: RM's max-over-epochs accuracy, a test-set-selected number)."""
+
+    def callback(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
+        scores = evaluate(method, task, ctx).scores
+        best.append(scores.get(method.primary_score, scores["cnn"]).top1)
+        if on_epoch is not None:
+            on_epoch(phase, epoch, epochs, loss, lr)
+
+    return callback

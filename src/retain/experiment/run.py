@@ -16,7 +16,7 @@ from retain import metrics
 from retain.augment import Augmenter
 from retain.data import Dataset, ImageSplit, load_dataset
 from retain.engine.context import RunContext
-from retain.engine.evaluator import evaluate
+from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine.trainer import train_task
 from retain.errors import ConfigError
 from retain.experiment.config import RetainConfig, config_to_dict
@@ -150,6 +150,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
 
         ledger = Ledger()
     timings: list[dict[str, float]] = []
+    best_epoch_stage: list[float] = []  # eval.every_epoch: max over the task's epochs and its final evaluation
     started = time.perf_counter()
     results: dict[str, Any] = {}
     with reporter:
@@ -158,7 +159,9 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
             reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
             t0 = time.perf_counter()
             method.before_task(task)
-            stats = train_task(method, task, ctx, on_epoch=reporter.epoch)
+            epoch_scores: list[float] = []
+            on_epoch = evaluating_each_epoch(reporter.epoch, method, task, ctx, epoch_scores) if config.eval.every_epoch else reporter.epoch
+            stats = train_task(method, task, ctx, on_epoch=on_epoch)
             t1 = time.perf_counter()
             method.after_task(task)
             t2 = time.perf_counter()
@@ -179,13 +182,27 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
                 "train_images": stats.images,
                 "train_images_per_second": stats.images_per_second,
             })
+            if config.eval.every_epoch:
+                final = evaluation.scores.get(method.primary_score, evaluation.scores["cnn"]).top1
+                best_epoch_stage.append(max([*epoch_scores, final]))
             results = _assemble(config, setup, method, accuracy, ledger, timings, time.perf_counter() - started, run_dir)
+            _add_optional_metrics(results, config, best_epoch_stage)
             results["completed_tasks"] = task.index + 1
             write_json(run_dir / "results.json", results)
             reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
     if not reporter.quiet:
         reporter.final_table(results)
     return results
+
+
+def _add_optional_metrics(results: dict[str, Any], config: RetainConfig, best_epoch_stage: list[float]) -> None:
+    """RM's reporting extras: the max-over-epochs accuracy (never the default) and intransigence."""
+    if best_epoch_stage:
+        results["stage_accuracy_best_epoch"] = list(best_epoch_stage)
+        results["metrics"]["last_accuracy_best_epoch"] = best_epoch_stage[-1]
+    if config.eval.joint_accuracy is not None:
+        last = results["metrics"]["last_accuracy"]
+        results["metrics"]["intransigence"] = metrics.intransigence(config.eval.joint_accuracy, last)
 
 
 def _summarize(entry: dict[str, list]) -> dict[str, float]:
