@@ -46,9 +46,11 @@ def test_channels_last_gives_the_same_features(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED_OUT_DIM))
 def test_bf16_autocast_forward_and_backward(name):
     torch.manual_seed(0)
-    backbone = build_backbone(name, 3, 16, **CHEAP_OPTIONS.get(name, {}))
+    # 32 px, not less: torch's CPU bf16 backward of a stride-2 conv on a 1×1 map (the
+    # ImageNet ResNet-18's layer4 at 16 px) intermittently yields NaN weight gradients.
+    backbone = build_backbone(name, 3, 32, **CHEAP_OPTIONS.get(name, {}))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = backbone(torch.randn(2, 3, 16, 16))
+        out = backbone(torch.randn(2, 3, 32, 32))
     assert out.dtype == torch.bfloat16 and out.shape == (2, backbone.out_dim)
     out.float().sum().backward()
     grads = [p.grad for p in backbone.parameters()]
