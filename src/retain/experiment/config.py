@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retain.augment import AugmentConfig
 from retain.errors import ConfigError
 from retain.memory.config import MemoryConfig
+from retain.memory.protocols import BudgetConfig
 
 
 class _Section(BaseModel):
@@ -96,6 +97,7 @@ class RetainConfig(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
 
     @field_validator("method", mode="before")
     @classmethod
