@@ -1,0 +1,97 @@
+"""replay, iCaRL and GDumb: they learn, keep their memory within budget, and do what defines them."""
+
+import pytest
+import torch
+
+from retain.errors import BudgetError
+from retain.experiment.config import build_config
+from retain.experiment.run import build_setup, run
+from retain.methods.base import Batch
+
+DEMO = ["train.epochs=8", "memory.budget=100 images"]
+
+
+def _run(tmp_path, name, *overrides):
+    return run(build_config(preset="demo", overrides=[*DEMO, *overrides]), out=tmp_path / name)
+
+
+@pytest.fixture(scope="module")
+def finetune_last(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("ft"), "ft")["metrics"]["last_accuracy"]
+
+
+@pytest.mark.parametrize("method", ["replay", "icarl", "gdumb"])
+def test_memory_methods_beat_finetune_and_stay_in_budget(tmp_path, finetune_last, method):
+    results = _run(tmp_path, method, f"method.name={method}")
+    assert results["metrics"]["last_accuracy"] > finetune_last + 25
+    for entry in results["ledger"]:
+        assert 0 < entry["total_bytes"] <= entry["budget_bytes"] == 100 * 64
+    # class-balanced: every seen class has floor(100 / seen) exemplars (GDumb: within one of its share)
+    last = results["ledger"][-1]["exemplars_per_class"]
+    assert len(last) == 10 and max(last.values()) - min(last.values()) <= 1
+
+
+def test_icarl_reports_cnn_and_nme(tmp_path):
+    results = _run(tmp_path, "icarl", "method.name=icarl")
+    assert results["primary_score"] == "nme"
+    assert set(results["accuracy"]) == {"cnn", "nme"}
+    assert results["accuracy"]["nme"]["stage"] != results["accuracy"]["cnn"]["stage"]
+
+
+def test_streaming_policy_fills_memory_during_training(tmp_path):
+    results = _run(tmp_path, "er", "method.name=replay", "memory.policy=reservoir")
+    first = results["ledger"][0]
+    assert first["exemplars"] == 100      # reservoir filled from the first task's stream
+    assert results["ledger"][-1]["exemplars"] == 100
+
+
+def test_icarl_distillation_uses_frozen_previous_model(tmp_path):
+    cfg = build_config(preset="demo", overrides=[*DEMO, "method.name=icarl", "train.epochs=1"])
+    setup = build_setup(cfg)
+    method, plan, ctx = setup.method, setup.plan, setup.ctx
+    from retain.engine.trainer import train_task
+
+    for task in plan.tasks[:2]:
+        method.before_task(task)
+        if task.index == 0:
+            train_task(method, task, ctx)
+            method.after_task(task)
+    assert method.teacher is not None and method.old_classes == 2
+    assert not any(p.requires_grad for p in method.teacher.parameters())
+    idx = torch.as_tensor(plan.tasks[1].train_indices[:8])
+    raw = ctx.dataset.train.images[idx]
+    batch = Batch(images=ctx.augmenter.eval(raw), labels=ctx.dataset.train.labels[idx], raw=raw,
+                  from_memory=torch.zeros(8, dtype=torch.bool), indices=idx)
+    with_kd = method.training_loss(batch)
+    teacher, method.teacher = method.teacher, None
+    without_kd = method.training_loss(batch)
+    method.teacher = teacher
+    assert with_kd.item() > without_kd.item()   # the KD term is positive
+
+
+def test_gdumb_never_trains_on_the_stream(tmp_path):
+    cfg = build_config(preset="demo", overrides=[*DEMO, "method.name=gdumb"])
+    setup = build_setup(cfg)
+    task = setup.plan.tasks[0]
+    setup.method.before_task(task)
+    phases = setup.method.training_phases(task)
+    assert all(p.stream.numel() == 0 and p.memory == "concat" for p in phases)
+    assert len(setup.method.memory.store) == 100   # filled greedily from the stream
+
+
+def test_jpeg_memory_stores_more_exemplars_than_raw_at_equal_bytes(tmp_path):
+    common = ["train.epochs=0", "scenario.num_tasks=1", "memory.budget=200 images", "method.name=replay"]
+    raw = run(build_config(preset="fmnist-b0-inc2", overrides=common), out=tmp_path / "raw")
+    jpeg = run(build_config(preset="fmnist-b0-inc2", overrides=[*common, "memory.codec=jpeg", "memory.quality=50"]),
+               out=tmp_path / "jpeg")
+    raw_entry, jpeg_entry = raw["ledger"][-1], jpeg["ledger"][-1]
+    assert raw_entry["exemplars"] == 200
+    assert jpeg_entry["exemplars"] > 1.3 * raw_entry["exemplars"]
+    assert jpeg_entry["total_bytes"] <= jpeg_entry["budget_bytes"] == raw_entry["budget_bytes"]
+
+
+def test_impossible_budget_fails_before_training(tmp_path):
+    cfg = build_config(preset="demo", overrides=["method.name=icarl", "memory.budget=5 images"])
+    with pytest.raises(BudgetError, match="one exemplar per"):
+        run(cfg, out=tmp_path / "impossible")
+    assert not (tmp_path / "impossible").exists()
