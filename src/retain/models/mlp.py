@@ -9,17 +9,23 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    """Flatten, then for each hidden width: Linear [- BatchNorm1d] - ReLU. Features = last width."""
+    """Flatten, then for each hidden width: Linear [- BatchNorm1d] - ReLU. Features = last width.
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (400, 400), batchnorm: bool = False) -> None:
+    `last_relu=False` drops the last ReLU so features can be negative (LUCIR).
+    """
+
+    def __init__(
+        self, in_features: int, hidden: Sequence[int] = (400, 400), batchnorm: bool = False, last_relu: bool = True
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
-        for out in hidden:
+        for i, out in enumerate(hidden):
             layers.append(nn.Linear(width, out))
             if batchnorm:
                 layers.append(nn.BatchNorm1d(out))
-            layers.append(nn.ReLU(inplace=True))
+            if last_relu or i < len(hidden) - 1:
+                layers.append(nn.ReLU(inplace=True))
             width = out
         self.layers = nn.Sequential(*layers)
         self.out_dim = width

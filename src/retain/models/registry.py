@@ -40,20 +40,29 @@ def _convnet2(in_channels: int, image_size: int) -> SplitBackbone:
 
 
 def _mlp(
-    in_channels: int, image_size: int, *, hidden: Sequence[int] = (400, 400), batchnorm: bool = False
+    in_channels: int,
+    image_size: int,
+    *,
+    hidden: Sequence[int] = (400, 400),
+    batchnorm: bool = False,
+    last_relu: bool = True,
 ) -> nn.Module:
     hidden = require_widths("hidden", hidden)
-    return MLP(in_channels * image_size * image_size, hidden, require_bool("batchnorm", batchnorm))
+    return MLP(
+        in_channels * image_size * image_size, hidden, require_bool("batchnorm", batchnorm), require_bool("last_relu", last_relu)
+    )
 
 
-def _convnet(in_channels: int, image_size: int, *, channels: Sequence[int] = (32, 64, 64)) -> nn.Module:
+def _convnet(
+    in_channels: int, image_size: int, *, channels: Sequence[int] = (32, 64, 64), last_relu: bool = True
+) -> nn.Module:
     channels = require_widths("channels", channels)
     if image_size < 2 ** len(channels):
         raise ConfigError(
             f"Backbone option 'channels' asks for {len(channels)} max-pooling blocks, which need images of at least "
             f"{2 ** len(channels)} pixels; the images are {image_size} pixels wide. Use fewer blocks."
         )
-    return ConvNet(in_channels, channels)
+    return ConvNet(in_channels, channels, require_bool("last_relu", last_relu))
 
 
 _SPLIT_BUILDERS: dict[str, Callable[..., SplitBackbone]] = {
