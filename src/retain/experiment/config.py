@@ -83,6 +83,22 @@ class EvalConfig(_Section):
     joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
 
 
+class CheckpointConfig(_Section):
+    """When a run saves what it needs to resume: after every task, and every N epochs inside one."""
+
+    every_epochs: int = Field(0, ge=0)  # 0: at task boundaries only
+
+
+class LoggingConfig(_Section):
+    """Live logging (TensorBoard, optional MLflow) and the report written at the end of a run."""
+
+    tensorboard: bool = True
+    mlflow: bool = False
+    mlflow_uri: str | None = None         # default: sqlite:///<parent of the run directory>/mlflow.db
+    mlflow_experiment: str | None = None  # default: the preset (or dataset) name
+    report: bool = True
+
+
 class RetainConfig(_Section):
     """A whole run: data, scenario, model, method, memory, training, evaluation and seed."""
 
@@ -98,6 +114,8 @@ class RetainConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -192,21 +210,26 @@ def build_config(
     seed: int | None = None,
 ) -> RetainConfig:
     """Resolve preset ← config file ← --set overrides ← --seed into a validated config."""
-    from retain.experiment.presets import load_preset
-
-    tree: dict[str, Any] = {}
     file_tree = read_yaml(config_path) if config_path else {}
-    preset_name = preset or file_tree.get("preset")
-    if preset_name:
-        tree = load_preset(preset_name)
-        tree["preset"] = preset_name
-    tree = deep_merge(tree, file_tree)
+    tree = merge_preset(file_tree, preset)
     for text in overrides or []:
         path, value = parse_override(text)
         apply_override(tree, path, value)
     if seed is not None:
         tree["seed"] = seed
     return validate_config(tree)
+
+
+def merge_preset(file_tree: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
+    """The named preset (`preset`, else the tree's own `preset:` key) with `file_tree` merged over it."""
+    from retain.experiment.presets import load_preset
+
+    tree: dict[str, Any] = {}
+    preset_name = preset or file_tree.get("preset")
+    if preset_name:
+        tree = load_preset(preset_name)
+        tree["preset"] = preset_name
+    return deep_merge(tree, file_tree)
 
 
 def validate_config(tree: dict[str, Any]) -> RetainConfig:
