@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -34,6 +34,34 @@ class TrainStats:
 
 
 EpochCallback = Callable[[str, int, int, float, float], None]  # phase, epoch, epochs, loss, lr
+
+
+@dataclass
+class TrainPoint:
+    """Where a task's training stands after an epoch: what a mid-task checkpoint saves."""
+
+    phase: int                       # index into the task's training_phases
+    epoch: int                       # epochs of that phase completed
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    stats: TrainStats
+
+
+@dataclass
+class TrainResume:
+    """A mid-task checkpoint to continue from.
+
+    The engine replays `training_phases` and `before_phase` up to `phase` (so structures and
+    side effects are rebuilt), then calls `restore()` to put the method's state and every RNG
+    back to the checkpoint's moment, and continues with epoch `epoch` of that phase.
+    """
+
+    phase: int
+    epoch: int
+    optimizer_state: dict[str, Any]
+    scheduler_state: dict[str, Any]
+    stats: TrainStats
+    restore: Callable[[], None]
 
 
 def _memory_store(method: Method):
@@ -97,23 +125,37 @@ def train_task(
     task: TaskSpec,
     ctx: RunContext,
     on_epoch: EpochCallback | None = None,
+    after_epoch: Callable[[TrainPoint], None] | None = None,
+    resume: TrainResume | None = None,
 ) -> TrainStats:
-    """Run every training phase the method asks for on this task."""
-    stats = TrainStats()
+    """Run every training phase the method asks for on this task (from `resume` when given).
+
+    `after_epoch` sees the position after every epoch (the checkpoint hook)."""
+    stats = resume.stats if resume is not None else TrainStats()
     train_cfg = ctx.config.train
     optimizer = scheduler = None
-    for phase in method.training_phases(task):
+    for index, phase in enumerate(method.training_phases(task)):
         if phase.epochs == 0:
             continue
         method.before_phase(task, phase)
-        batch_size = phase.batch_size or train_cfg.batch_size
-        if optimizer is None or phase.fresh_optimizer:
+        first_epoch = 0
+        if resume is not None:
+            if index < resume.phase:
+                continue  # done before the checkpoint; its effects come back with restore()
+            resume.restore()
             optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)
             scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
+            optimizer.load_state_dict(resume.optimizer_state)
+            scheduler.load_state_dict(resume.scheduler_state)
+            first_epoch, resume = resume.epoch, None
+        elif optimizer is None or phase.fresh_optimizer:
+            optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)
+            scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
+        batch_size = phase.batch_size or train_cfg.batch_size
         method.network.train()
         accumulate = train_cfg.grad_accumulation
-        started = time.perf_counter()
-        for epoch in range(phase.epochs):
+        for epoch in range(first_epoch, phase.epochs):
+            started = time.perf_counter()
             loss_sum = torch.zeros((), device=ctx.device)
             batches = 0
             optimizer.zero_grad(set_to_none=True)
@@ -147,7 +189,9 @@ def train_task(
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             stats.epoch_losses.append(mean_loss)
+            stats.seconds += time.perf_counter() - started
             if on_epoch is not None:
                 on_epoch(phase.name, epoch + 1, phase.epochs, mean_loss, lr)
-        stats.seconds += time.perf_counter() - started
+            if after_epoch is not None:
+                after_epoch(TrainPoint(index, epoch + 1, optimizer, scheduler, stats))
     return stats
