@@ -8,7 +8,7 @@ from retain.experiment.run import run
 
 
 def _demo(tmp_path, *overrides, name="run"):
-    cfg = build_config(preset="demo", overrides=["train.epochs=3", *overrides])
+    cfg = build_config(preset="demo", overrides=["train.epochs=3", "method.name=finetune", *overrides])
     return run(cfg, out=tmp_path / name)
 
 

@@ -17,7 +17,7 @@ def _run(tmp_path, name, *overrides):
 
 @pytest.fixture(scope="module")
 def finetune_last(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("ft"), "ft")["metrics"]["last_accuracy"]
+    return _run(tmp_path_factory.mktemp("ft"), "ft", "method.name=finetune")["metrics"]["last_accuracy"]
 
 
 @pytest.mark.parametrize("method", ["replay", "icarl", "gdumb"])
