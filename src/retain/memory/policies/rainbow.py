@@ -33,6 +33,25 @@ def variation_ratio(predictions: torch.Tensor) -> torch.Tensor:
     return 1.0 - votes.max(dim=1).values.float() / num_perturbations
 
 
+def perturbed_predictions(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    perturbations: Sequence[Callable[[torch.Tensor, torch.Generator], torch.Tensor]],
+    generator: torch.Generator,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Predicted classes (T_p, N) of uint8 `images` under each perturbation.
+
+    Each perturbation acts on the uint8 images (RM applies it before the test transform);
+    `predict` maps a uint8 batch to logits (the method runs its network in eval mode there).
+    """
+    rows = []
+    for perturb in perturbations:
+        parts = [predict(perturb(part, generator)).argmax(dim=1) for part in images.split(chunk)]
+        rows.append(torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64, device=images.device))
+    return torch.stack(rows)
+
+
 def stride_positions(count: int, k: int) -> torch.Tensor:
     """Ranks kept from a ranking of `count`: every j-th with j = ⌊count/k⌋ (0, j, 2j, …), the first k;
     all of them when count ≤ k."""
