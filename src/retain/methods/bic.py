@@ -1,0 +1,154 @@
+"""BiC, Bias Correction (Wu et al., CVPR 2019): distillation, then a 2-parameter layer on the newest logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from retain.errors import ConfigError
+from retain.memory import raw_image_bytes
+from retain.methods.base import Batch, MethodParams, Phase, Prediction, register_method
+from retain.methods.bias_correction import BiasCorrection
+from retain.methods.distillation import kd_loss, teacher_outputs
+from retain.methods.icarl import ICaRL
+from retain.methods.wa import old_weighted_loss
+from retain.scenarios import TaskSpec
+
+
+class BiCParams(MethodParams):
+    """`split_ratio` of the memory held out per class for the bias layer (0.1 in PyCIL);
+    `bias_epochs` / `bias_lr` of stage 2 default to the task's epochs and train.lr."""
+
+    temperature: float = Field(2.0, gt=0)
+    split_ratio: float = Field(0.1, gt=0, lt=1)
+    bias_epochs: int | None = Field(None, ge=0)
+    bias_lr: float | None = Field(None, gt=0)
+
+
+@register_method("bic")
+class BiC(ICaRL):
+    """BiC: λ·KD + (1−λ)·CE, then (α, β) trained on a held-out class-balanced split corrects the newest task's logits."""
+
+    Params = BiCParams
+    primary_score = "cnn"
+
+    def __init__(self, ctx, params: BiCParams) -> None:
+        super().__init__(ctx, params)
+        self.bias = BiasCorrection().to(ctx.device)
+        self.val_stream = torch.empty(0, dtype=torch.long)
+        self.val_slots = torch.empty(0, dtype=torch.long)
+        self.held_out = torch.zeros(0, dtype=torch.bool, device=ctx.device)
+
+    def check_setup(self) -> None:
+        super().check_setup()
+        if self.streaming:
+            raise ConfigError(
+                f"method.name='bic' holds a validation split out of a memory rebuilt at task end; "
+                f"memory.policy={self.ctx.config.memory.policy!r} is a streaming policy. Use herding or random."
+            )
+
+    # ------------------------------------------------------------------ the validation split
+    def before_task(self, task: TaskSpec) -> None:
+        super().before_task(task)
+        self.val_stream = torch.empty(0, dtype=torch.long)
+        self.val_slots = torch.empty(0, dtype=torch.long)
+        self.held_out = torch.zeros(len(self.memory.store), dtype=torch.bool, device=self.ctx.device)
+        if task.index == 0:
+            return
+        self.bias.add(self.old_classes, len(task.seen_classes))
+        self.bias.to(self.ctx.device)
+        per_class = self.validation_per_class(len(task.seen_classes))
+        generator = torch.Generator().manual_seed(self.ctx.config.seed * 1009 + task.index)
+        labels = self.ctx.dataset.train.labels.cpu()
+        stream = torch.as_tensor(task.train_indices)
+        chosen = []
+        for c in task.new_classes:
+            rows = stream[labels[stream] == c]
+            chosen.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
+        self.val_stream = torch.cat(chosen) if chosen else self.val_stream
+        slots = []
+        store = self.memory.store
+        for c in range(self.old_classes):
+            rows = store.slots_of_class(c).cpu()
+            # The lowest-priority exemplars, keeping at least one for training.
+            take = min(per_class, max(rows.numel() - 1, 0))
+            slots.append(rows[rows.numel() - take :])
+        self.val_slots = torch.cat(slots) if slots else self.val_slots
+        self.held_out[self.val_slots.to(self.ctx.device)] = True
+
+    def validation_per_class(self, seen: int) -> int:
+        """split_ratio × (exemplar capacity in images) / seen classes, at least 1."""
+        room = self.memory.capacity_bytes(self.reserved_bytes())
+        images = room // raw_image_bytes(self.ctx.dataset.image_shape)
+        return max(1, int(self.params.split_ratio * images / seen))
+
+    def training_phases(self, task: TaskSpec) -> list[Phase]:
+        phases = super().training_phases(task)
+        if self.val_stream.numel():
+            keep = ~torch.isin(phases[0].stream, self.val_stream)
+            phases[0].stream = phases[0].stream[keep]
+        return phases
+
+    # ------------------------------------------------------------------ stage 1
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        images, labels = batch.images, batch.labels
+        if self.val_slots.numel():
+            slots = batch.indices.clamp(max=max(self.held_out.numel() - 1, 0))
+            keep = ~(batch.from_memory & self.held_out[slots])
+            images, labels = images[keep], labels[keep]
+        logits = self.bias(self.network(images)["logits"])
+        ce = F.cross_entropy(logits, labels)
+        if self.teacher is None:
+            return ce
+        old = self.bias(teacher_outputs(self.teacher, images)["logits"])
+        kd = kd_loss(logits[:, : self.old_classes], old, self.params.temperature)
+        return old_weighted_loss(ce, kd, self.old_classes, logits.shape[1])
+
+    # ------------------------------------------------------------------ stage 2
+    def after_task(self, task: TaskSpec) -> None:
+        if task.index > 0:
+            self.train_bias_layer(task)
+        super().after_task(task)
+
+    def train_bias_layer(self, task: TaskSpec) -> None:
+        """Fit the newest (α, β) on the held-out split with the network frozen. The logits are
+        computed once with the evaluation transform: only the 2 parameters change."""
+        ctx = self.ctx
+        images = torch.cat([ctx.train_images(self.val_stream), self.memory.store.gather(self.val_slots.to(ctx.device))])
+        labels = torch.cat([ctx.train_labels(self.val_stream), self.memory.store.labels[self.val_slots].to(ctx.device)])
+        logits = ctx.forward_eval(self.network, images)["logits"].detach()
+        parameters = self.bias.newest_parameters()
+        optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.config.train.lr, momentum=0.9)
+        epochs = self.params.bias_epochs if self.params.bias_epochs is not None else ctx.epochs_for(task)
+        batch_size = ctx.config.train.batch_size
+        for _ in range(epochs):
+            order = torch.randperm(labels.numel(), generator=ctx.generator).to(labels.device)
+            for chunk in order.split(batch_size):
+                loss = F.cross_entropy(self.bias(logits[chunk]), labels[chunk])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        for parameter in parameters:
+            parameter.requires_grad_(False)
+
+    # ------------------------------------------------------------------ evaluation and state
+    @torch.inference_mode()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        prediction = super().predict(images)
+        prediction.logits = self.bias(prediction.logits)
+        return prediction
+
+    def extra_results(self) -> dict[str, Any]:
+        return {"bias_layers": self.bias.state()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "bias": self.bias.state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.bias = BiasCorrection()
+        self.bias.load_state(state["bias"])
+        self.bias.to(self.ctx.device)

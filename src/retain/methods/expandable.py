@@ -1,0 +1,125 @@
+"""The shared base of MEMO and DER: one new branch per task, auxiliary loss, weight alignment."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from retain.memory import parameter_bytes
+from retain.methods.base import Batch, MethodParams, classification_loss
+from retain.methods.bias_correction import weight_align
+from retain.methods.exemplar import ExemplarMethod
+from retain.models import count_parameters
+from retain.models.adaptive import auxiliary_targets
+from retain.scenarios import TaskSpec
+
+
+class ExpandableParams(MethodParams):
+    """`aux_weight` scales the auxiliary "old classes as one + new classes" loss (α_aux = 1 in
+    MEMO and DER); `align` applies weight alignment to the head after each task."""
+
+    aux_weight: float = Field(1.0, ge=0)
+    align: bool = True
+
+
+class ExpandableMethod(ExemplarMethod):
+    """A method whose network grows a branch per task (an AdaptiveNet), trained with
+    CE + α_aux · CE_aux on task data ∪ herding exemplars, weight-aligned after each task.
+
+    The branches beyond the first are charged to the memory budget under the `fair` and `auc`
+    protocols (ledger item `extra_branches`); under `benchmark` they are recorded in
+    `method_results.model_bytes` only, as in the traditional protocol.
+    """
+
+    Params: ClassVar[type[MethodParams]] = ExpandableParams
+    default_policy: ClassVar[str] = "herding"
+    model_growth: ClassVar[str] = "backbone"
+
+    def __init__(self, ctx, params: ExpandableParams) -> None:
+        self.task_classes: list[int] = []   # head size after each expansion (rebuilds the net on load)
+        self.old_classes = 0
+        self.gammas: list[float] = []
+        self.model_bytes: list[int] = []
+        super().__init__(ctx, params)
+
+    # ------------------------------------------------------------------ network growth
+    def before_task(self, task: TaskSpec) -> None:
+        self.current_task = task
+        self.old_classes = self.network.num_classes
+        self._expand(len(task.seen_classes))
+
+    def _expand(self, num_classes: int) -> None:
+        self.network.expand(num_classes)
+        self.task_classes.append(num_classes)
+        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[1] > 1:
+            self.network.branches[-1].to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ training
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.network(batch.images)
+        loss = classification_loss(out["logits"], batch)
+        terms = {"ce": loss.detach()}
+        if self.old_classes > 0 and self.params.aux_weight > 0:
+            aux = F.cross_entropy(out["aux_logits"], auxiliary_targets(batch.labels, self.old_classes))
+            loss = loss + self.params.aux_weight * aux
+            terms["aux"] = aux.detach()
+        return loss, terms
+
+    def after_task(self, task: TaskSpec) -> None:
+        if self.params.align and self.old_classes > 0:
+            self.gammas.append(weight_align(self.network.head, self.old_classes))
+        self.model_bytes.append(parameter_bytes(count_parameters(self.network)))
+        super().after_task(task)
+
+    # ------------------------------------------------------------------ budget
+    @property
+    def charges_model(self) -> bool:
+        return self.ctx.config.budget.protocol != "benchmark"
+
+    def extra_branch_parameters(self) -> int:
+        """Parameters of every branch after the first: what this net stores beyond one backbone."""
+        return sum(count_parameters(branch) for branch in list(self.network.branches)[1:])
+
+    def extra_ledger_items(self) -> dict[str, int]:
+        if not self.charges_model:
+            return {}
+        items = {"extra_branches": parameter_bytes(self.extra_branch_parameters())}
+        if self.ctx.config.memory.charge_head:
+            heads = [self.network.head] + ([self.network.aux_head] if self.network.aux_head is not None else [])
+            items["heads"] = parameter_bytes(sum(count_parameters(h, exclude_head=False) for h in heads))
+        return items
+
+    def extra_results(self) -> dict[str, Any]:
+        return {
+            "model_growth": self.model_growth,
+            "model_bytes": self.model_bytes,            # stored parameters (heads excluded) after each task
+            "extra_model_bytes_charged": self.charges_model,
+            "alignment_gamma": self.gammas,
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["expandable"] = {
+            "task_classes": list(self.task_classes),
+            "trunk_frozen": self.network.trunk_frozen,
+            "old_classes": self.old_classes,
+            "gammas": list(self.gammas),
+            "model_bytes": list(self.model_bytes),
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state["expandable"]
+        for num_classes in saved["task_classes"][len(self.task_classes):]:
+            self._expand(num_classes)
+        if saved["trunk_frozen"]:
+            self.network.freeze_trunk()
+        self.old_classes = saved["old_classes"]
+        self.gammas = list(saved["gammas"])
+        self.model_bytes = list(saved["model_bytes"])
+        super().load_state_dict(state)
+
