@@ -6,6 +6,7 @@ from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction, 
 # Importing a module registers its methods.
 from retain.methods import er_mixed, finetune, gdumb, icarl, joint, rainbow, replay  # noqa: E402,F401
 from retain.methods import lucir, mrdc  # noqa: E402,F401
+from retain.methods import bic, der, memo, wa  # noqa: E402,F401
 
 
 def get_method_class(name: str) -> type[Method]:
