@@ -1,0 +1,293 @@
+"""How `budget.protocol` sets a run's memory budget: fair and AUC budgets, the ledger forecast, the AUC sweep.
+
+The one backbone every method has sits outside the ledger; the ledger budget (ctx.budget_bytes)
+is the total memory minus that backbone, so it pays for exemplars and, under `fair` and `auc`,
+the extra branches of model-based methods (MEMO, DER).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from retain.errors import BudgetError, ConfigError
+from retain.memory.budget import parse_budget, raw_image_bytes
+from retain.memory.ledger import parameter_bytes
+from retain.memory.protocols import (
+    MIB,
+    BackboneCost,
+    ProtocolBudget,
+    auc2exemplar,
+    budget_points,
+    fair2exemplar,
+    fair_total_bytes,
+    image_equivalents,
+    stored_parameters,
+)
+
+# Image shape and class count of the built-in datasets, so that budget tables need no data files.
+_GEOMETRY: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion-mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "tiny-imagenet": ((3, 64, 64), 200),
+}
+GROWTH_LABELS = {"backbone": "DER (backbone per task)", "specialized": "MEMO (specialized block per task)", "single": "single backbone"}
+
+
+def method_growth(method_name: str) -> str:
+    """How the method's stored parameters grow: "single", "specialized" (MEMO) or "backbone" (DER)."""
+    from retain.methods import get_method_class
+
+    return getattr(get_method_class(method_name), "model_growth", "single")
+
+
+def backbone_cost(name: str, image_shape: tuple[int, ...], options: dict[str, Any] | None = None) -> BackboneCost:
+    """Parameter counts (heads excluded) of backbone `name` for this image shape, split when it can be."""
+    hashable = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted((options or {}).items()))
+    return _cost(name, tuple(int(s) for s in image_shape), hashable)
+
+
+@lru_cache(maxsize=64)
+def _cost(name: str, image_shape: tuple[int, ...], options: tuple) -> BackboneCost:
+    from retain.models import SPLIT_BACKBONE_NAMES, build_backbone, build_split_backbone, count_parameters
+
+    channels, height = image_shape[0], image_shape[1]
+    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
+    if name in SPLIT_BACKBONE_NAMES:
+        split = build_split_backbone(name, channels, height, **kwargs)
+        generalized, specialized = count_parameters(split.generalized), count_parameters(split.make_specialized())
+        return BackboneCost(name, generalized + specialized, generalized, specialized)
+    return BackboneCost(name, count_parameters(build_backbone(name, channels, height, **kwargs)))
+
+
+def _options_for(config, name: str) -> dict[str, Any]:
+    # Backbone options belong to the configured backbone; other backbones use their defaults.
+    return dict(config.model.options) if name == config.model.backbone else {}
+
+
+def resolve_budget(config, image_shape: tuple[int, ...], num_tasks: int) -> ProtocolBudget | None:
+    """The run's budget under its protocol; None under `benchmark` without memory.budget."""
+    budget = config.budget
+    growth = method_growth(config.method_name)
+    image_bytes = raw_image_bytes(image_shape)
+    cost = backbone_cost(config.model.backbone, image_shape, config.model.options)
+    if budget.protocol == "benchmark":
+        if config.memory.budget is None:
+            return None
+        ledger_bytes = parse_budget(config.memory.budget, image_bytes)
+        return ProtocolBudget("benchmark", growth, cost, num_tasks, image_bytes, ledger_bytes, charges_model=False)
+    reference = backbone_cost(budget.reference_backbone, image_shape, _options_for(config, budget.reference_backbone))
+    notes = []
+    if config.memory.budget is not None:
+        notes.append(f"memory.budget={config.memory.budget!r} is not used: budget.protocol={budget.protocol} derives the budget")
+    if budget.protocol == "fair":
+        total = fair_total_bytes(reference, method_growth(budget.reference_method), num_tasks, budget.reference_exemplars, image_bytes)
+        point = None
+    else:
+        if budget.point is None:
+            raise ConfigError(
+                "budget.protocol='auc' with budget.point unset runs every budget point as its own run "
+                "(retain run does this); to build one run, set budget.point to 1.."
+                f"{len(budget.points)}."
+            )
+        point = auc_points(config, image_shape, num_tasks)[budget.point - 1]
+        if growth != "single" and config.model.backbone != point.backbone.name:
+            raise ConfigError(
+                f"model.backbone={config.model.backbone!r} but budget point {budget.point} gives model-based methods "
+                f"the backbone {point.backbone.name!r} (budget.points); set model.backbone={point.backbone.name}."
+            )
+        total = point.total_bytes
+    ledger_bytes = total - parameter_bytes(cost.parameters)
+    result = ProtocolBudget(budget.protocol, growth, cost, num_tasks, image_bytes, ledger_bytes, True, point, notes)
+    if ledger_bytes < 0 or result.exemplar_room(num_tasks) < 0:
+        raise BudgetError(
+            f"Impossible budget: under budget.protocol={budget.protocol} the total memory is {total:,} bytes, but "
+            f"method {config.method_name!r} with {config.model.backbone} stores "
+            f"{parameter_bytes(stored_parameters(cost, growth, num_tasks)):,} bytes of parameters after {num_tasks} tasks. "
+            "Use a smaller backbone or raise budget.reference_exemplars."
+        )
+    return result
+
+
+def memory_budget_bytes(config, image_shape: tuple[int, ...], num_tasks: int) -> int | None:
+    """ctx.budget_bytes of a run: the ledger budget its protocol gives (None: no memory)."""
+    resolved = resolve_budget(config, image_shape, num_tasks)
+    return None if resolved is None else resolved.budget_bytes
+
+
+def auc_points(config, image_shape: tuple[int, ...], num_tasks: int):
+    """The budget points of `budget.points` for this dataset and number of tasks."""
+    budget = config.budget
+    costs = [backbone_cost(name, image_shape, _options_for(config, name)) for name in budget.points]
+    reference = backbone_cost(budget.reference_backbone, image_shape, _options_for(config, budget.reference_backbone))
+    return budget_points(costs, reference, num_tasks, budget.reference_exemplars, raw_image_bytes(image_shape))
+
+
+# ---------------------------------------------------------------------- the ledger forecast
+@dataclass
+class ForecastRow:
+    """What the ledger will hold after one task, computed from the budget alone."""
+
+    task: int
+    seen_classes: int
+    model_bytes: int       # all stored parameters (heads excluded)
+    extra_bytes: int       # beyond one backbone; charged unless the protocol is benchmark
+    room_bytes: int        # left for exemplars
+    capacity: int          # raw images that fit in the room
+    per_class: int
+    stored: int
+
+
+def forecast(resolved: ProtocolBudget, seen_per_task: list[int], per_class: int | None = None) -> list[ForecastRow]:
+    """Per-task ledger forecast for raw exemplars, class-balanced (m = ⌊capacity / seen⌋)."""
+    rows = []
+    for t, seen in enumerate(seen_per_task, start=1):
+        room = resolved.exemplar_room(t)
+        capacity = max(room, 0) // resolved.image_bytes
+        m = min(per_class, capacity // seen) if per_class else capacity // seen
+        model = parameter_bytes(stored_parameters(resolved.cost, resolved.growth, t))
+        rows.append(ForecastRow(t, seen, model, resolved.extra_model_bytes(t), room, capacity, m, m * seen))
+    return rows
+
+
+def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: list[int]) -> str:
+    """The budget and per-task ledger forecast printed by `retain run --dry-run`."""
+    if resolved is None:
+        return "budget: no memory (memory.budget is not set and budget.protocol=benchmark)"
+    b = config.budget
+    lines = [
+        f"budget: protocol {resolved.protocol}; total {resolved.total_bytes:,} bytes ({resolved.total_bytes / MIB:.2f} MiB) = "
+        f"one {resolved.cost.name} ({resolved.base_model_bytes:,} bytes, "
+        f"{image_equivalents(resolved.cost.parameters, resolved.image_bytes):.2f} images) + ledger budget {resolved.budget_bytes:,} bytes",
+    ]
+    if resolved.protocol == "fair":
+        lines.append(f"reference: {b.reference_method} with {b.reference_backbone} and {b.reference_exemplars} exemplars")
+    if resolved.point is not None:
+        lines.append(f"budget point {resolved.point.index}: {resolved.point.mib:.2f} MiB, model-based backbone {resolved.point.backbone.name}")
+    if not resolved.charges_model and resolved.growth != "single":
+        lines.append("extra model bytes are recorded in method_results.model_bytes, not charged (benchmark protocol)")
+    lines += [f"note: {n}" for n in resolved.notes]
+    rows = forecast(resolved, seen_per_task, config.memory.per_class)
+    header = f"{'task':>4} {'classes':>7} {'model bytes':>12} {'extra bytes':>12} {'exemplar room':>14} {'exemplars':>9} {'per class':>9} {'stored':>7}"
+    lines.append(header)
+    for r in rows:
+        lines.append(
+            f"{r.task:>4} {r.seen_classes:>7} {r.model_bytes:>12,} {r.extra_bytes:>12,} {r.room_bytes:>14,} "
+            f"{r.capacity:>9} {r.per_class:>9} {r.stored:>7}"
+        )
+    last = rows[-1]
+    lines.append(f"exemplars after the last task: {last.capacity} ({last.per_class} per class, {last.stored} stored)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- budget tables without data
+def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
+    """(image shape, classes) of the configured dataset, from a table or by loading it."""
+    if config.data.name in _GEOMETRY:
+        return _GEOMETRY[config.data.name]
+    from retain.data import load_dataset
+
+    dataset = load_dataset(config.data.name, data_dir=config.data.dir, download=config.data.download, mirror=config.data.mirror)
+    return dataset.image_shape, dataset.num_classes
+
+
+def planned_seen_classes(config, num_classes: int, image_shape: tuple[int, int, int]) -> list[int]:
+    """Seen classes after each task of the configured scenario (planned on one stand-in image per class)."""
+    from retain.data import Dataset, ImageSplit
+    from retain.experiment.run import make_plan
+
+    labels = torch.arange(num_classes).repeat(4)
+    split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
+    stand_in = Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,), (1.0,))
+    return [len(t.seen_classes) for t in make_plan(config, stand_in).tasks]
+
+
+def budget_table(config) -> str:
+    """Exemplar counts per kind of method under `fair` and at each `auc` point (`retain budget`)."""
+    image_shape, num_classes = dataset_geometry(config)
+    tasks = len(planned_seen_classes(config, num_classes, image_shape))
+    image_bytes = raw_image_bytes(image_shape)
+    b = config.budget
+    model = backbone_cost(config.model.backbone, image_shape, config.model.options)
+    reference = backbone_cost(b.reference_backbone, image_shape, _options_for(config, b.reference_backbone))
+    ref_growth = method_growth(b.reference_method)
+    points = auc_points(config, image_shape, tasks)
+    fair_total = fair_total_bytes(reference, ref_growth, tasks, b.reference_exemplars, image_bytes)
+    lines = [
+        f"{config.data.name}: {image_bytes} bytes per image, {tasks} tasks, {num_classes} classes; "
+        f"one {reference.name} = {reference.parameters:,} parameters = {image_equivalents(reference.parameters, image_bytes):.2f} images",
+        f"fair: everyone gets the memory of {b.reference_method} with {reference.name} and {b.reference_exemplars} exemplars "
+        f"= {fair_total:,} bytes ({fair_total / MIB:.2f} MiB)",
+    ]
+    names = ["fair"] + [f"point {p.index}" for p in points]
+    widths = [max(len(n), 12) for n in names]
+    lines.append(f"{'method':<36}" + "".join(f"{n:>{w + 2}}" for n, w in zip(names, widths)))
+    mb = [f"{fair_total / MIB:.2f} MiB"] + [f"{p.mib:.2f} MiB" + (f" ({p.nominal_mb:g})" if p.nominal_mb else "") for p in points]
+    lines.append(f"{'total memory':<36}" + "".join(f"{v:>{w + 2}}" for v, w in zip(mb, widths)))
+    for growth in ("backbone", "specialized", "single"):
+        if growth == "specialized" and model.specialized == 0:
+            continue
+        cells = [str(fair2exemplar(model, growth, tasks, image_bytes, reference, ref_growth, b.reference_exemplars))]
+        for p in points:
+            cells.append(f"{auc2exemplar(p, growth, tasks, image_bytes, model)} ({p.backbone.name if growth != 'single' else model.name})")
+        label = f"{GROWTH_LABELS[growth]}"
+        lines.append(f"{label:<36}" + "".join(f"{c:>{w + 2}}" for c, w in zip(cells, widths)))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- the AUC sweep
+def point_config(config, index: int):
+    """The config of one `auc` budget point: budget.point set and, for model-based methods, the point's backbone."""
+    from retain.experiment.config import config_to_dict, validate_config
+
+    tree = config_to_dict(config)
+    tree["budget"]["point"] = index
+    name = config.budget.points[index - 1]
+    if method_growth(config.method_name) != "single" and name != config.model.backbone:
+        tree["model"] = {"backbone": name, "options": {}}
+    return validate_config(tree)
+
+
+def run_budget_sweep(config, out: str | Path | None = None, dry_run: bool = False, reporter=None) -> dict[str, Any]:
+    """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB)."""
+    from retain import metrics
+    from retain.experiment.results import write_json
+    from retain.experiment.run import default_run_dir, run
+
+    base = Path(out) if out else default_run_dir(config)
+    rows = []
+    for index in range(1, len(config.budget.points) + 1):
+        point_cfg = point_config(config, index)
+        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter)
+        if dry_run:
+            continue
+        rows.append({
+            "point": index,
+            "backbone": point_cfg.model.backbone,
+            "average_incremental_accuracy": result["metrics"]["average_incremental_accuracy"],
+            "last_accuracy": result["metrics"]["last_accuracy"],
+        })
+    if dry_run:
+        return {"dry_run": True}
+    image_shape, num_classes = dataset_geometry(config)
+    points = auc_points(config, image_shape, len(planned_seen_classes(config, num_classes, image_shape)))
+    axis = [p.axis_mb for p in points]
+    summary = {
+        "method": config.method_name,
+        "points": [{**row, "total_bytes": p.total_bytes, "mb": p.axis_mb} for row, p in zip(rows, points)],
+        "auc_a": metrics.auc(axis, [r["average_incremental_accuracy"] / 100 for r in rows]),
+        "auc_l": metrics.auc(axis, [r["last_accuracy"] / 100 for r in rows]),
+    }
+    base.mkdir(parents=True, exist_ok=True)
+    write_json(base / "auc.json", summary)
+    if reporter is not None and not reporter.quiet:
+        reporter.out.print(f"{config.method_name}: AUC-A {summary['auc_a']:.3f}  AUC-L {summary['auc_l']:.3f}  ({base / 'auc.json'})")
+    return summary
+
