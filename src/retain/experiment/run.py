@@ -106,11 +106,9 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     raw = load_dataset(config.data.name, data_dir=config.data.dir, download=config.data.download, mirror=config.data.mirror)
     plan = make_plan(config, raw)
     dataset = remap_dataset(raw, plan).to(device)
-    budget_bytes = None
-    if config.memory.budget is not None:
-        from retain.memory.budget import parse_budget, raw_image_bytes
+    from retain.experiment.budgeting import memory_budget_bytes
 
-        budget_bytes = parse_budget(config.memory.budget, raw_image_bytes(dataset.image_shape))
+    budget_bytes = memory_budget_bytes(config, dataset.image_shape, len(plan.tasks))
     augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
@@ -129,6 +127,10 @@ def _matrix_row(per_task: list[float], num_tasks: int) -> list[float]:
 def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False, reporter: Reporter | None = None) -> dict[str, Any]:
     """Run the experiment described by `config` and write its run directory; return the results."""
     reporter = reporter or Reporter(quiet=True)
+    if config.budget.protocol == "auc" and config.budget.point is None:
+        from retain.experiment.budgeting import run_budget_sweep
+
+        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter)
     run_dir = Path(out) if out else default_run_dir(config)
     if not dry_run:
         check_run_dir(run_dir)
@@ -136,6 +138,10 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     plan, method, ctx = setup.plan, setup.method, setup.ctx
     if dry_run:
         reporter.out.print(plan.describe(setup.dataset.class_names))
+        from retain.experiment.budgeting import describe_forecast, resolve_budget
+
+        resolved = resolve_budget(config, setup.dataset.image_shape, len(plan.tasks))
+        reporter.out.print(describe_forecast(config, resolved, [len(t.seen_classes) for t in plan.tasks]), markup=False, highlight=False, soft_wrap=True)
         return {"plan": plan.to_dict(), "dry_run": True}
 
     run_dir.mkdir(parents=True, exist_ok=True)
