@@ -60,5 +60,14 @@ class IncrementalLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The number of rows grows during a run: a checkpoint loads into a head of any size (resume).
+        saved = state_dict.get(prefix + "weight")
+        if saved is not None and saved.shape != self.weight.shape:
+            like = self.weight
+            self._replace(torch.empty(saved.shape, dtype=like.dtype, device=like.device),
+                          torch.empty(saved.shape[0], dtype=like.dtype, device=like.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, num_classes={self.num_classes}"
