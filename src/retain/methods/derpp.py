@@ -1,0 +1,94 @@
+"""DER++: Dark Experience Replay++ (Buzzega et al., NeurIPS 2020; spec §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from retain.methods.base import Batch, register_method
+from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
+
+
+class DERppParams(MemorizationParams):
+    """α weighs the logit-matching MSE, β the buffer cross-entropy (MEM-CL DER++ baseline:
+    α = 0.2, β = 0.5; MAER + DER++ on CIFAR-100: α = 0.1)."""
+
+    alpha: float = Field(0.2, ge=0)
+    beta: float = Field(0.5, ge=0)
+
+
+def pad_logits(logits: torch.Tensor, width: int) -> torch.Tensor:
+    """Logits widened to `width` columns with NaN for classes the head did not have yet,
+    so one fixed-width memory column holds logits of every head size."""
+    padded = torch.full((logits.shape[0], width), float("nan"), dtype=torch.float32, device=logits.device)
+    padded[:, : logits.shape[1]] = logits.float()
+    return padded
+
+
+def masked_mse(outputs: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
+    """MSE between current and stored logits over the columns the stored logits had."""
+    stored = stored[:, : outputs.shape[1]]
+    valid = torch.isfinite(stored)
+    diff = torch.where(valid, outputs.float() - torch.nan_to_num(stored), torch.zeros_like(stored))
+    return diff.pow(2).sum() / valid.sum().clamp(min=1)
+
+
+@register_method("derpp")
+class DERpp(MemorizationAwareReplay):
+    """DER++: CE on the stream + α·MSE to the logits stored with one buffer minibatch + β·CE on
+    a second, independent buffer minibatch; the buffer (reservoir) keeps logits at insertion."""
+
+    Params = DERppParams
+
+    def __init__(self, ctx, params: DERppParams) -> None:
+        super().__init__(ctx, params)
+        self.buffer_generator = torch.Generator().manual_seed(ctx.config.seed + 104729)
+        self._stream_logits: torch.Tensor | None = None
+
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        stream = ~batch.from_memory
+        logits = self.network(batch.images[stream])["logits"]
+        self.track(batch, logits)
+        self._stream_logits = logits.detach()
+        loss = F.cross_entropy(logits, batch.labels[stream])
+        terms: dict[str, torch.Tensor] = {}
+        memory = batch.from_memory
+        if "logits" in batch.extras and batch.extras["logits"].shape[0]:
+            replay = self.network(batch.images[memory])["logits"]
+            terms["mse"] = masked_mse(replay, batch.extras["logits"])
+            loss = loss + self.params.alpha * terms["mse"]
+            images, labels = self._second_minibatch(int(batch.extras["logits"].shape[0]))
+            terms["buffer_ce"] = F.cross_entropy(self.network(images)["logits"], labels)
+            loss = loss + self.params.beta * terms["buffer_ce"]
+        return loss, terms
+
+    def _second_minibatch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """An independent uniform draw without replacement from the buffer, train-augmented."""
+        store = self.memory.store
+        slots = torch.randperm(len(store), generator=self.buffer_generator)[:size]
+        images = self.ctx.augmenter.train(store.gather(slots))
+        if self.ctx.config.train.channels_last and images.shape[1] > 1:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, store.labels[slots.to(store.labels.device)].to(self.ctx.device)
+
+    def after_step(self, batch: Batch) -> None:
+        # The logits stored are the pre-step outputs on the stream rows (as the reference).
+        extras = {"logits": pad_logits(self._stream_logits, self.ctx.plan.num_classes)}
+        self.insert_stream_rows(batch, extras=extras)
+
+    def stored_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows written by MAER at task end get the current model's logits (evaluation transform)."""
+        logits = self.ctx.forward_eval(self.network, images)["logits"]
+        return {"logits": pad_logits(logits, self.ctx.plan.num_classes)}
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["buffer_generator"] = self.buffer_generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.buffer_generator.set_state(state["buffer_generator"])

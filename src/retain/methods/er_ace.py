@@ -1,0 +1,58 @@
+"""ER-ACE: experience replay with asymmetric cross-entropy (Caccia et al., ICLR 2022; spec §6)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from retain.methods.base import Batch, register_method
+from retain.methods.memorization_proxy import MemorizationAwareReplay
+
+
+def ace_mask(present: torch.Tensor, seen: torch.Tensor, width: int, total_classes: int) -> torch.Tensor:
+    """Columns (of `width` logits) the stream CE may use; `present`, `seen`: bool per class.
+
+    The classes in the current batch, plus every class from the highest seen so far upward
+    unless that is the run's last class (the reference's `seen.max() < num_classes - 1`).
+    """
+    columns = torch.arange(width, device=present.device)
+    highest = torch.where(seen[:width], columns, torch.zeros_like(columns)).max()
+    # No host sync: the "not the last class" test stays a tensor.
+    return present[:width] | ((columns >= highest) & (highest < total_classes - 1))
+
+
+@register_method("er_ace")
+class ERACE(MemorizationAwareReplay):
+    """ER-ACE: from the second task on, the stream CE masks logits of classes neither in the
+    batch nor beyond the highest seen class; the buffer minibatch uses plain CE."""
+
+    def __init__(self, ctx, params) -> None:
+        super().__init__(ctx, params)
+        self.seen = torch.zeros(ctx.plan.num_classes, dtype=torch.bool, device=ctx.device)
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        stream = ~batch.from_memory
+        labels = batch.labels[stream]
+        logits = self.network(batch.images[stream])["logits"]
+        self.track(batch, logits)
+        self.seen[labels] = True
+        if self.current_task.index == 0:
+            return F.cross_entropy(logits, labels)
+        present = torch.zeros_like(self.seen)
+        present[labels] = True
+        allowed = ace_mask(present, self.seen, logits.shape[1], self.ctx.plan.num_classes)
+        masked = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
+        loss = F.cross_entropy(masked, labels)
+        if bool(batch.from_memory.any()):
+            replay = self.network(batch.images[batch.from_memory])["logits"]
+            loss = loss + F.cross_entropy(replay, batch.labels[batch.from_memory])
+        return loss
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["seen_classes"] = self.seen.cpu().clone()
+        return state
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self.seen = state["seen_classes"].to(self.seen.device)

@@ -1,0 +1,38 @@
+"""MAER: memorization-aware experience replay (Kozal et al., arXiv 2505.17664; spec §5)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from retain.methods.base import Batch, register_method
+from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
+
+
+@register_method("maer")
+class MAER(MemorizationAwareReplay):
+    """ER with a balanced reservoir whose current-task slots are rewritten at task end with the
+    lowest / middle / highest memorization-proxy samples per class (`memory.maer_policy`)."""
+
+    default_policy = "maer"
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        # One forward over stream ∪ buffer minibatch, CE over all classes, no masking (§5.3).
+        logits = self.network(batch.images)["logits"]
+        self.track(batch, logits[~batch.from_memory])
+        return F.cross_entropy(logits, batch.labels)
+
+
+class MAERHighParams(MemorizationParams):
+    """maer_high keeps 10% of the buffer for the highest-proxy samples by default."""
+
+    longtail_fraction: float = Field(0.1, gt=0, lt=1)
+
+
+@register_method("maer_high")
+class MAERHigh(MAER):
+    """MAER plus a long-tail area (`method.longtail_fraction` of the buffer) of each class's
+    highest-proxy samples ("high bottom-k" / "high middle-k" rows)."""
+
+    Params = MAERHighParams

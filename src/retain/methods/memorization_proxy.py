@@ -1,0 +1,234 @@
+"""The memorization proxy of MAER (spec §5.3) and the replay base that uses it.
+
+The proxy orders a task's stream samples by when they became, and stayed, correctly
+classified: early = typical (low memorization), late = atypical (high memorization).
+`MemorizationAwareReplay` is ER-style streaming replay that, with `memory.policy: maer`,
+tracks the proxy and rewrites the current task's buffer slots at task end (MAER, and the
+MAER plug-ins of ER-ACE and DER++).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from retain.errors import ConfigError
+from retain.memory.policies.maer import longtail_victims, maer_quotas, maer_select, write_back
+from retain.methods.base import Batch, MethodParams
+from retain.methods.exemplar import ExemplarMethod
+from retain.scenarios import TaskSpec
+
+# A stamp is iteration · 2^20 + position in the batch, so sorting stamps gives list order.
+_POSITION_BITS = 20
+
+
+class MemorizationProxy:
+    """The ordered list L_t of one task, kept as one int64 stamp per training sample.
+
+    A stamp of −1 means "not in the list". Updates are tensor ops on the device, so
+    bookkeeping costs no host synchronisation per step.
+    """
+
+    def __init__(self, num_samples: int, device: str | torch.device = "cpu") -> None:
+        self.stamps = torch.full((int(num_samples),), -1, dtype=torch.int64, device=device)
+        self.iteration = 0
+
+    def reset(self) -> None:
+        """Empty the list and restart the iteration counter (at every task start)."""
+        self.stamps.fill_(-1)
+        self.iteration = 0
+
+    def observe(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
+        """One batch of pre-step predictions: a correct sample not in the list is appended
+        (stamped with this iteration), a wrong one is removed, a correct one already listed
+        keeps its place. The counter then advances by one."""
+        indices = indices.to(self.stamps.device)
+        correct = correct.to(self.stamps.device)
+        current = self.stamps[indices]
+        position = torch.arange(indices.numel(), device=indices.device, dtype=torch.int64)
+        fresh = (self.iteration << _POSITION_BITS) + position
+        kept = torch.where(current >= 0, current, fresh)
+        self.stamps[indices] = torch.where(correct, kept, torch.full_like(current, -1))
+        self.iteration += 1
+
+    def ordered(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dataset indices in list order, iteration at which each was appended)."""
+        listed = torch.nonzero(self.stamps >= 0).flatten()
+        stamps = self.stamps[listed]
+        order = torch.argsort(stamps)
+        return listed[order], stamps[order] >> _POSITION_BITS
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stamps": self.stamps.cpu().clone(), "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stamps = state["stamps"].to(self.stamps.device)
+        self.iteration = int(state["iteration"])
+
+
+def load_memorization_scores(path: str | Path, dataset_name: str, num_samples: int) -> torch.Tensor:
+    """Per-sample memorization scores saved by `retain memorization` (a .npy with a .json of
+    settings beside it), checked against the run's dataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"method.scores_file={str(path)!r} does not exist; write it with `retain memorization` "
+            "(a .npy of one score per training sample) or leave it unset to use the online proxy."
+        )
+    scores = np.load(path)
+    settings_path = path.with_suffix(".json")
+    if settings_path.is_file():
+        settings = json.loads(settings_path.read_text())
+        if settings.get("dataset") not in (None, dataset_name):
+            raise ConfigError(
+                f"method.scores_file={str(path)!r} holds scores of dataset {settings.get('dataset')!r}, "
+                f"but this run trains on {dataset_name!r}; compute scores for {dataset_name!r}."
+            )
+    if scores.ndim != 1 or scores.shape[0] != num_samples:
+        raise ConfigError(
+            f"method.scores_file={str(path)!r} holds {scores.shape} scores, but the training split of "
+            f"{dataset_name!r} has {num_samples} samples; one score per training sample is needed."
+        )
+    return torch.from_numpy(scores.astype(np.float32))
+
+
+class MemorizationParams(MethodParams):
+    """`scores_file`: select from saved memorization scores (`retain memorization`) instead of
+    the online proxy; `longtail_fraction`: share of the buffer kept for the highest-proxy
+    samples (maer_high; 0 = off)."""
+
+    scores_file: str | None = None
+    longtail_fraction: float = Field(0.0, ge=0, lt=1)
+
+
+class MemorizationAwareReplay(ExemplarMethod):
+    """Streaming replay whose buffer, with `memory.policy: maer`, is rewritten at each task end
+    with the current task's lowest (`min`), middle or highest (`max`) memorization samples
+    per class (`memory.maer_policy`). Subclasses call `track` with their stream logits."""
+
+    Params = MemorizationParams
+    default_policy = "reservoir"
+
+    def __init__(self, ctx, params: MemorizationParams) -> None:
+        super().__init__(ctx, params)
+        if not self.streaming:
+            raise ConfigError(
+                f"method.name={self.name!r} replays a buffer filled during training, so memory.policy must be a "
+                f"streaming policy (reservoir, balanced_reservoir or maer), not {self.memory.policy.name!r}."
+            )
+        self.proxy = MemorizationProxy(ctx.dataset.train.labels.numel(), ctx.dataset.train.labels.device)
+        self.scores = None
+        if params.scores_file is not None:
+            self.scores = load_memorization_scores(params.scores_file, ctx.dataset.name, self.proxy.stamps.numel())
+        self.longtail_rows = 0
+        self.selection_log: list[dict[str, Any]] = []
+
+    @property
+    def maer_active(self) -> bool:
+        return self.memory.policy.name == "maer"
+
+    def check_setup(self) -> None:
+        super().check_setup()
+        if self.params.longtail_fraction > 0 and (not self.maer_active or self.ctx.config.memory.codec != "raw"):
+            raise ConfigError(
+                f"method.longtail_fraction={self.params.longtail_fraction} needs memory.policy='maer' and "
+                f"memory.codec='raw' (now {self.memory.policy.name!r}, {self.ctx.config.memory.codec!r}); "
+                "set method.longtail_fraction=0 otherwise."
+            )
+
+    # ------------------------------------------------------------------ training
+    def before_task(self, task: TaskSpec) -> None:
+        super().before_task(task)
+        self.proxy.reset()
+
+    def track(self, batch: Batch, stream_logits: torch.Tensor) -> None:
+        """Proxy bookkeeping from the pre-step logits of the batch's stream rows."""
+        if self.maer_active and self.scores is None:
+            stream = ~batch.from_memory
+            correct = stream_logits.detach().argmax(dim=1) == batch.labels[stream]
+            self.proxy.observe(batch.indices[stream], correct)
+
+    def stored_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """Memory columns for rows written at task end (DER++: their logits)."""
+        return None
+
+    # ------------------------------------------------------------------ task end
+    def after_task(self, task: TaskSpec) -> None:
+        if self.maer_active and self.memory.stream_capacity is not None:
+            self.rewrite_task_slots(task)
+            if self.params.longtail_fraction > 0:
+                self.add_longtail(task)
+        super().after_task(task)
+
+    def ordered_candidates(self, task: TaskSpec) -> torch.Tensor:
+        """The task's samples in increasing memorization: the proxy list, or saved scores."""
+        if self.scores is None:
+            return self.proxy.ordered()[0]
+        indices = torch.as_tensor(task.train_indices, dtype=torch.int64)
+        return indices[torch.argsort(self.scores[indices], stable=True)]
+
+    def rewrite_task_slots(self, task: TaskSpec) -> torch.Tensor:
+        """Overwrite the current task's reservoir slots with the MAER selection (§5.3)."""
+        capacity = self.memory.stream_capacity
+        classes = sorted(int(c) for c in task.new_classes)
+        quotas = maer_quotas(capacity, task.index + 1, classes)
+        ordered = self.ordered_candidates(task)
+        labels = self.ctx.train_labels(ordered)
+        chosen = maer_select(ordered, labels, quotas, self.ctx.config.memory.maer_policy)
+        images = self.ctx.train_images(chosen)
+        slots = write_back(
+            self.memory.store, classes, images, self.ctx.train_labels(chosen), task=task.index,
+            extras=self.stored_extras(images), limit=capacity,
+        )
+        self.selection_log.append({"task": task.index, "listed": int(ordered.numel()), "selected": int(chosen.numel()), "written": int(slots.numel())})
+        return slots
+
+    def add_longtail(self, task: TaskSpec) -> None:
+        """maer_high: the highest-proxy samples of each new class take over reservoir slots of
+        the most frequent class and leave the reservoir for a long-tail area at the end."""
+        capacity = self.memory.stream_capacity
+        total = capacity + self.longtail_rows
+        per_class = int(total * self.params.longtail_fraction / self.ctx.plan.num_classes)
+        if per_class < 1:
+            raise ConfigError(
+                f"method.longtail_fraction={self.params.longtail_fraction} of a {total}-row buffer gives less than one "
+                f"long-tail row for each of {self.ctx.plan.num_classes} classes; raise it or the budget."
+            )
+        ordered = self.ordered_candidates(task)
+        labels = self.ctx.train_labels(ordered)
+        quotas = {int(c): per_class for c in sorted(task.new_classes)}
+        chosen = maer_select(ordered, labels, quotas, "max")
+        store = self.memory.store
+        victims = longtail_victims(store.labels[:capacity], chosen.numel(), self.memory.generator)
+        count = len(victims)
+        if count == 0:
+            return
+        images = self.ctx.train_images(chosen[:count])
+        store.replace(torch.tensor(victims), images, self.ctx.train_labels(chosen[:count]), task=task.index,
+                      extras=self.stored_extras(images))
+        front = [s for s in range(capacity) if s not in set(victims)]
+        store.keep(torch.tensor(front + victims + list(range(capacity, len(store))), dtype=torch.int64))
+        self.memory.stream_capacity = capacity - count
+        self.longtail_rows += count
+
+    def extra_results(self) -> dict[str, Any]:
+        return {"maer_selection": self.selection_log} if self.selection_log else {}
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["proxy"] = self.proxy.state_dict()
+        state["longtail_rows"] = self.longtail_rows
+        state["selection_log"] = list(self.selection_log)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.proxy.load_state_dict(state["proxy"])
+        self.longtail_rows = int(state["longtail_rows"])
+        self.selection_log = list(state["selection_log"])
