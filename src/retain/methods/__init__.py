@@ -4,7 +4,7 @@ from retain.errors import unknown_name
 from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction, method_registry, register_method
 
 # Importing a module registers its methods.
-from retain.methods import er_mixed, finetune, gdumb, icarl, joint, rainbow, replay  # noqa: E402,F401
+from retain.methods import derpp, er_ace, er_mixed, ewc, finetune, gdumb, icarl, il2m, joint, maer, rainbow, replay, rwalk  # noqa: E402,F401
 from retain.methods import lucir, mrdc  # noqa: E402,F401
 from retain.methods import bic, der, memo, wa  # noqa: E402,F401
 
