@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from retain.data import Dataset, ImageSplit, load_dataset
 from retain.engine.context import RunContext
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine.trainer import train_task
-from retain.errors import ConfigError
-from retain.experiment.config import RetainConfig, config_to_dict
+from retain.errors import CheckpointError, ConfigError
+from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
+from retain.experiment.config import RetainConfig, config_to_dict, read_yaml, validate_config
 from retain.experiment.console import Reporter
 from retain.experiment.results import versions, write_json, write_yaml
+from retain.experiment.tracking import Tracker
+from retain.memory.ledger import Ledger
 from retain.methods import Method, get_method_class
-from retain.scenarios import Plan, blurry, class_incremental
+from retain.scenarios import Plan, TaskSpec, blurry, class_incremental
 
 
 def seed_everything(seed: int) -> None:
@@ -148,56 +152,144 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     write_yaml(run_dir / "config.yaml", config_to_dict(config))
     write_json(run_dir / "plan.json", plan.to_dict())
     reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
-    num_tasks = len(plan.tasks)
-    accuracy: dict[str, dict[str, list]] = {}
-    ledger = None
-    if ctx.budget_bytes is not None and method.uses_memory:
-        from retain.memory.ledger import Ledger
+    return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
 
-        ledger = Ledger()
-    timings: list[dict[str, float]] = []
-    best_epoch_stage: list[float] = []  # eval.every_epoch: max over the task's epochs and its final evaluation
-    started = time.perf_counter()
-    results: dict[str, Any] = {}
-    with reporter:
-        reporter.start_run(num_tasks)
-        for task in plan.tasks:
-            reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
-            t0 = time.perf_counter()
-            method.before_task(task)
-            epoch_scores: list[float] = []
-            on_epoch = evaluating_each_epoch(reporter.epoch, method, task, ctx, epoch_scores) if config.eval.every_epoch else reporter.epoch
-            stats = train_task(method, task, ctx, on_epoch=on_epoch)
-            t1 = time.perf_counter()
-            method.after_task(task)
-            t2 = time.perf_counter()
-            evaluation = evaluate(method, task, ctx)
-            if ledger is not None:
-                ledger.record(task.index, method.ledger_items(), ctx.budget_bytes, method.exemplars_per_class())
-            for name, acc in evaluation.scores.items():
-                entry = accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
-                entry["matrix"].append(_matrix_row(acc.per_task, num_tasks))
-                entry["stage"].append(acc.top1)
-                entry["stage_top5"].append(acc.top5)
-            timings.append({
-                "task": task.index,
-                "before_and_train_seconds": t1 - t0,
-                "train_seconds": stats.seconds,
-                "after_task_seconds": t2 - t1,
-                "eval_seconds": evaluation.seconds,
-                "train_images": stats.images,
-                "train_images_per_second": stats.images_per_second,
-            })
-            if config.eval.every_epoch:
-                final = evaluation.scores.get(method.primary_score, evaluation.scores["cnn"]).top1
-                best_epoch_stage.append(max([*epoch_scores, final]))
-            results = _assemble(config, setup, method, accuracy, ledger, timings, time.perf_counter() - started, run_dir)
-            _add_optional_metrics(results, config, best_epoch_stage)
-            results["completed_tasks"] = task.index + 1
-            write_json(run_dir / "results.json", results)
-            reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
+
+def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Continue the run in `run_dir` from its last checkpoint (from the start when it has none yet).
+
+    `config`, when given, must equal the run's config.yaml. Checkpoints are read and checked
+    before anything is written, so a refused resume leaves the directory as it was.
+    """
+    reporter = reporter or Reporter(quiet=True)
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(
+            f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
+            "directory of the run to continue."
+        )
+    saved = validate_config(read_yaml(run_dir / "config.yaml"))
+    if config is not None:
+        check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+    config = saved
+    previous = _read_results(run_dir)
+    if previous is not None and previous.get("complete"):
+        reporter.log(f"{run_dir} is already complete; nothing to resume.")
+        return previous
+    point = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs).load()
+    setup = build_setup(config, reporter)
+    done = point.progress.completed_tasks
+    where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
+    reporter.log(f"resuming {run_dir} {where}")
+    return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def _read_results(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "results.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None  # written atomically, so only a foreign file can be malformed; the run recomputes it
+
+
+def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
+    """Drive the method through the remaining tasks, checkpointing and logging as configured."""
+    plan, method, ctx = setup.plan, setup.method, setup.ctx
+    num_tasks = len(plan.tasks)
+    progress = point.progress
+    if point.task is not None:
+        method.load_state_dict(point.task["method"])
+        restore_rng(ctx, point.task["rng"])
+    if point.task is not None or point.epoch is not None:
+        progress.resumes.append({"completed_tasks": progress.completed_tasks,
+                                 "epoch_checkpoint": point.epoch is not None})
+    if progress.ledger is None and ctx.budget_bytes is not None and method.uses_memory:
+        progress.ledger = Ledger()
+    train_resume = Checkpointer.train_resume(point, method, ctx)
+    checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
+    tracker = Tracker(run_dir, config, resume_epoch=progress.global_epoch, resume_task=progress.completed_tasks)
+    elapsed_before, started = progress.elapsed_seconds, time.perf_counter()
+    finished = False
+    try:
+        with reporter:
+            reporter.start_run(num_tasks)
+            for task in plan.tasks[progress.completed_tasks :]:
+                reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
+                t0 = time.perf_counter()
+                method.before_task(task)
+                if train_resume is None:
+                    progress.epoch_scores = []
+                on_epoch = _epoch_callback(progress, reporter, tracker, task)
+                if config.eval.every_epoch:
+                    on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
+                after_epoch = checkpointer.epoch_hook(method, ctx, progress)
+                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume)
+                train_resume = None
+                t1 = time.perf_counter()
+                method.after_task(task)
+                t2 = time.perf_counter()
+                evaluation = evaluate(method, task, ctx)
+                if progress.ledger is not None:
+                    progress.ledger.record(task.index, method.ledger_items(), ctx.budget_bytes, method.exemplars_per_class())
+                for name, acc in evaluation.scores.items():
+                    entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
+                    entry["matrix"].append(_matrix_row(acc.per_task, num_tasks))
+                    entry["stage"].append(acc.top1)
+                    entry["stage_top5"].append(acc.top5)
+                progress.timings.append({
+                    "task": task.index,
+                    "before_and_train_seconds": t1 - t0,
+                    "train_seconds": stats.seconds,
+                    "after_task_seconds": t2 - t1,
+                    "eval_seconds": evaluation.seconds,
+                    "train_images": stats.images,
+                    "train_images_per_second": stats.images_per_second,
+                })
+                if config.eval.every_epoch:
+                    final = evaluation.scores.get(method.primary_score, evaluation.scores["cnn"]).top1
+                    progress.best_epoch_stage.append(max([*progress.epoch_scores, final]))
+                progress.completed_tasks = task.index + 1
+                progress.elapsed_seconds = elapsed_before + time.perf_counter() - started
+                results = _write_results(config, setup, method, progress, run_dir)
+                checkpointer.save_task(method, ctx, progress)
+                tracker.task(results)
+                reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
+        finished = True
+    except KeyboardInterrupt:
+        reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}")
+        raise
+    finally:
+        tracker.close(finished)
+    results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
+    if config.logging.report:
+        from retain.experiment.report import write_report
+
+        results["report"] = str(write_report(run_dir))
     if not reporter.quiet:
         reporter.final_table(results)
+    return results
+
+
+def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec):
+    """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
+
+    def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
+        progress.global_epoch += 1
+        reporter.epoch(phase, epoch, epochs, loss, lr)
+        tracker.epoch(progress.global_epoch, task.index, phase, loss, lr)
+
+    return on_epoch
+
+
+def _write_results(config: RetainConfig, setup: Setup, method: Method, progress: RunProgress, run_dir: Path) -> dict[str, Any]:
+    """Assemble results.json from the progress so far and write it atomically."""
+    results = _assemble(config, setup, method, progress.accuracy, progress.ledger, progress.timings, progress.elapsed_seconds, run_dir)
+    _add_optional_metrics(results, config, progress.best_epoch_stage)
+    results["completed_tasks"] = progress.completed_tasks
+    results["complete"] = progress.completed_tasks == len(setup.plan.tasks)
+    results["timings"]["checkpoint_seconds"] = progress.checkpoint_seconds
+    results["resumes"] = progress.resumes
+    write_json(run_dir / "results.json", results)
     return results
 
 
