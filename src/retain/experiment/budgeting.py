@@ -205,7 +205,8 @@ def planned_seen_classes(config, num_classes: int, image_shape: tuple[int, int, 
 
     labels = torch.arange(num_classes).repeat(4)
     split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
-    stand_in = Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,), (1.0,))
+    channels = image_shape[0]
+    stand_in = Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,) * channels, (1.0,) * channels)
     return [len(t.seen_classes) for t in make_plan(config, stand_in).tasks]
 
 
@@ -226,19 +227,20 @@ def budget_table(config) -> str:
         f"fair: everyone gets the memory of {b.reference_method} with {reference.name} and {b.reference_exemplars} exemplars "
         f"= {fair_total:,} bytes ({fair_total / MIB:.2f} MiB)",
     ]
-    names = ["fair"] + [f"point {p.index}" for p in points]
-    widths = [max(len(n), 12) for n in names]
-    lines.append(f"{'method':<36}" + "".join(f"{n:>{w + 2}}" for n, w in zip(names, widths)))
-    mb = [f"{fair_total / MIB:.2f} MiB"] + [f"{p.mib:.2f} MiB" + (f" ({p.nominal_mb:g})" if p.nominal_mb else "") for p in points]
-    lines.append(f"{'total memory':<36}" + "".join(f"{v:>{w + 2}}" for v, w in zip(mb, widths)))
+    table = [["", "fair"] + [f"point {p.index}" for p in points]]
+    table.append(["total memory (MiB)", f"{fair_total / MIB:.2f}"]
+                 + [f"{p.mib:.2f}" + (f" ({p.nominal_mb:g})" if p.nominal_mb else "") for p in points])
+    table.append(["model-based backbone", model.name] + [p.backbone.name for p in points])
     for growth in ("backbone", "specialized", "single"):
         if growth == "specialized" and model.specialized == 0:
             continue
-        cells = [str(fair2exemplar(model, growth, tasks, image_bytes, reference, ref_growth, b.reference_exemplars))]
-        for p in points:
-            cells.append(f"{auc2exemplar(p, growth, tasks, image_bytes, model)} ({p.backbone.name if growth != 'single' else model.name})")
-        label = f"{GROWTH_LABELS[growth]}"
-        lines.append(f"{label:<36}" + "".join(f"{c:>{w + 2}}" for c, w in zip(cells, widths)))
+        cells = [GROWTH_LABELS[growth], str(fair2exemplar(model, growth, tasks, image_bytes, reference, ref_growth, b.reference_exemplars))]
+        cells += [str(auc2exemplar(p, growth, tasks, image_bytes, model)) for p in points]
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        lines.append(row[0].ljust(widths[0]) + "".join(f"  {c:>{w}}" for c, w in zip(row[1:], widths[1:])))
+    lines.append(f"single-backbone methods keep one {model.name}; exemplar counts are after the last task")
     return "\n".join(lines)
 
 
