@@ -96,7 +96,7 @@ def _assign_groups(records: list[RunRecord]) -> None:
         values = dict(record.axes) if record.axes else {"method": record.results["method"], "budget": record.budget}
         values.pop("seed", None)
         described.append(values)
-    keys = sorted({k for values in described for k in values})
+    keys = list(dict.fromkeys(k for values in described for k in values))  # grid order
     varying = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in described}) > 1]
     for record, values in zip(records, described):
         parts = [f"{_short(k)}={values.get(k)}" for k in varying]
@@ -176,6 +176,7 @@ def plot_accuracy_per_task(groups: dict[str, list[RunRecord]], path: Path) -> No
         ax.plot(x, mean, marker="o", label=f"{label} (n={len(records)})")
         if len(records) > 1:
             ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    ax.set_xticks(x)
     ax.set_xlabel("classes seen")
     ax.set_ylabel("accuracy on seen classes (%)")
     ax.set_ylim(0, 100)
@@ -189,7 +190,7 @@ def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> No
     """The accuracy matrix (row = after task t, column = task j's classes) as a heatmap, mean over seeds."""
     matrix = _nanmean(np.stack([_stack(r.results["accuracy_matrix"]) for r in records]))
     size = matrix.shape[0]
-    fig = _figure(1.6 + 0.55 * size, 1.2 + 0.5 * size)
+    fig = _figure(max(4.5, 1.6 + 0.55 * size), max(3.5, 1.2 + 0.5 * size))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0, vmax=100, cmap="viridis")
     if size <= 12:
@@ -203,7 +204,8 @@ def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> No
     ax.set_yticks(ticks, [str(t + 1) for t in ticks])
     ax.set_xlabel("accuracy on the classes of task")
     ax.set_ylabel("after task")
-    ax.set_title(f"{label}" + (f" (mean of {len(records)})" if len(records) > 1 else ""), fontsize="medium")
+    title = label.replace(", ", "\n") + (f"\n(mean of {len(records)} runs)" if len(records) > 1 else "")
+    ax.set_title(title, fontsize="small")
     fig.colorbar(image, ax=ax, label="%", shrink=0.8)
     fig.savefig(path, dpi=110)
 
@@ -212,22 +214,25 @@ def plot_memory(label: str, records: list[RunRecord], path: Path) -> None:
     """What the method keeps after each task, stacked by ledger item (bytes), with the budget."""
     ledgers = [r.results["ledger"] for r in records]
     tasks = len(ledgers[0])
-    items = sorted({item for ledger in ledgers for entry in ledger for item in entry["items"]})
+    items = sorted({item for ledger in ledgers for entry in ledger for item, size in entry["items"].items() if size})
+    budget_bytes = ledgers[0][0]["budget_bytes"]
+    unit, scale = next((u, f) for u, f in (("MiB", MIB), ("KiB", 1024), ("bytes", 1)) if budget_bytes >= f or f == 1)
     fig = _figure()
     ax = fig.add_subplot()
     bottom = np.zeros(tasks)
     x = np.arange(1, tasks + 1)
     for item in items:
-        values = np.array([np.mean([ledger[t]["items"].get(item, 0) for ledger in ledgers if len(ledger) > t]) for t in range(tasks)]) / MIB
+        values = np.array([np.mean([ledger[t]["items"].get(item, 0) for ledger in ledgers if len(ledger) > t]) for t in range(tasks)]) / scale
         ax.bar(x, values, bottom=bottom, label=item)
         bottom += values
-    budget = ledgers[0][0]["budget_bytes"] / MIB
-    ax.axhline(budget, color="black", linestyle="--", linewidth=1, label=f"budget {budget:.3g} MiB")
+    budget = budget_bytes / scale
+    ax.axhline(budget, color="black", linestyle="--", linewidth=1, label=f"budget {budget:.4g} {unit}")
     ax.set_xticks(x)
     ax.set_xlabel("after task")
-    ax.set_ylabel("memory kept (MiB)")
+    ax.set_ylabel(f"memory kept ({unit})")
+    ax.set_ylim(0, max(budget, bottom.max()) * 1.3)  # room for the legend above the bars
     ax.set_title(f"Memory composition: {label}", fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", ncol=3)
     fig.savefig(path, dpi=110)
 
 
@@ -295,6 +300,8 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     records = collect_runs(root)
     plots = out / PLOTS_DIR
     plots.mkdir(parents=True, exist_ok=True)
+    for stale in plots.glob("*.png"):  # plots of groups an earlier report had
+        stale.unlink()
     write_csv(records, root, out / "runs.csv")
     complete = [r for r in records if r.complete]
     groups: dict[str, list[RunRecord]] = {}

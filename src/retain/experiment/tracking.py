@@ -32,8 +32,10 @@ class Tracker:
             from torch.utils.tensorboard import SummaryWriter
 
             root = self.run_dir / TENSORBOARD_DIR
-            self._epochs = SummaryWriter(str(root / "epochs"), purge_step=resume_epoch + 1 if resume_epoch else None)
-            self._tasks = SummaryWriter(str(root / "tasks"), purge_step=resume_task + 1 if resume_task else None)
+            # Events an earlier, killed attempt logged after its checkpoint are purged (steps >= purge_step).
+            resumed = root.exists()
+            self._epochs = SummaryWriter(str(root / "epochs"), purge_step=resume_epoch + 1 if resumed else None)
+            self._tasks = SummaryWriter(str(root / "tasks"), purge_step=resume_task + 1 if resumed else None)
         self._mlflow = MlflowSink(self.run_dir, config) if config.logging.mlflow else None
 
     def epoch(self, global_epoch: int, task: int, phase: str, loss: float, lr: float) -> None:
