@@ -1,0 +1,129 @@
+"""The quadratic penalty that EWC and RWalk add (as RM ran them), and their shared replay base.
+
+Loss = CE (CutMix-aware) + λ·Σ_slots Σ_i F_i (θ_i − θ*_i)², over every parameter except the
+classifier head (RM leaves out the final layer's weight and bias; its head is re-initialised at
+every task anyway). Both methods also replay a reservoir memory under RM's stream protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from retain.methods.base import Batch, classification_loss
+from retain.methods.er_mixed import ERMixed, ERMixedParams
+from retain.scenarios import TaskSpec
+
+Tensors = dict[str, torch.Tensor]
+
+
+def regularized_parameters(network: nn.Module) -> dict[str, nn.Parameter]:
+    """Trainable parameters by name, the classifier head's (modules marked `is_head`) left out."""
+    head_ids = {id(p) for m in network.modules() if getattr(m, "is_head", False) for p in m.parameters()}
+    return {n: p for n, p in network.named_parameters() if p.requires_grad and id(p) not in head_ids}
+
+
+def snapshot(params: dict[str, nn.Parameter]) -> Tensors:
+    """Detached copies (not views: RM's RWalk used views and its path score stayed zero)."""
+    return {n: p.detach().clone() for n, p in params.items()}
+
+
+class QuadraticPenalty:
+    """Σ over slots of Σ_i F_i (θ_i − θ*_i)². `online` keeps one running slot (RM in online
+    streams); otherwise every consolidation adds a slot."""
+
+    def __init__(self, online: bool) -> None:
+        self.online = online
+        self.slots: list[dict[str, Tensors]] = []
+
+    def consolidate(self, importance: Tensors, anchor: Tensors) -> None:
+        slot = {"importance": importance, "anchor": anchor}
+        if self.online and self.slots:
+            self.slots[0] = slot
+        else:
+            self.slots.append(slot)
+
+    def latest_importance(self) -> Tensors | None:
+        return self.slots[-1]["importance"] if self.slots else None
+
+    def __call__(self, params: dict[str, nn.Parameter]) -> torch.Tensor:
+        device = next(iter(params.values())).device
+        total = torch.zeros((), device=device)
+        for slot in self.slots:
+            for n, p in params.items():
+                total = total + (slot["importance"][n] * (p - slot["anchor"][n]).pow(2)).sum()
+        return total
+
+    def total_importance(self) -> float:
+        return float(sum(float(f.sum()) for slot in self.slots for f in slot["importance"].values()))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"online": self.online, "slots": [{k: dict(v) for k, v in s.items()} for s in self.slots]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.online = bool(state["online"])
+        self.slots = [{k: dict(v) for k, v in s.items()} for s in state["slots"]]
+
+
+class RegularizationParams(ERMixedParams):
+    """`reg_coef` is λ (RM: 100); `online` keeps one running slot (RM does in online streams)."""
+
+    reg_coef: float = Field(100.0, ge=0)
+    online: bool = True
+
+
+class RegularizedReplay(ERMixed):
+    """RM's regularisation baselines: reservoir replay under RM's stream protocol plus a quadratic
+    penalty. Subclasses compute the importance in `importance(task)` after each task."""
+
+    Params = RegularizationParams
+    default_policy = "reservoir"
+
+    def __init__(self, ctx, params: RegularizationParams) -> None:
+        super().__init__(ctx, params)
+        self.params_to_regularize = regularized_parameters(self.network)
+        self.penalty = QuadraticPenalty(params.online)
+        self.penalty_sums: list[float] = []   # mean penalty (before λ) over each task's steps
+        self.importance_sums: list[float] = []
+        self._penalty_sum = torch.zeros((), device=ctx.device)
+        self._steps = 0
+
+    def training_loss(self, batch: Batch):
+        logits = self.network(batch.images)["logits"]
+        ce = classification_loss(logits, batch)
+        if not self.penalty.slots:
+            return ce
+        penalty = self.penalty(self.params_to_regularize)
+        self._penalty_sum += penalty.detach().float()
+        self._steps += 1
+        return ce + self.params.reg_coef * penalty, {"ce": ce.detach(), "penalty": penalty.detach()}
+
+    def after_task(self, task: TaskSpec) -> None:
+        super().after_task(task)
+        self.penalty_sums.append(float(self._penalty_sum) / max(self._steps, 1))
+        self._penalty_sum.zero_()
+        self._steps = 0
+        self.penalty.consolidate(self.importance(task), snapshot(self.params_to_regularize))
+        self.importance_sums.append(self.penalty.total_importance())
+
+    def importance(self, task: TaskSpec) -> Tensors:
+        raise NotImplementedError
+
+    def extra_results(self) -> dict[str, Any]:
+        return {"mean_penalty_per_task": self.penalty_sums, "importance_sum_per_task": self.importance_sums}
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["penalty"] = self.penalty.state_dict()
+        state["penalty_sums"] = list(self.penalty_sums)
+        state["importance_sums"] = list(self.importance_sums)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.penalty.load_state_dict(state["penalty"])
+        self.penalty_sums = list(state["penalty_sums"])
+        self.importance_sums = list(state["importance_sums"])
