@@ -72,8 +72,9 @@ def _memory_store(method: Method):
 def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slots: torch.Tensor) -> Batch:
     """Gather uint8 rows from the task data and the memory, then augment the whole batch."""
     data = ctx.dataset.train
-    parts_raw = [data.images[stream_idx]]
-    parts_labels = [data.labels[stream_idx]]
+    # index_select: a row gather ~10x faster than advanced indexing on CPU.
+    parts_raw = [data.images.index_select(0, stream_idx)]
+    parts_labels = [data.labels.index_select(0, stream_idx)]
     extras: dict[str, torch.Tensor] = {}
     if memory_slots.numel():
         store = _memory_store(method)
@@ -105,10 +106,11 @@ def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
     empty = torch.empty(0, dtype=torch.long, device=device)
     if phase.memory == "concat":
         pool = stream.numel() + memory_size
-        order = torch.randperm(pool, generator=g, device="cpu").to(device)
+        order = torch.randperm(pool, generator=g, device="cpu")
         for chunk in order.split(batch_size):
+            # Split on the host: boolean masks on a CUDA tensor would sync every step.
             is_stream = chunk < stream.numel()
-            yield stream[chunk[is_stream]], chunk[~is_stream] - stream.numel()
+            yield stream[chunk[is_stream].to(device)], (chunk[~is_stream] - stream.numel()).to(device)
         return
     order = torch.randperm(stream.numel(), generator=g, device="cpu").to(device)
     for chunk in order.split(batch_size):
