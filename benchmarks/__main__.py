@@ -1,0 +1,45 @@
+"""`python -m benchmarks throughput|task|memory|all [--repeats N] [--quick] [--device cpu|cuda]`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from benchmarks.runner import RESULTS_DIR, Settings, write
+
+BENCHMARKS = {
+    "throughput": "benchmarks.throughput",
+    "task": "benchmarks.task",
+    "memory": "benchmarks.memory",
+}
+
+
+def run_named(name: str, settings: Settings, out_dir=RESULTS_DIR) -> str:
+    """Run one benchmark, write its JSON and Markdown, return the Markdown."""
+    module = importlib.import_module(BENCHMARKS[name])
+    return write(module.run_benchmark(settings), settings, out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median reported); default 5, 3 with --quick")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a fast, rough look")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 5)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
+    settings = Settings(repeats=repeats, quick=args.quick, device=args.device)
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    for name in names:
+        started = time.perf_counter()
+        print(run_named(name, settings))
+        print(f"({name}: {time.perf_counter() - started:.0f} s; written to {RESULTS_DIR / name}.json and .md)\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
