@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits as sklearn_digits
-from sklearn.model_selection import train_test_split
 
 from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
 
@@ -14,6 +12,10 @@ SPLIT_SEED = 0
 
 def load_digits(request: LoadRequest) -> Dataset:
     """Digits as 1×8×8 uint8 images (0..16 scaled to 0..255), with a fixed stratified split."""
+    # scikit-learn takes seconds to import: only pay for it when digits are loaded.
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
     bunch = sklearn_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
     labels = bunch.target.astype(np.int64)
