@@ -171,3 +171,20 @@ def test_lucir_learns_and_reports_cnn_nme_and_ncm(tmp_path):
         assert result["accuracy"][score]["stage"][-1] > 50
     last = result["ledger"][-1]
     assert last["total_bytes"] <= last["budget_bytes"]
+
+
+def test_class_balanced_finetuning_moves_only_the_new_rows():
+    setup = _setup(["memory.budget=60 images", "method.cb_finetune=true", "method.cbf_epochs=2", "method.cbf_milestones=[1]"])
+    method, ctx = setup.method, setup.ctx
+    for task in setup.plan.tasks[:2]:
+        method.before_task(task)
+        train_task(method, task, ctx)
+        if task.index == 1:
+            backbone = {k: v.clone() for k, v in method.network.backbone.state_dict().items()}
+            new_rows = method.network.head.new_weight.detach().clone()
+            old_rows = method.network.head.old_weight.detach().clone()
+        method.after_task(task)
+    head = method.network.head
+    assert all(torch.equal(v, method.network.backbone.state_dict()[k]) for k, v in backbone.items())
+    assert torch.equal(head.old_weight, old_rows)
+    assert not torch.equal(head.new_weight, new_rows)
