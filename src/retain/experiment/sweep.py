@@ -113,8 +113,8 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path) -> list[Cell]
             apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
         try:
             config = validate_config(tree)
-        except ConfigError as exc:
-            raise ConfigError(f"Grid cell {axes} in {str(grid_path)!r}: {exc}") from None
+        except RetainError as exc:  # ConfigError, BudgetError: keep the kind, name the cell
+            raise type(exc)(f"Grid cell {axes} in {str(grid_path)!r}: {exc}") from None
         name = "__".join(f"{SHORT_NAMES.get(k, k)}={_slug(v)}" for k, v in axes.items())
         if name in seen:
             raise ConfigError(

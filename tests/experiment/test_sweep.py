@@ -1,0 +1,123 @@
+"""Sweeps: grid expansion, an interrupted 2x2x2 grid continued to exactly one finish per cell, its report."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+import yaml
+
+from retain.errors import ConfigError
+from retain.experiment.report import LEADING_COLUMNS, METRIC_COLUMNS, write_report
+from retain.experiment.sweep import expand_cells, load_grid, run_sweep
+
+BASE = {"preset": "demo", "scenario": {"num_tasks": 3}, "train": {"epochs": 3},
+        "checkpoint": {"every_epochs": 1}, "logging": {"report": False}}
+AXES = {"method": ["finetune", "replay"], "budget": ["40 images", "80 images"], "seed": [0, 1]}
+
+
+def _grid(tmp_path, axes=AXES, **extra):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"base": BASE, "axes": axes, "out": str(tmp_path / "sweep"), **extra}, sort_keys=False))
+    return path
+
+
+def _events(sweep_dir):
+    return [json.loads(line) for line in (sweep_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_cells_are_the_product_of_the_axes(tmp_path):
+    path = _grid(tmp_path)
+    cells = expand_cells(load_grid(path), path, tmp_path / "sweep")
+    assert len(cells) == 8
+    assert cells[0].name == "method=finetune__budget=40-images__seed=0"
+    assert {(c.config["method"]["name"], c.config["memory"]["budget"], c.config["seed"]) for c in cells} == {
+        (m, b, s) for m in AXES["method"] for b in AXES["budget"] for s in AXES["seed"]
+    }
+    assert all(c.config["train"]["epochs"] == 3 and c.config["preset"] == "demo" for c in cells)
+
+
+def test_bad_grids_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="`axes.seed` .* empty list"):
+        load_grid(_grid(tmp_path, axes={"seed": []}))
+    with pytest.raises(ConfigError, match="`colour` is not a known setting"):
+        load_grid(_grid(tmp_path, colour="red"))
+    path = _grid(tmp_path, axes={"train.epochs": [1, "one"]})
+    with pytest.raises(ConfigError, match="Grid cell .*train.epochs"):
+        expand_cells(load_grid(path), path, tmp_path / "sweep")
+    path = _grid(tmp_path, axes={"train.lr": [0.1, "0.1"]})
+    with pytest.raises(ConfigError, match="same directory name"):
+        expand_cells(load_grid(path), path, tmp_path / "sweep")
+
+
+def test_interrupted_grid_continues_and_every_cell_finishes_once(tmp_path):
+    path = _grid(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "retain", "sweep", str(path), "-q"], env=env)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and driver.poll() is None:
+        if (sweep_dir / "log.jsonl").exists() and sum(e["event"] == "finished" for e in _events(sweep_dir)) >= 3:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, "the sweep ended before it could be interrupted"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    first = Counter(e["event"] for e in _events(sweep_dir))
+    assert 3 <= first["finished"] < 8
+
+    summary = run_sweep(path)
+    assert len(summary.skipped) == first["finished"] and len(summary.finished) == 8 - first["finished"]
+    finished = Counter(e["cell"] for e in _events(sweep_dir) if e["event"] == "finished")
+    assert sorted(finished) == sorted(c.name for c in expand_cells(load_grid(path), path, sweep_dir))
+    assert set(finished.values()) == {1}
+    # A third run has nothing left to do.
+    again = run_sweep(path)
+    assert again.finished == [] and len(again.skipped) == 8
+
+    # The report of the grid: Markdown, CSV (one row per run) and plots.
+    report = write_report(sweep_dir)
+    text = report.read_text()
+    with open(sweep_dir / "runs.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8
+    assert set(LEADING_COLUMNS + METRIC_COLUMNS + ["axis:method", "axis:budget", "axis:seed"]) <= set(rows[0])
+    assert {(r["method"], r["axis:budget"], r["seed"]) for r in rows} == {
+        (m, b, str(s)) for m in AXES["method"] for b in AXES["budget"] for s in AXES["seed"]
+    }
+    assert all(r["complete"] == "True" and float(r["last_accuracy"]) > 0 for r in rows)
+    plots = sweep_dir / "plots"
+    expected = ["accuracy_per_task.png", "accuracy_vs_memory.png",
+                "accuracy_matrix-method-replay-budget-40-images.png", "memory-method-replay-budget-80-images.png"]
+    for name in expected:
+        assert (plots / name).stat().st_size > 1000
+        assert f"plots/{name}" in text
+    assert not list(plots.glob("memory-method-finetune*"))  # finetune keeps no memory
+    assert "AUC-A" in text and "| method=replay |" in text
+
+
+def test_ray_executor_runs_a_tiny_grid(tmp_path):
+    import ray
+
+    path = _grid(tmp_path, axes={"method": ["finetune"], "seed": [0, 1]})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = run_sweep(path, executor="ray")
+    finally:
+        ray.shutdown()
+    assert sorted(summary.finished) == ["method=finetune__seed=0", "method=finetune__seed=1"]
+    for name in summary.finished:
+        assert json.loads((tmp_path / "sweep" / name / "results.json").read_text())["complete"]
+    assert summary.report is not None and summary.report.exists()
+
+
+def test_ray_missing_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'retain\[ray\]'"):
+        run_sweep(_grid(tmp_path), executor="ray")
+    assert not (tmp_path / "sweep").exists()  # refused before anything was written
