@@ -65,7 +65,7 @@ class TrainConfig(_Section):
     first_weight_decay: float | None = Field(None, ge=0)
     gamma: float = Field(0.1, gt=0)
     grad_accumulation: int = Field(1, ge=1)
-    channels_last: bool = False
+    channels_last: bool | None = None  # None: on for convolutional backbones on CPU (RetainConfig resolves it)
     bf16: bool = False
 
     @model_validator(mode="after")
@@ -116,6 +116,13 @@ class RetainConfig(_Section):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _resolve_channels_last(self) -> "RetainConfig":
+        # Measured (benchmarks/): channels_last trains ResNet-32 ~20% faster on CPU; an MLP has no use for it.
+        if self.train.channels_last is None:
+            self.train.channels_last = self.model.backbone != "mlp" and self.device == "cpu"
+        return self
 
     @field_validator("method", mode="before")
     @classmethod
