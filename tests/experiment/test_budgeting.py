@@ -1,0 +1,85 @@
+"""budget.protocol wiring: the run's ledger budget, the dry-run forecast (3312 for MEMO fair) and `retain budget`."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from retain.cli import app
+from retain.errors import ConfigError
+from retain.experiment.budgeting import forecast, memory_budget_bytes, point_config, resolve_budget
+from retain.experiment.config import build_config
+
+CIFAR_SHAPE = (3, 32, 32)
+
+
+def cifar_config(method: str, *overrides: str):
+    return build_config(preset="cifar100-b0-inc10", overrides=[f"method.name={method}", *overrides])
+
+
+@pytest.mark.parametrize("method, exemplars", [("memo", 3312), ("der", 2000), ("icarl", 7431), ("wa", 7431), ("bic", 7431)])
+def test_fair_exemplars_after_the_last_task(method, exemplars):
+    resolved = resolve_budget(cifar_config(method, "budget.protocol=fair"), CIFAR_SHAPE, 10)
+    assert resolved.final_exemplars() == exemplars
+    assert round(resolved.total_bytes / 2**20, 2) == 23.54
+
+
+def test_memo_fair_forecast_grows_the_model_and_shrinks_the_exemplars():
+    resolved = resolve_budget(cifar_config("memo", "budget.protocol=fair"), CIFAR_SHAPE, 10)
+    rows = forecast(resolved, [10 * (t + 1) for t in range(10)])
+    assert [r.extra_bytes for r in rows] == [4 * 351_488 * t for t in range(10)]
+    assert all(a.capacity > b.capacity for a, b in zip(rows, rows[1:]))
+    assert (rows[-1].capacity, rows[-1].per_class, rows[-1].stored) == (3312, 33, 3300)
+
+
+def test_benchmark_keeps_memory_budget_and_does_not_charge_the_model():
+    config = cifar_config("memo")
+    assert memory_budget_bytes(config, CIFAR_SHAPE, 10) == 2000 * 3072
+    resolved = resolve_budget(config, CIFAR_SHAPE, 10)
+    assert not resolved.charges_model and resolved.final_exemplars() == 2000
+
+
+@pytest.mark.parametrize("method, point, exemplars", [("memo", 1, 2118), ("der", 1, 2096), ("replay", 2, 3634), ("memo", 4, 3040)])
+def test_auc_points_give_the_spec_exemplars(method, point, exemplars):
+    config = point_config(cifar_config(method, "budget.protocol=auc"), point)
+    assert resolve_budget(config, CIFAR_SHAPE, 10).final_exemplars() == exemplars
+
+
+def test_auc_point_with_the_wrong_backbone_names_the_field():
+    with pytest.raises(ConfigError, match="model.backbone"):
+        resolve_budget(cifar_config("memo", "budget.protocol=auc", "budget.point=1"), CIFAR_SHAPE, 10)
+
+
+def test_budget_command_prints_the_spec_table():
+    result = CliRunner().invoke(app, ["budget", "--preset", "cifar100-b0-inc10"])
+    assert result.exit_code == 0, result.output
+    for number in ("603.52", "23.54", "3312", "7431", "2096", "2118", "2495", "2768", "3040", "3634", "4900", "6165"):
+        assert number in result.output
+
+
+def write_fake_cifar100(folder: Path) -> None:
+    rng = np.random.default_rng(0)
+    root = folder / "cifar-100-python"
+    root.mkdir(parents=True)
+    for name in ("train", "test"):
+        labels = [int(c) for c in np.arange(100).repeat(2)]
+        batch = {b"data": rng.integers(0, 256, (200, 3072), dtype=np.uint8), b"fine_labels": labels,
+                 b"coarse_labels": [c // 5 for c in labels], b"filenames": [b"x.png"] * 200}
+        (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+    meta = {b"fine_label_names": [b"c%d" % i for i in range(100)], b"coarse_label_names": [b"s%d" % i for i in range(20)]}
+    (root / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+
+
+def test_dry_run_prints_the_ledger_forecast_with_3312(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETAIN_DATA", str(tmp_path / "cache"))
+    write_fake_cifar100(tmp_path / "data")
+    args = ["run", "--preset", "cifar100-b0-inc10", "--set", "method.name=memo", "--set", "budget.protocol=fair",
+            "--set", f"data.dir={tmp_path / 'data'}", "--set", "data.download=false", "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "protocol fair" in result.output
+    assert "exemplars after the last task: 3312 (33 per class, 3300 stored)" in result.output
