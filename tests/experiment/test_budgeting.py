@@ -83,3 +83,24 @@ def test_dry_run_prints_the_ledger_forecast_with_3312(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "protocol fair" in result.output
     assert "exemplars after the last task: 3312 (33 per class, 3300 stored)" in result.output
+
+
+def test_auc_sweep_runs_every_point_and_integrates(tmp_path):
+    import json
+
+    from retain.experiment.run import run
+
+    config = build_config(preset="demo", overrides=[
+        "method.name=memo", "model.backbone=convnet2", "model.options={}", "scenario.num_tasks=2", "train.epochs=0",
+        "budget.protocol=auc", "budget.points=[convnet2, resnet14]", "budget.reference_backbone=convnet2",
+        "budget.reference_exemplars=20",
+    ])
+    summary = run(config, out=tmp_path / "sweep")
+    assert json.loads((tmp_path / "sweep" / "auc.json").read_text()) == summary
+    assert [p["backbone"] for p in summary["points"]] == ["convnet2", "resnet14"]
+    first, second = summary["points"]
+    expected_l = (second["mb"] - first["mb"]) * (first["last_accuracy"] + second["last_accuracy"]) / 200
+    assert summary["auc_l"] == pytest.approx(expected_l)
+    for index in (1, 2):
+        saved = json.loads((tmp_path / "sweep" / f"point-{index}" / "results.json").read_text())
+        assert saved["config"]["budget"]["point"] == index
