@@ -187,6 +187,13 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
     return "\n".join(lines)
 
 
+def budget_forecast_text(config) -> str:
+    """The dry-run forecast from the config alone (built-in datasets need no files)."""
+    image_shape, num_classes = dataset_geometry(config)
+    seen = planned_seen_classes(config, num_classes, image_shape)
+    return describe_forecast(config, resolve_budget(config, image_shape, len(seen)), seen)
+
+
 # ---------------------------------------------------------------------- budget tables without data
 def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, from a table or by loading it."""

@@ -138,14 +138,15 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     run_dir = Path(out) if out else default_run_dir(config)
     if not dry_run:
         check_run_dir(run_dir)
+    else:
+        from retain.experiment.budgeting import budget_forecast_text
+
+        # Printed before the data is loaded: the budget forecast needs only the config.
+        reporter.out.print(budget_forecast_text(config), markup=False, highlight=False, soft_wrap=True)
     setup = build_setup(config, reporter)
     plan, method, ctx = setup.plan, setup.method, setup.ctx
     if dry_run:
         reporter.out.print(plan.describe(setup.dataset.class_names))
-        from retain.experiment.budgeting import describe_forecast, resolve_budget
-
-        resolved = resolve_budget(config, setup.dataset.image_shape, len(plan.tasks))
-        reporter.out.print(describe_forecast(config, resolved, [len(t.seen_classes) for t in plan.tasks]), markup=False, highlight=False, soft_wrap=True)
         return {"plan": plan.to_dict(), "dry_run": True}
 
     run_dir.mkdir(parents=True, exist_ok=True)
