@@ -16,7 +16,10 @@ from retain.methods import get_method_class, method_names
 # The five methods the default suite checks; every other registered method runs with -m slow.
 DEFAULT_SUITE = {"finetune", "joint", "replay", "icarl", "gdumb"}
 # Extra settings a method needs on the digits demo preset (MLP backbone), by method name.
-METHOD_SETTINGS: dict[str, list[str]] = {}
+METHOD_SETTINGS: dict[str, list[str]] = {
+    "memo": ["model.backbone=convnet2", "model.options={}"],
+    "mrdc": ["memory.codec=jpeg", "memory.quality=50"],
+}
 
 
 class StopAtEpoch(Reporter):
