@@ -77,10 +77,10 @@ def resolve_budget(config, image_shape: tuple[int, ...], num_tasks: int) -> Prot
     budget = config.budget
     growth = method_growth(config.method_name)
     image_bytes = raw_image_bytes(image_shape)
+    if budget.protocol == "benchmark" and config.memory.budget is None:
+        return None
     cost = backbone_cost(config.model.backbone, image_shape, config.model.options)
     if budget.protocol == "benchmark":
-        if config.memory.budget is None:
-            return None
         ledger_bytes = parse_budget(config.memory.budget, image_bytes)
         return ProtocolBudget("benchmark", growth, cost, num_tasks, image_bytes, ledger_bytes, charges_model=False)
     reference = backbone_cost(budget.reference_backbone, image_shape, _options_for(config, budget.reference_backbone))
