@@ -142,6 +142,26 @@ def budget(
         _fail(exc)
 
 
+@app.command()
+def memorization(
+    out: Path = typer.Option(..., "--out", "-o", help="Scores file (.npy; settings go to the .json beside it)."),
+    data: str = typer.Option("fashion-mnist", "--data", help="Dataset name."),
+    models: int = typer.Option(8, "--models", help="Networks trained on random halves (reference: 250)."),
+    epochs: int = typer.Option(5, "--epochs", help="Epochs per network."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits and initialisations."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+) -> None:
+    """Memorization scores by subsampling (Feldman-Zhang), for analysis and method.scores_file."""
+    from retain.experiment.memorization import MemorizationSettings, memorization_scores, save_scores
+
+    try:
+        settings = MemorizationSettings(dataset=data, n_models=models, epochs=epochs, seed=seed, device=device)
+        scores_path, settings_path = save_scores(memorization_scores(settings), settings, out)
+        Console().print(f"scores: {scores_path}  settings: {settings_path}")
+    except RetainError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
