@@ -39,7 +39,7 @@ def sizes_for(workload: Workload, settings: Settings) -> Sizes:
     return Sizes(batch_size=128, steps=8 if heavy else 60, workers=2)
 
 
-def prepare(workload: Workload, sizes: Sizes, settings: Settings, channels_last: bool = False) -> tuple[SyntheticRun, object]:
+def prepare(workload: Workload, sizes: Sizes, settings: Settings) -> tuple[SyntheticRun, object]:
     """A replay run on task 2 whose pool (task rows + memory rows, 5:2 as in cifar100-b0-inc10)
     is exactly `steps` batches; returns the run and the shortened task."""
     pool = sizes.steps * sizes.batch_size
@@ -48,7 +48,7 @@ def prepare(workload: Workload, sizes: Sizes, settings: Settings, channels_last:
     dataset = synthetic_dataset(workload.image_shape, num_classes=20, train_per_class=per_class, test_per_class=2)
     run = build_run(
         workload, dataset, method="replay", device=settings.device, batch_size=sizes.batch_size,
-        budget=f"{max(memory_rows, 20)} images", train={"channels_last": channels_last},
+        budget=f"{max(memory_rows, 20)} images",
     )
     first, second = run.plan.tasks[0], run.plan.tasks[1]
     run.method.before_task(first)
@@ -58,13 +58,13 @@ def prepare(workload: Workload, sizes: Sizes, settings: Settings, channels_last:
     return run, task
 
 
-def bare_step_fn(run: SyntheticRun, sizes: Sizes, channels_last: bool):
+def bare_step_fn(run: SyntheticRun, sizes: Sizes):
     """(a): the same network, loss and optimiser on a fixed, already augmented batch."""
     network = copy.deepcopy(run.method.network).train()
     optimizer = build_optimizer([p for p in network.parameters() if p.requires_grad], run.config.train, first_task=False)
     data = run.ctx.dataset.train
     images = run.ctx.augmenter.train(data.images[: sizes.batch_size])
-    if channels_last and images.shape[1] > 1:
+    if run.config.train.channels_last and images.shape[1] > 1:
         images = images.contiguous(memory_format=torch.channels_last)
     labels = data.labels[: sizes.batch_size] % run.method.network.head.num_classes
 
@@ -106,7 +106,8 @@ def reference_fn(run: SyntheticRun, task, sizes: Sizes, workload: Workload):
         images, labels, sizes.batch_size, workload.crop_padding, workload.flip,
         run.ctx.dataset.mean, run.ctx.dataset.std, workers=sizes.workers,
     )
-    network = copy.deepcopy(run.method.network).train()
+    # PyCIL/Mammoth keep the default memory format.
+    network = copy.deepcopy(run.method.network).to(memory_format=torch.contiguous_format).train()
     optimizer = build_optimizer([p for p in network.parameters() if p.requires_grad], run.config.train, first_task=False)
     device = run.ctx.device
 
@@ -121,13 +122,13 @@ def reference_fn(run: SyntheticRun, task, sizes: Sizes, workload: Workload):
     return epoch, loader
 
 
-def measure(workload: Workload, settings: Settings, channels_last: bool = False) -> dict:
+def measure(workload: Workload, settings: Settings) -> dict:
     """The three throughputs (and the data path alone) of one workload, images/s."""
     sizes = sizes_for(workload, settings)
-    run, task = prepare(workload, sizes, settings, channels_last)
+    run, task = prepare(workload, sizes, settings)
     images = sizes.steps * sizes.batch_size
     repeats, device = settings.repeats, settings.device
-    bare = repeat(bare_step_fn(run, sizes, channels_last), repeats, sync=device)
+    bare = repeat(bare_step_fn(run, sizes), repeats, sync=device)
     full = repeat(retain_step_fn(run, task), repeats, sync=device)
     data_path = repeat(data_path_fn(run, task), repeats, sync=device)
     epoch, loader = reference_fn(run, task, sizes, workload)
@@ -136,6 +137,7 @@ def measure(workload: Workload, settings: Settings, channels_last: bool = False)
     row = {
         "workload": workload.title,
         "batch": sizes.batch_size,
+        "channels_last": run.config.train.channels_last,
         "(a) bare img/s": images / bare.median,
         "(b) retain img/s": images / full.median,
         "(c) per-sample img/s": images / reference.median,
@@ -149,7 +151,7 @@ def measure(workload: Workload, settings: Settings, channels_last: bool = False)
 
 
 COLUMNS = [
-    "workload", "batch", "(a) bare img/s", "(b) retain img/s", "(c) per-sample img/s",
+    "workload", "batch", "channels_last", "(a) bare img/s", "(b) retain img/s", "(c) per-sample img/s",
     "(b)/(a)", "(b)/(c)", "data path share of (b)", "spread (b)",
 ]
 
