@@ -43,13 +43,6 @@ def _overrides(method: str, every: int) -> list[str]:
     return settings + METHOD_SETTINGS.get(method, [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _warm_budget_cache():
-    # retain.experiment.budgeting caches a backbone built with the global torch RNG after
-    # seeding, so the first run of a process differs from later ones (reported; remove when fixed).
-    build_setup(build_config(preset="demo"))
-
-
 def _matrix(path):
     return json.loads((path / "results.json").read_text())["accuracy_matrix"]
 

@@ -60,11 +60,14 @@ def _cost(name: str, image_shape: tuple[int, ...], options: tuple) -> BackboneCo
 
     channels, height = image_shape[0], image_shape[1]
     kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
-    if name in SPLIT_BACKBONE_NAMES:
-        split = build_split_backbone(name, channels, height, **kwargs)
-        generalized, specialized = count_parameters(split.generalized), count_parameters(split.make_specialized())
-        return BackboneCost(name, generalized + specialized, generalized, specialized)
-    return BackboneCost(name, count_parameters(build_backbone(name, channels, height, **kwargs)))
+    # Building a backbone draws its initial weights: keep the run's global RNG untouched, so a
+    # run's numbers never depend on whether this cache was warm.
+    with torch.random.fork_rng(devices=[]):
+        if name in SPLIT_BACKBONE_NAMES:
+            split = build_split_backbone(name, channels, height, **kwargs)
+            generalized, specialized = count_parameters(split.generalized), count_parameters(split.make_specialized())
+            return BackboneCost(name, generalized + specialized, generalized, specialized)
+        return BackboneCost(name, count_parameters(build_backbone(name, channels, height, **kwargs)))
 
 
 def _options_for(config, name: str) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Method:
         self.ctx = ctx
         self.params = params
         self.network: nn.Module = self.build_network().to(ctx.device)
-        if ctx.config.train.channels_last and ctx.dataset.image_shape[1] > 1:
+        if ctx.config.train.channels_last and ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.current_task: TaskSpec | None = None
 

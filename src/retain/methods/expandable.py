@@ -54,7 +54,7 @@ class ExpandableMethod(ExemplarMethod):
     def _expand(self, num_classes: int) -> None:
         self.network.expand(num_classes)
         self.task_classes.append(num_classes)
-        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[1] > 1:
+        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[0] > 1:
             self.network.branches[-1].to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
