@@ -114,7 +114,9 @@ def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
         return
     order = torch.randperm(stream.numel(), generator=g, device="cpu").to(device)
     for chunk in order.split(batch_size):
-        if phase.memory == "batch" and memory_size > 0 and phase.memory_batch_size > 0:
+        # Streaming memories grow during the epoch: replay as soon as the memory holds anything.
+        memory_size = len(store) if store is not None and phase.memory == "batch" else 0
+        if memory_size > 0 and phase.memory_batch_size > 0:
             take = min(phase.memory_batch_size, memory_size)
             slots = torch.randperm(memory_size, generator=g, device="cpu")[:take].to(device)
             yield stream[chunk], slots
