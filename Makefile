@@ -20,7 +20,7 @@ test-data:
 	fi
 
 test: install test-data
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -q
 
 test-slow: install test-data
 	$(PYTHON) -m pytest -m slow

@@ -95,3 +95,12 @@ def test_impossible_budget_fails_before_training(tmp_path):
     with pytest.raises(BudgetError, match="one exemplar per"):
         run(cfg, out=tmp_path / "impossible")
     assert not (tmp_path / "impossible").exists()
+
+
+def test_cutmix_reaches_icarl_loss_and_is_refused_where_labels_drive_extra_terms(tmp_path):
+    from retain.errors import ConfigError
+
+    results = _run(tmp_path, "cm", "method.name=icarl", "augment.cutmix=true", "augment.cutmix_p=1.0", "train.epochs=2")
+    assert results["metrics"]["last_accuracy"] > 20
+    with pytest.raises(ConfigError, match="augment.cutmix"):
+        build_setup(build_config(preset="demo", overrides=[*DEMO, "method.name=lucir", "augment.cutmix=true"]))

@@ -78,6 +78,9 @@ class Method:
     Params: ClassVar[type[MethodParams]] = MethodParams
     uses_memory: ClassVar[bool] = False
     primary_score: ClassVar[str] = "cnn"
+    # True when every loss term goes through `classification_loss`, so a CutMix-ed batch is
+    # scored by λ·CE(y_a) + (1 − λ)·CE(y_b); methods with label-dependent terms set False.
+    supports_cutmix: ClassVar[bool] = True
 
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
         self.ctx = ctx
@@ -86,6 +89,13 @@ class Method:
         if ctx.config.train.channels_last and ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.current_task: TaskSpec | None = None
+        if ctx.config.augment.cutmix and not self.supports_cutmix:
+            from retain.errors import ConfigError
+
+            raise ConfigError(
+                f"augment.cutmix = true is not supported by method.name={self.name!r}: its loss has terms "
+                "that depend on each sample's own label. Use augment.cutmix = false with this method."
+            )
 
     # ------------------------------------------------------------------ construction
     def build_network(self) -> nn.Module:

@@ -32,6 +32,8 @@ class BiCParams(MethodParams):
 class BiC(ICaRL):
     """BiC: λ·KD + (1−λ)·CE, then (α, β) trained on a held-out class-balanced split corrects the newest task's logits."""
 
+    supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
+
     Params = BiCParams
     primary_score = "cnn"
 

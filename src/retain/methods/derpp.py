@@ -41,6 +41,8 @@ class DERpp(MemorizationAwareReplay):
     """DER++: CE on the stream + α·MSE to the logits stored with one buffer minibatch + β·CE on
     a second, independent buffer minibatch; the buffer (reservoir) keeps logits at insertion."""
 
+    supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
+
     Params = DERppParams
 
     def __init__(self, ctx, params: DERppParams) -> None:

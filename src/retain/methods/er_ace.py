@@ -26,6 +26,8 @@ class ERACE(MemorizationAwareReplay):
     """ER-ACE: from the second task on, the stream CE masks logits of classes neither in the
     batch nor beyond the highest seen class; the buffer minibatch uses plain CE."""
 
+    supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
+
     def __init__(self, ctx, params) -> None:
         super().__init__(ctx, params)
         self.seen = torch.zeros(ctx.plan.num_classes, dtype=torch.bool, device=ctx.device)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from retain.memory import parameter_bytes
-from retain.methods.base import Batch, MethodParams, register_method
+from retain.methods.base import Batch, MethodParams, classification_loss, register_method
 from retain.methods.distillation import frozen_copy, kd_loss, sigmoid_distillation, teacher_outputs
 from retain.methods.exemplar import ExemplarMethod
 from retain.models import count_parameters
@@ -52,7 +52,7 @@ class ICaRL(ExemplarMethod):
         logits = self.network(batch.images)["logits"]
         if self.params.loss == "sigmoid":
             return self._sigmoid_loss(logits, batch)
-        loss = F.cross_entropy(logits, batch.labels)
+        loss = classification_loss(logits, batch)
         if self.teacher is not None:
             old = teacher_outputs(self.teacher, batch.images)["logits"]
             loss = loss + kd_loss(logits[:, : self.old_classes], old, self.params.temperature)

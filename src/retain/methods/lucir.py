@@ -99,6 +99,8 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) 
 class LUCIR(ExemplarMethod):
     """LUCIR with herding exemplars; reports CNN (primary), NME and NCM accuracies."""
 
+    supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
+
     Params = LUCIRParams
     default_policy = "herding"
     primary_score = "cnn"

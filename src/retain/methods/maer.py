@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
-from retain.methods.base import Batch, register_method
+from retain.methods.base import Batch, classification_loss, register_method
 from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
 
 
@@ -21,7 +20,7 @@ class MAER(MemorizationAwareReplay):
         # One forward over stream ∪ buffer minibatch, CE over all classes, no masking (§5.3).
         logits = self.network(batch.images)["logits"]
         self.track(batch, logits[~batch.from_memory])
-        return F.cross_entropy(logits, batch.labels)
+        return classification_loss(logits, batch)
 
 
 class MAERHighParams(MemorizationParams):
