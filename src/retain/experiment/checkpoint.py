@@ -15,9 +15,7 @@ structures (grown heads, teachers) and side effects come back exactly as they we
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ import torch
 from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
-from retain.experiment.results import atomic_write_text
+from retain.experiment.results import atomic_write, atomic_write_text
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 
@@ -107,18 +105,7 @@ class RunProgress:
 # ---------------------------------------------------------------------- files
 def atomic_torch_save(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
 
 
 def load_checkpoint(path: Path, kind: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 import numpy as np
 import torch
@@ -36,14 +36,15 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half of it."""
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
+    """Call `write(handle)` on a temporary file beside `path`, fsync, then rename it over `path`,
+    so readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -51,6 +52,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Atomically replace `path` with `text`."""
+    atomic_write(path, lambda handle: handle.write(text))
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from retain.models.network import IncrementalNet
+
 
 class SplitCosineHead(nn.Module):
     """Cosine classifier whose rows are split into `old_weight` (frozen) and `new_weight` (trained).
@@ -80,29 +82,16 @@ class SplitCosineHead(nn.Module):
         return f"in_features={self.in_features}, old={self.num_old}, new={self.new_weight.shape[0]}"
 
 
-class CosineNet(nn.Module):
+class CosineNet(IncrementalNet):
     """`backbone` followed by a SplitCosineHead.
 
     `forward` returns the σ-scaled logits, the unscaled cosine scores and the features of one pass.
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int = 0) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = SplitCosineHead(backbone.out_dim, num_classes)
-
-    @property
-    def feature_dim(self) -> int:
-        return self.head.in_features
-
-    @property
-    def num_classes(self) -> int:
-        return self.head.num_classes
+        super().__init__(backbone, num_classes, head=SplitCosineHead(backbone.out_dim, num_classes))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(x)
         cosine = self.head.cosine(features)
         return {"logits": self.head.sigma * cosine, "cosine": cosine, "features": features}
-
-    def grow(self, n_new: int) -> None:
-        self.head.grow(n_new)
