@@ -6,42 +6,26 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from retain.models.layers import GlobalAvgPool, he_init_
+from retain.models.layers import BasicBlock, GlobalAvgPool, he_init_
 from retain.models.split import SplitBackbone
 
 
-class ResNetBasicBlock(nn.Module):
-    """conv-BN-ReLU-conv-BN + shortcut (conv1×1-BN when the shape changes), then ReLU
-    unless `relu_out` is False (LUCIR-style last block)."""
+def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """1×1 conv + BN when the shape changes (ResNet-18's option B)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, relu_out: bool = True) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-        else:
-            self.shortcut = nn.Identity()
-        self.relu_out = relu_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out)) + self.shortcut(x)
-        return F.relu(out) if self.relu_out else out
+def resnet18_block(in_channels: int, out_channels: int, stride: int = 1, relu_out: bool = True) -> BasicBlock:
+    """A ResNet-18 basic block (projection shortcut)."""
+    return BasicBlock(in_channels, out_channels, stride, relu_out, projection_shortcut)
 
 
 def _layer(in_channels: int, out_channels: int, stride: int, last_relu: bool = True) -> nn.Sequential:
     return nn.Sequential(
-        ResNetBasicBlock(in_channels, out_channels, stride),
-        ResNetBasicBlock(out_channels, out_channels, 1, relu_out=last_relu),
+        resnet18_block(in_channels, out_channels, stride),
+        resnet18_block(out_channels, out_channels, 1, relu_out=last_relu),
     )
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from retain.errors import ConfigError
-from retain.models.layers import GlobalAvgPool, he_init_
+from retain.models.layers import BasicBlock, GlobalAvgPool, he_init_
 from retain.models.split import SplitBackbone
 
 STAGE_CHANNELS = (16, 32, 64)
@@ -32,23 +32,13 @@ class OptionAShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
 
 
-class CifarBasicBlock(nn.Module):
-    """conv-BN-ReLU-conv-BN + shortcut, then ReLU unless `relu_out` is False (LUCIR's last block)."""
+def option_a_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    return OptionAShortcut(out_channels - in_channels, stride)
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, relu_out: bool = True) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        needs_projection = stride != 1 or in_channels != out_channels
-        self.shortcut = OptionAShortcut(out_channels - in_channels, stride) if needs_projection else nn.Identity()
-        self.relu_out = relu_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out)) + self.shortcut(x)
-        return F.relu(out) if self.relu_out else out
+def cifar_block(in_channels: int, out_channels: int, stride: int = 1, relu_out: bool = True) -> BasicBlock:
+    """A CIFAR ResNet basic block (option-A shortcut)."""
+    return BasicBlock(in_channels, out_channels, stride, relu_out, option_a_shortcut)
 
 
 def blocks_per_stage(depth: int) -> int:
@@ -60,7 +50,7 @@ def blocks_per_stage(depth: int) -> int:
 
 def _stage(in_channels: int, out_channels: int, num_blocks: int, stride: int, last_relu: bool = True) -> nn.Sequential:
     blocks = [
-        CifarBasicBlock(
+        cifar_block(
             in_channels if i == 0 else out_channels,
             out_channels,
             stride if i == 0 else 1,
