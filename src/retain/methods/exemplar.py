@@ -18,6 +18,16 @@ from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction
 from retain.scenarios import TaskSpec
 
 
+def class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Normalised mean of the L2-normalised features of each class (zero rows for absent classes)."""
+    features = F.normalize(features.float(), dim=1)
+    labels = labels.to(features.device)
+    sums = torch.zeros(num_classes, features.shape[1], device=features.device)
+    sums.index_add_(0, labels, features)
+    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).unsqueeze(1)
+    return F.normalize(sums / counts, dim=1)
+
+
 class ExemplarMethod(Method):
     """A method with an exemplar memory under the run's byte budget, NME class means included.
 
@@ -142,13 +152,8 @@ class ExemplarMethod(Method):
         if len(store) == 0:
             self.class_means = None
             return
-        features = self.normalized_features(store.gather(torch.arange(len(store))))
-        labels = store.labels.to(features.device)
-        num_classes = self.network.head.num_classes
-        sums = torch.zeros(num_classes, features.shape[1], device=features.device)
-        sums.index_add_(0, labels, features)
-        counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).unsqueeze(1)
-        self.class_means = F.normalize(sums / counts, dim=1)
+        features = self.ctx.forward_eval(self.network, store.gather(torch.arange(len(store))))["features"]
+        self.class_means = class_means(features, store.labels, self.network.head.num_classes)
 
     # ------------------------------------------------------------------ evaluation
     def nme_scores(self, features: torch.Tensor) -> torch.Tensor:

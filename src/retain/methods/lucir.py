@@ -19,7 +19,7 @@ from retain.errors import ConfigError
 from retain.memory import build_policy, parameter_bytes
 from retain.methods.base import Batch, MethodParams, Prediction, register_method
 from retain.methods.distillation import frozen_copy, teacher_outputs
-from retain.methods.exemplar import ExemplarMethod
+from retain.methods.exemplar import ExemplarMethod, class_means
 from retain.models import count_parameters
 from retain.models.cosine import CosineNet
 from retain.scenarios import TaskSpec
@@ -84,15 +84,6 @@ def imprinted_weights(features_by_class: list[torch.Tensor], old_weight: torch.T
     scale = old_weight.norm(dim=1).mean()
     rows = [F.normalize(F.normalize(f.float(), dim=1).mean(dim=0), dim=0) for f in features_by_class]
     return torch.stack(rows) * scale
-
-
-def class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Normalised mean of the L2-normalised features of each class (zero rows for absent classes)."""
-    features = F.normalize(features.float(), dim=1)
-    sums = torch.zeros(num_classes, features.shape[1], device=features.device)
-    sums.index_add_(0, labels.to(features.device), features)
-    counts = torch.bincount(labels.to(features.device), minlength=num_classes).clamp(min=1).unsqueeze(1)
-    return F.normalize(sums / counts, dim=1)
 
 
 @register_method("lucir")
