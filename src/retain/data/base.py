@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retain.errors import DatasetError
+
 
 @dataclass
 class ImageSplit:
@@ -122,3 +124,11 @@ def channel_stats(images: np.ndarray | torch.Tensor, chunk: int = 4096) -> tuple
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def check_label_range(labels: np.ndarray, num_classes: int, source: str) -> None:
+    """DatasetError naming `source` when a label lies outside 0..num_classes-1."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DatasetError(
+            f"{source} has labels from {labels.min()} to {labels.max()}; expected 0 to {num_classes - 1}."
+        )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retain.data.base import Dataset, ImageSplit, LoadRequest
+from retain.data.base import Dataset, ImageSplit, LoadRequest, check_label_range
 from retain.data.locate import RemoteSource, locate
 from retain.errors import DatasetError
 
@@ -169,11 +169,7 @@ def _split(batch: object, layout: CifarLayout, location: Path, filename: str, nu
             f"CIFAR file {filename} in {location} holds data {data.dtype} {data.shape} and "
             f"{len(labels)} labels; expected uint8 (N, 3072) with N labels."
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DatasetError(
-            f"CIFAR file {filename} in {location} has labels from {labels.min()} to {labels.max()}; "
-            f"expected 0 to {num_classes - 1}."
-        )
+    check_label_range(labels, num_classes, f"CIFAR file {filename} in {location}")
     return data.reshape(-1, 3, 32, 32), labels
 
 

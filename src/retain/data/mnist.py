@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retain.data.base import Dataset, ImageSplit, LoadRequest
+from retain.data.base import Dataset, ImageSplit, LoadRequest, check_label_range
 from retain.data.idx import read_idx
 from retain.data.locate import RemoteSource, locate
 from retain.errors import DatasetError
@@ -92,8 +92,5 @@ def _read_split(images_path: Path, labels_path: Path, num_classes: int) -> Image
             f"IDX file {labels_path} holds labels of shape {labels.shape}; expected ({len(images)},) "
             f"to match the images in {images_path.name}."
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DatasetError(
-            f"IDX file {labels_path} has labels from {labels.min()} to {labels.max()}; expected 0 to {num_classes - 1}."
-        )
+    check_label_range(labels, num_classes, f"IDX file {labels_path}")
     return ImageSplit.from_numpy(images[:, None, :, :], labels)
