@@ -13,7 +13,7 @@ from retain.data import Dataset
 from retain.scenarios import Plan, TaskSpec
 
 if TYPE_CHECKING:
-    from retain.experiment.config import RetainConfig
+    from retain.config import RetainConfig
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from retain.experiment.config import TrainConfig
+from retain.config import TrainConfig
 
 
 def warmup_cosine_restarts_factor(epoch: int, eta_min_ratio: float = 0.01) -> float:

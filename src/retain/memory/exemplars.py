@@ -11,7 +11,7 @@ from retain.errors import BudgetError, ConfigError
 from retain.memory.budget import raw_image_bytes
 from retain.memory.capacity import largest_common_quota, row_capacity
 from retain.memory.codecs import Codec, JpegCodec, RawCodec
-from retain.memory.config import MemoryConfig
+from retain.config import MemoryConfig
 from retain.memory.policies import build_policy, prefix_slots
 from retain.memory.store import MemoryStore
 

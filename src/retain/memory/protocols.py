@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from retain.config import DEFAULT_POINT_BACKBONES, BudgetConfig  # noqa: F401  (BudgetConfig: its old home)
 from retain.errors import BudgetError
 from retain.memory.ledger import parameter_bytes
 
@@ -31,38 +30,10 @@ Growth = Literal["single", "specialized", "backbone"]
 GROWTHS: tuple[str, ...] = ("single", "specialized", "backbone")
 
 MIB = 2**20
-DEFAULT_POINT_BACKBONES: tuple[str, ...] = ("convnet2", "resnet14", "resnet20", "resnet26", "resnet32")
 # MEMO labels its CIFAR-100 B0 Inc10 budget points with these rounded values (spec §2.6); the
 # AUC integrates over them when the computed grid matches.
 NOMINAL_GRIDS_MB: dict[str, tuple[float, ...]] = {"cifar100-b0-inc10": (7.6, 12.4, 16.0, 19.8, 23.5)}
 _NOMINAL_TOLERANCE_MB = 0.15
-
-
-class BudgetConfig(BaseModel):
-    """The `budget` section: which protocol derives the memory budget, and its reference.
-
-    `reference_*` describe the method whose total memory everyone gets under `fair` (DER with
-    ResNet-32 and 2000 exemplars by default). `points` are the backbones of the model-based
-    methods at the `auc` budget points; `point` (1-based) runs one of them, otherwise `auc`
-    runs them all and reports AUC-A and AUC-L.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    protocol: Literal["benchmark", "fair", "auc"] = "benchmark"
-    reference_method: str = "der"
-    reference_backbone: str = "resnet32"
-    reference_exemplars: int = Field(2000, ge=0)
-    points: list[str] = Field(default_factory=lambda: list(DEFAULT_POINT_BACKBONES))
-    point: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _point_exists(self) -> "BudgetConfig":
-        if not self.points:
-            raise ValueError("budget.points must name at least one backbone")
-        if self.point is not None and self.point > len(self.points):
-            raise ValueError(f"budget.point={self.point} but budget.points has {len(self.points)} entries (1..{len(self.points)})")
-        return self
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The configuration schema: the ground floor every room may read.
+
+Pydantic models of every section of a run (`RetainConfig` and its parts) and the pure helpers
+that turn YAML files and `--set` overrides into a config tree. Nothing here imports a room of
+retain (only `retain.errors`): names that registries own (methods, memory policies) are
+checked when the run is built, in `retain.experiment`.
+"""
+
+from retain.config.augment import AugmentConfig
+from retain.config.budget import DEFAULT_POINT_BACKBONES, BudgetConfig
+from retain.config.memory import MemoryConfig
+from retain.config.schema import RetainConfig, config_to_dict, parse_config
+from retain.config.sections import (
+    CheckpointConfig,
+    DataConfig,
+    EvalConfig,
+    LoggingConfig,
+    ModelConfig,
+    ScenarioConfig,
+    TrainConfig,
+)
+from retain.config.tree import apply_override, deep_merge, parse_override, read_yaml, validation_message
+from retain.config.units import parse_budget, raw_image_bytes
+
+__all__ = [
+    "DEFAULT_POINT_BACKBONES",
+    "AugmentConfig",
+    "BudgetConfig",
+    "CheckpointConfig",
+    "DataConfig",
+    "EvalConfig",
+    "LoggingConfig",
+    "MemoryConfig",
+    "ModelConfig",
+    "RetainConfig",
+    "ScenarioConfig",
+    "TrainConfig",
+    "apply_override",
+    "config_to_dict",
+    "deep_merge",
+    "parse_budget",
+    "parse_config",
+    "parse_override",
+    "raw_image_bytes",
+    "read_yaml",
+    "validation_message",
+]

@@ -1,0 +1,26 @@
+"""The `augment` section: which training augmentations run (composed by retain.augment.Augmenter)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AugmentConfig(BaseModel):
+    """Which training augmentations run (every one is off by default except normalisation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crop_padding: int = Field(0, ge=0, description="random crop after zero padding by this many pixels; 0 = off")
+    flip: bool = Field(False, description="horizontal flip with p = 0.5")
+    brightness: float = Field(0.0, ge=0, description="ColorJitter brightness: factor ~ U[max(0, 1−v), 1+v]")
+    contrast: float = Field(0.0, ge=0, description="ColorJitter contrast: factor ~ U[max(0, 1−v), 1+v]")
+    saturation: float = Field(0.0, ge=0, description="ColorJitter saturation: factor ~ U[max(0, 1−v), 1+v]")
+    cutout: int = Field(0, ge=0, description="side of the black Cutout square; 0 = off")
+    randaugment: bool = Field(False, description="RM's RandAugment: 2 of 15 ops, p = 0.5, level 1..9")
+    autoaugment: Literal["none", "cifar10"] = Field("none", description="AutoAugment policy")
+    normalize: bool = Field(True, description="subtract the dataset mean and divide by its std")
+    cutmix: bool = Field(False, description="CutMix on the loss side (GDumb/RM): one box per batch, loss mixed by area")
+    cutmix_p: float = Field(0.5, ge=0, le=1, description="probability that a batch is CutMix-ed")
+    cutmix_alpha: float = Field(1.0, gt=0, description="λ ~ Beta(α, α) before the box-area correction")

@@ -1,0 +1,37 @@
+"""The `budget` section: which protocol (benchmark, fair, auc) derives a run's memory budget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The backbones of model-based methods at MEMO's five AUC budget points (CIFAR ResNets).
+DEFAULT_POINT_BACKBONES: tuple[str, ...] = ("convnet2", "resnet14", "resnet20", "resnet26", "resnet32")
+
+
+class BudgetConfig(BaseModel):
+    """The `budget` section: which protocol derives the memory budget, and its reference.
+
+    `reference_*` describe the method whose total memory everyone gets under `fair` (DER with
+    ResNet-32 and 2000 exemplars by default). `points` are the backbones of the model-based
+    methods at the `auc` budget points; `point` (1-based) runs one of them, otherwise `auc`
+    runs them all and reports AUC-A and AUC-L.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: Literal["benchmark", "fair", "auc"] = "benchmark"
+    reference_method: str = "der"
+    reference_backbone: str = "resnet32"
+    reference_exemplars: int = Field(2000, ge=0)
+    points: list[str] = Field(default_factory=lambda: list(DEFAULT_POINT_BACKBONES))
+    point: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _point_exists(self) -> "BudgetConfig":
+        if not self.points:
+            raise ValueError("budget.points must name at least one backbone")
+        if self.point is not None and self.point > len(self.points):
+            raise ValueError(f"budget.point={self.point} but budget.points has {len(self.points)} entries (1..{len(self.points)})")
+        return self

@@ -1,0 +1,69 @@
+"""The `memory` section: budget, codec, policy and per-class settings of the exemplar memory.
+
+`policy` is only a name here; it is checked against the memory room's policy registry when a run
+is built (retain.experiment.config.validate_config), so the schema needs nothing above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from retain.config.units import parse_budget, raw_image_bytes
+
+
+class MemoryConfig(BaseModel):
+    """What the memory may keep (budget), how rows are stored (codec) and chosen (policy).
+
+    `budget` is None for no memory; `per_class` fixes the exemplars per class instead of a
+    total. `quality: "auto"` lets the method choose the JPEG quality (MRDC's Rq criterion).
+    `charge_teacher` / `charge_head` add a frozen teacher / the classifier head to the ledger.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: str | int | None = None
+    codec: Literal["raw", "jpeg"] = "raw"
+    quality: int | Literal["auto"] = 75
+    jpeg_backend: Literal["simplejpeg", "pillow"] | None = None
+    shared_header: bool = False
+    policy: str | None = None
+    per_class: int | None = None
+    charge_teacher: bool = False
+    charge_head: bool = False
+    decode_cache: bool = True
+    maer_policy: Literal["min", "middle", "max"] = "min"
+    batch_size: int | None = None
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_parses(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_budget(value, image_bytes=1)  # shape-free check; bytes are resolved per dataset
+        return value
+
+    @field_validator("quality")
+    @classmethod
+    def _quality_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 100:
+            raise ValueError(f"memory.quality={value} is not a JPEG quality: use 1..100 or 'auto'")
+        return value
+
+    @field_validator("per_class", "batch_size")
+    @classmethod
+    def _positive(cls, value: int | None, info) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"memory.{info.field_name}={value} must be a positive whole number (or left unset)")
+        return value
+
+    def budget_bytes(self, image_shape: Sequence[int], num_classes: int | None = None) -> int | None:
+        """The budget in bytes for this dataset: the parsed `budget`; else, with `per_class`,
+        per_class × classes × raw image bytes; else None (no memory)."""
+        image_bytes = raw_image_bytes(image_shape)
+        if self.budget is not None:
+            return parse_budget(self.budget, image_bytes)
+        if self.per_class is not None and num_classes is not None:
+            return self.per_class * num_classes * image_bytes
+        return None

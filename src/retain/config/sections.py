@@ -1,0 +1,91 @@
+"""The plain sections of a run configuration: data, scenario, model, training, evaluation, checkpoints, logging."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    """Which dataset to load and where its files are."""
+
+    name: str = "digits"
+    dir: str | None = None
+    download: bool = True
+    mirror: str | None = None
+
+
+class ScenarioConfig(_Section):
+    """How classes are split into tasks."""
+
+    kind: Literal["class-incremental", "blurry"] = "class-incremental"
+    base: int = Field(0, ge=0)
+    increment: int = Field(2, ge=1)
+    num_tasks: int | None = Field(None, ge=1)
+    order: Literal["natural", "shuffle"] | list[int] = "shuffle"
+    order_seed: int = 1993
+    blurry: int = Field(10, ge=0, le=100)
+    stream: Literal["offline", "online"] = "offline"
+
+
+class ModelConfig(_Section):
+    """The backbone and its options (e.g. `hidden: [400, 400]` for the MLP)."""
+
+    backbone: str = "mlp"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(_Section):
+    """Optimiser, schedule and speed options shared by every method."""
+
+    epochs: int = Field(5, ge=0)
+    first_epochs: int | None = Field(None, ge=0)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.1, gt=0)
+    first_lr: float | None = Field(None, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    nesterov: bool = False
+    schedule: Literal["constant", "multistep", "cosine", "warmup-cosine-restarts"] = "constant"
+    milestones: list[int] = Field(default_factory=list)
+    first_milestones: list[int] | None = None
+    first_weight_decay: float | None = Field(None, ge=0)
+    gamma: float = Field(0.1, gt=0)
+    grad_accumulation: int = Field(1, ge=1)
+    channels_last: bool | None = None  # None: on for convolutional backbones on CPU (RetainConfig resolves it)
+    bf16: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> "TrainConfig":
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("train.nesterov = true needs train.momentum > 0")
+        return self
+
+
+class EvalConfig(_Section):
+    """Evaluation options."""
+
+    batch_size: int = Field(1024, ge=1)
+    every_epoch: bool = False  # also evaluate after every epoch; adds RM's max-over-epochs accuracy
+    joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
+
+
+class CheckpointConfig(_Section):
+    """When a run saves what it needs to resume: after every task, and every N epochs inside one."""
+
+    every_epochs: int = Field(0, ge=0)  # 0: at task boundaries only
+
+
+class LoggingConfig(_Section):
+    """Live logging (TensorBoard, optional MLflow) and the report written at the end of a run."""
+
+    tensorboard: bool = True
+    mlflow: bool = False
+    mlflow_uri: str | None = None         # default: sqlite:///<parent of the run directory>/mlflow.db
+    mlflow_experiment: str | None = None  # default: the preset (or dataset) name
+    report: bool = True
