@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from retain.engine.context import RunContext
-from retain.methods.base import Method
+from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.scenarios import TaskSpec
 
 

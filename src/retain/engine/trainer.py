@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import torch
 
+from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
 from retain.engine.optim import build_optimizer, build_scheduler
+from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.errors import RetainError
-from retain.methods.base import Batch, Method, Phase
 from retain.scenarios import TaskSpec
 
 

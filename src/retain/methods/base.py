@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from retain.augment import CutMixResult, mixed_cross_entropy
+from retain.augment import mixed_cross_entropy
+from retain.engine.batch import Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
 
 if TYPE_CHECKING:
     from retain.engine.context import RunContext
@@ -21,49 +21,6 @@ class MethodParams(BaseModel):
     """Hyperparameters of a method; subclasses add fields, unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-@dataclass
-class Phase:
-    """One stretch of training inside a task: which rows feed the batches, and for how long.
-
-    `stream` holds indices into the training split that are iterated once per epoch.
-    `memory` says how memory rows take part: not at all, mixed into the shuffled pool
-    ("concat", iCaRL/LUCIR style), or as an extra minibatch drawn for every step
-    ("batch", experience-replay style).
-    """
-
-    stream: torch.Tensor
-    epochs: int
-    memory: Literal["none", "concat", "batch"] = "none"
-    memory_batch_size: int = 0
-    batch_size: int | None = None
-    name: str = "train"
-    fresh_optimizer: bool = True
-    lr: float | None = None
-
-
-@dataclass
-class Batch:
-    """A training batch after gathering and augmentation."""
-
-    images: torch.Tensor          # float, augmented and normalised
-    labels: torch.Tensor          # int64, remapped label space
-    raw: torch.Tensor             # uint8 rows before augmentation
-    from_memory: torch.Tensor     # bool mask: row came from the memory
-    indices: torch.Tensor         # dataset index for stream rows, memory slot for memory rows
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # memory columns of the memory rows
-    step: int = 0                 # optimiser steps taken in this task so far
-    mix: CutMixResult | None = None  # set when augment.cutmix pasted a box into `images`
-
-
-@dataclass
-class Prediction:
-    """What a method answers for a batch of evaluation images."""
-
-    logits: torch.Tensor                    # (N, seen classes): the "cnn" scores
-    features: torch.Tensor | None = None    # penultimate features (for NME and statistics)
-    scores: dict[str, torch.Tensor] = field(default_factory=dict)  # other score sets, e.g. "nme"
 
 
 class Method:
