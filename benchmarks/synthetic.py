@@ -12,9 +12,9 @@ from retain.augment import Augmenter
 from retain.data import Dataset, ImageSplit
 from retain.engine.context import RunContext
 from retain.experiment.config import RetainConfig, validate_config
-from retain.experiment.run import make_plan, remap_dataset, resolve_device, seed_everything
+from retain.experiment.run import remap_dataset, resolve_device, seed_everything
 from retain.methods import Method, get_method_class
-from retain.scenarios import Plan, TaskSpec
+from retain.scenarios import Plan, TaskSpec, make_plan
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def build_run(
     config = validate_config(tree)
     seed_everything(seed)
     torch_device = resolve_device(device)
-    plan = make_plan(config, dataset)
+    plan = make_plan(config.scenario, dataset.train.labels.numpy(), dataset.test.labels.numpy(), dataset.num_classes)
     data = remap_dataset(dataset, plan).to(torch_device)
     budget_bytes = None
     if budget is not None:

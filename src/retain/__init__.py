@@ -1,3 +1,5 @@
 """retain: memory-budgeted class-incremental learning."""
 
-__version__ = "0.1.0"
+from retain.version import __version__
+
+__all__ = ["__version__"]

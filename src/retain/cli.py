@@ -36,8 +36,8 @@ def run(
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
     from retain.experiment.config import build_config
     from retain.experiment.console import Reporter
+    from retain.experiment.launch import launch as run_experiment
     from retain.experiment.run import resume_run
-    from retain.experiment.run import run as run_experiment
 
     try:
         overrides = list(set_)
@@ -132,12 +132,12 @@ def budget(
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
 ) -> None:
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
-    from retain.experiment.budgeting import budget_table
     from retain.experiment.config import build_config
+    from retain.experiment.spec import resolve_run
 
     try:
         cfg = build_config(config, preset or (None if config else "demo"), list(set_))
-        Console().print(budget_table(cfg), markup=False, highlight=False, soft_wrap=True)
+        Console().print(resolve_run(cfg).budget_table(), markup=False, highlight=False, soft_wrap=True)
     except RetainError as exc:
         _fail(exc)
 

@@ -88,7 +88,7 @@ def test_dry_run_prints_the_ledger_forecast_with_3312(tmp_path, monkeypatch):
 def test_auc_sweep_runs_every_point_and_integrates(tmp_path):
     import json
 
-    from retain.experiment.run import run
+    from retain.experiment.launch import launch as run
 
     config = build_config(preset="demo", overrides=[
         "method.name=memo", "model.backbone=convnet2", "model.options={}", "scenario.num_tasks=2", "train.epochs=0",

@@ -8,7 +8,7 @@ run on uint8 batches on the training device and draw from the augmenter's own ge
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 

@@ -1,4 +1,4 @@
-"""How `budget.protocol` sets a run's memory budget: fair and AUC budgets, the ledger forecast, the AUC sweep.
+"""How `budget.protocol` sets a run's memory budget: fair and AUC budgets, the ledger forecast, the budget table.
 
 The one backbone every method has sits outside the ledger; the ledger budget (ctx.budget_bytes)
 is the total memory minus that backbone, so it pays for exemplars and, under `fair` and `auc`,
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -190,13 +189,6 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
     return "\n".join(lines)
 
 
-def budget_forecast_text(config) -> str:
-    """The dry-run forecast from the config alone (built-in datasets need no files)."""
-    image_shape, num_classes = dataset_geometry(config)
-    seen = planned_seen_classes(config, num_classes, image_shape)
-    return describe_forecast(config, resolve_budget(config, image_shape, len(seen)), seen)
-
-
 # ---------------------------------------------------------------------- budget tables without data
 def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, from a table or by loading it."""
@@ -208,22 +200,8 @@ def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     return dataset.image_shape, dataset.num_classes
 
 
-def planned_seen_classes(config, num_classes: int, image_shape: tuple[int, int, int]) -> list[int]:
-    """Seen classes after each task of the configured scenario (planned on one stand-in image per class)."""
-    from retain.data import Dataset, ImageSplit
-    from retain.experiment.run import make_plan
-
-    labels = torch.arange(num_classes).repeat(4)
-    split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
-    channels = image_shape[0]
-    stand_in = Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,) * channels, (1.0,) * channels)
-    return [len(t.seen_classes) for t in make_plan(config, stand_in).tasks]
-
-
-def budget_table(config) -> str:
+def budget_table(config, image_shape: tuple[int, ...], num_classes: int, tasks: int) -> str:
     """Exemplar counts per kind of method under `fair` and at each `auc` point (`retain budget`)."""
-    image_shape, num_classes = dataset_geometry(config)
-    tasks = len(planned_seen_classes(config, num_classes, image_shape))
     image_bytes = raw_image_bytes(image_shape)
     b = config.budget
     model = backbone_cost(config.model.backbone, image_shape, config.model.options)
@@ -254,7 +232,7 @@ def budget_table(config) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------- the AUC sweep
+# ---------------------------------------------------------------------- one AUC budget point
 def point_config(config, index: int):
     """The config of one `auc` budget point: budget.point set and, for model-based methods, the point's backbone."""
     from retain.experiment.config import config_to_dict, validate_config
@@ -265,41 +243,3 @@ def point_config(config, index: int):
     if method_growth(config.method_name) != "single" and name != config.model.backbone:
         tree["model"] = {"backbone": name, "options": {}}
     return validate_config(tree)
-
-
-def run_budget_sweep(config, out: str | Path | None = None, dry_run: bool = False, reporter=None) -> dict[str, Any]:
-    """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB)."""
-    from retain import metrics
-    from retain.experiment.results import write_json
-    from retain.experiment.run import default_run_dir, run
-
-    base = Path(out) if out else default_run_dir(config)
-    rows = []
-    for index in range(1, len(config.budget.points) + 1):
-        point_cfg = point_config(config, index)
-        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter)
-        if dry_run:
-            continue
-        rows.append({
-            "point": index,
-            "backbone": point_cfg.model.backbone,
-            "average_incremental_accuracy": result["metrics"]["average_incremental_accuracy"],
-            "last_accuracy": result["metrics"]["last_accuracy"],
-        })
-    if dry_run:
-        return {"dry_run": True}
-    image_shape, num_classes = dataset_geometry(config)
-    points = auc_points(config, image_shape, len(planned_seen_classes(config, num_classes, image_shape)))
-    axis = [p.axis_mb for p in points]
-    summary = {
-        "method": config.method_name,
-        "points": [{**row, "total_bytes": p.total_bytes, "mb": p.axis_mb} for row, p in zip(rows, points)],
-        "auc_a": metrics.auc(axis, [r["average_incremental_accuracy"] / 100 for r in rows]),
-        "auc_l": metrics.auc(axis, [r["last_accuracy"] / 100 for r in rows]),
-    }
-    base.mkdir(parents=True, exist_ok=True)
-    write_json(base / "auc.json", summary)
-    if reporter is not None and not reporter.quiet:
-        reporter.out.print(f"{config.method_name}: AUC-A {summary['auc_a']:.3f}  AUC-L {summary['auc_l']:.3f}  ({base / 'auc.json'})")
-    return summary
-

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import yaml
 
-import retain
+import retain.version
 
 
 def _json_safe(value: Any) -> Any:
@@ -72,7 +72,7 @@ def write_yaml(path: str | Path, data: Any) -> None:
 def versions() -> dict[str, str]:
     """Library, interpreter and machine facts recorded with every result."""
     return {
-        "retain": retain.__version__,
+        "retain": retain.version.__version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": sys.version.split()[0],

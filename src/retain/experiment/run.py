@@ -24,10 +24,11 @@ from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress,
 from retain.experiment.config import RetainConfig, config_to_dict, read_yaml, validate_config
 from retain.experiment.console import Reporter
 from retain.experiment.results import versions, write_json, write_yaml
+from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker
 from retain.memory.ledger import Ledger
-from retain.methods import Method, get_method_class
-from retain.scenarios import Plan, TaskSpec, blurry, class_incremental
+from retain.methods import Method
+from retain.scenarios import Plan, TaskSpec
 
 
 def seed_everything(seed: int) -> None:
@@ -46,21 +47,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"`device` = {name!r} but no CUDA device is available on this machine; use device=cpu.")
     return device
-
-
-def make_plan(config: RetainConfig, dataset: Dataset) -> Plan:
-    """The task plan of the configured scenario for this dataset."""
-    s = config.scenario
-    train_labels = dataset.train.labels.numpy()
-    test_labels = dataset.test.labels.numpy()
-    if s.kind == "blurry":
-        increment = s.increment
-        num_tasks = s.num_tasks or dataset.num_classes // increment
-        return blurry(train_labels, test_labels, dataset.num_classes, num_tasks, s.blurry, s.order, s.order_seed)
-    return class_incremental(
-        train_labels, test_labels, dataset.num_classes, base=s.base, increment=s.increment,
-        order=s.order, seed=s.order_seed, num_tasks=s.num_tasks,
-    )
 
 
 def remap_dataset(dataset: Dataset, plan: Plan) -> Dataset:
@@ -99,29 +85,26 @@ class Setup:
     plan: Plan
     ctx: RunContext
     method: Method
+    spec: RunSpec
 
 
 def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup:
-    """Load data, build the plan, the context and the method, and check the budget is feasible."""
+    """Load data, resolve the run on it (plan, budget, method), build the context and the method, check feasibility."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    method_cls = get_method_class(config.method_name)
-    params = method_cls.Params.model_validate(config.method_params)
     raw = load_dataset(config.data.name, data_dir=config.data.dir, download=config.data.download, mirror=config.data.mirror)
-    plan = make_plan(config, raw)
+    spec = resolve_run(config, raw)
+    plan = spec.plan
     dataset = remap_dataset(raw, plan).to(device)
-    from retain.experiment.budgeting import memory_budget_bytes
-
-    budget_bytes = memory_budget_bytes(config, dataset.image_shape, len(plan.tasks))
     augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
-        generator=generator, budget_bytes=budget_bytes, log=(reporter.log if reporter else print),
+        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print),
     )
-    method = method_cls(ctx, params)
+    method = spec.method_cls(ctx, spec.params)
     method.check_setup()
-    return Setup(config, dataset, plan, ctx, method)
+    return Setup(config, dataset, plan, ctx, method, spec)
 
 
 def _matrix_row(per_task: list[float], num_tasks: int) -> list[float]:
@@ -129,20 +112,18 @@ def _matrix_row(per_task: list[float], num_tasks: int) -> list[float]:
 
 
 def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Run the experiment described by `config` and write its run directory; return the results."""
-    reporter = reporter or Reporter(quiet=True)
-    if config.budget.protocol == "auc" and config.budget.point is None:
-        from retain.experiment.budgeting import run_budget_sweep
+    """Run the experiment described by `config` and write its run directory; return the results.
 
-        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter)
+    One run: under budget.protocol=auc without budget.point, `retain.experiment.launch` runs the
+    AUC sweep instead (this refuses it with a ConfigError).
+    """
+    reporter = reporter or Reporter(quiet=True)
     run_dir = Path(out) if out else default_run_dir(config)
     if not dry_run:
         check_run_dir(run_dir)
     else:
-        from retain.experiment.budgeting import budget_forecast_text
-
-        # Printed before the data is loaded: the budget forecast needs only the config.
-        reporter.out.print(budget_forecast_text(config), markup=False, highlight=False, soft_wrap=True)
+        # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
+        reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
     setup = build_setup(config, reporter)
     plan, method, ctx = setup.plan, setup.method, setup.ctx
     if dry_run:

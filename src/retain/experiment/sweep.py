@@ -141,7 +141,8 @@ def cell_state(run_dir: Path) -> Literal["complete", "partial", "new"]:
 
 def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
     """Run (or resume) one cell; returns what happened. Top-level so worker processes and Ray can call it."""
-    from retain.experiment.run import resume_run, run
+    from retain.experiment.launch import launch as run
+    from retain.experiment.run import resume_run
 
     if threads:
         import torch

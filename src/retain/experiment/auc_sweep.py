@@ -1,0 +1,50 @@
+"""The AUC sweep: under budget.protocol=auc without budget.point, one run per budget point, then AUC-A and AUC-L.
+
+It sits above `run.py` (it starts runs) and reads the budget points from the sweep's RunSpec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from retain import metrics
+from retain.config import RetainConfig
+from retain.experiment.budgeting import point_config
+from retain.experiment.console import Reporter
+from retain.experiment.results import write_json
+from retain.experiment.run import default_run_dir, run
+from retain.experiment.spec import resolve_run
+
+
+def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
+                     reporter: Reporter | None = None) -> dict[str, Any]:
+    """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB)."""
+    points = resolve_run(config).auc_points()
+    base = Path(out) if out else default_run_dir(config)
+    rows = []
+    for index in range(1, len(points) + 1):
+        point_cfg = point_config(config, index)
+        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter)
+        if dry_run:
+            continue
+        rows.append({
+            "point": index,
+            "backbone": point_cfg.model.backbone,
+            "average_incremental_accuracy": result["metrics"]["average_incremental_accuracy"],
+            "last_accuracy": result["metrics"]["last_accuracy"],
+        })
+    if dry_run:
+        return {"dry_run": True}
+    axis = [p.axis_mb for p in points]
+    summary = {
+        "method": config.method_name,
+        "points": [{**row, "total_bytes": p.total_bytes, "mb": p.axis_mb} for row, p in zip(rows, points)],
+        "auc_a": metrics.auc(axis, [r["average_incremental_accuracy"] / 100 for r in rows]),
+        "auc_l": metrics.auc(axis, [r["last_accuracy"] / 100 for r in rows]),
+    }
+    base.mkdir(parents=True, exist_ok=True)
+    write_json(base / "auc.json", summary)
+    if reporter is not None and not reporter.quiet:
+        reporter.out.print(f"{config.method_name}: AUC-A {summary['auc_a']:.3f}  AUC-L {summary['auc_l']:.3f}  ({base / 'auc.json'})")
+    return summary

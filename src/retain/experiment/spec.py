@@ -1,0 +1,103 @@
+"""A run resolved once: config → `RunSpec` (geometry, task plan, budget, method, seed).
+
+The dry run, the budget forecast (`retain run --dry-run`, `retain budget`), the AUC sweep points
+and the run itself all read one `RunSpec` instead of re-deriving these from the raw config.
+`resolve_run(config)` needs no data files for the built-in datasets (their geometry is a table
+and the plan is made on a stand-in with every class); `resolve_run(config, dataset)` uses the
+loaded dataset, which is what a run trains on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+import torch
+
+from retain.config import RetainConfig
+from retain.data import Dataset, ImageSplit
+from retain.experiment.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
+from retain.experiment.config import method_params
+from retain.memory.protocols import BudgetPoint, ProtocolBudget
+from retain.methods import Method, MethodParams, get_method_class
+from retain.scenarios import Plan, make_plan
+
+
+@dataclass
+class RunSpec:
+    """Everything a run is, resolved from its config before anything trains.
+
+    `plan` is in original class ids of the loaded dataset, or of a stand-in with every class when
+    resolved from the config alone (same tasks and seen classes; no images).
+    """
+
+    config: RetainConfig
+    method_cls: type[Method]
+    params: MethodParams
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    plan: Plan
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.plan.tasks)
+
+    @property
+    def seen_per_task(self) -> list[int]:
+        """Classes seen after each task."""
+        return [len(task.seen_classes) for task in self.plan.tasks]
+
+    @property
+    def growth(self) -> str:
+        """How the method's stored parameters grow: "single", "specialized" (MEMO) or "backbone" (DER)."""
+        return method_growth(self.config.method_name)
+
+    @property
+    def is_auc_sweep(self) -> bool:
+        """budget.protocol=auc without budget.point: one run per budget point (experiment.launch)."""
+        return self.config.budget.protocol == "auc" and self.config.budget.point is None
+
+    @cached_property
+    def budget(self) -> ProtocolBudget | None:
+        """The budget under its protocol, in bytes (None: no memory). Resolved on first use, so that
+        `retain budget` can tabulate protocols whose single-run budget would be refused."""
+        return resolve_budget(self.config, self.image_shape, self.num_tasks)
+
+    @property
+    def budget_bytes(self) -> int | None:
+        """The ledger budget of the run (ctx.budget_bytes)."""
+        return None if self.budget is None else self.budget.budget_bytes
+
+    def forecast_text(self) -> str:
+        """The budget and per-task ledger forecast printed by `retain run --dry-run`."""
+        return describe_forecast(self.config, self.budget, self.seen_per_task)
+
+    def budget_table(self) -> str:
+        """Exemplar counts per kind of method under `fair` and at each `auc` point (`retain budget`)."""
+        return budget_table(self.config, self.image_shape, self.num_classes, self.num_tasks)
+
+    def auc_points(self) -> list[BudgetPoint]:
+        """The budget points of `budget.points` for this dataset and number of tasks."""
+        return auc_points(self.config, self.image_shape, self.num_tasks)
+
+
+def resolve_run(config: RetainConfig, dataset: Dataset | None = None) -> RunSpec:
+    """Resolve `config` into a RunSpec: on `dataset` when given, else from the config alone."""
+    method_cls = get_method_class(config.method_name)
+    params = method_params(config, method_cls)
+    if dataset is None:
+        image_shape, num_classes = dataset_geometry(config)
+        dataset = stand_in_dataset(image_shape, num_classes)
+    plan = make_plan(config.scenario, dataset.train.labels.numpy(), dataset.test.labels.numpy(), dataset.num_classes)
+    return RunSpec(config, method_cls, params, tuple(dataset.image_shape), dataset.num_classes, plan)
+
+
+def stand_in_dataset(image_shape: tuple[int, int, int], num_classes: int) -> Dataset:
+    """A tiny all-zero dataset with every class, to plan tasks without the data files."""
+    labels = torch.arange(num_classes).repeat(4)
+    split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
+    channels = image_shape[0]
+    return Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,) * channels, (1.0,) * channels)
