@@ -90,7 +90,11 @@ def test_interrupted_grid_continues_and_every_cell_finishes_once(tmp_path):
     assert {(r["method"], r["axis:budget"], r["seed"]) for r in rows} == {
         (m, b, str(s)) for m in AXES["method"] for b in AXES["budget"] for s in AXES["seed"]
     }
-    assert all(r["complete"] == "True" and float(r["last_accuracy"]) > 0 for r in rows)
+    for row in rows:  # each row carries its own run's figures
+        saved = json.loads((sweep_dir / row["run"] / "results.json").read_text())
+        assert row["complete"] == "True" and saved["complete"]
+        for key in ("last_accuracy", "average_incremental_accuracy", "forgetting"):
+            assert float(row[key]) == pytest.approx(saved["metrics"][key])
     plots = sweep_dir / "plots"
     expected = ["accuracy_per_task.png", "accuracy_vs_memory.png",
                 "accuracy_matrix-method-replay-budget-40-images.png", "memory-method-replay-budget-80-images.png"]

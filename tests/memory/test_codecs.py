@@ -64,11 +64,13 @@ def test_shared_header_falls_back_to_full_file_for_a_different_header(smooth_ima
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_backends_decode_each_others_files_identically(shape, smooth_images):
+def test_backends_decode_each_others_files_alike(shape, smooth_images):
     images = smooth_images(3, *shape)
     simple, pillow = JpegCodec(50, backend="simplejpeg"), JpegCodec(50, backend="pillow")
     for files in (simple.encode(images), pillow.encode(images)):
-        assert torch.equal(simple.decode(files), pillow.decode(files))
+        # Two libraries, each with its own libjpeg build and SIMD paths: the same accurate integer
+        # IDCT and fancy upsampling agree to within one grey level, not bit for bit everywhere.
+        torch.testing.assert_close(simple.decode(files), pillow.decode(files), atol=1, rtol=0)
 
 
 def test_colour_uses_420_chroma_subsampling(smooth_images):

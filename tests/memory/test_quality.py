@@ -108,15 +108,16 @@ def test_search_logs_every_quality_and_never_breaks_the_budget():
         assert p.N_q >= 20  # compression never stores fewer than the raw count
         assert p.bytes <= room
         assert p.N_q * 2 * p.bytes_per_image <= room
-        assert math.isfinite(p.R_q) or math.isnan(p.R_q)
+        assert p.R_q == pytest.approx(p.log_volume_compressed / p.log_volume_original)
+        assert p.passes == (abs(p.R_q - 1) < 0.05)
     counts = [p.N_q for p in points]
     assert counts == sorted(counts)  # lower quality, smaller files, more exemplars
     assert counts[-1] > counts[0]
-    if chosen is not None:
-        prefix = [p for p in points if p.q >= chosen]
-        assert all(p.passes for p in prefix)
-        after = [p for p in points if p.q < chosen]
-        assert not after or not after[0].passes
+    assert chosen is not None  # the two smooth classes keep their volume at q = 90 at least
+    prefix = [p for p in points if p.q >= chosen]
+    assert all(p.passes for p in prefix)
+    after = [p for p in points if p.q < chosen]
+    assert not after or not after[0].passes
 
 
 def test_search_at_near_lossless_quality_keeps_the_volume():

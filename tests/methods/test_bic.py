@@ -80,7 +80,9 @@ def test_held_out_memory_rows_do_not_train_stage_one():
                  from_memory=torch.tensor([True, False]), indices=torch.tensor([slot, 0]))
     alone = Batch(images=image, labels=label, raw=raw, from_memory=torch.tensor([False]), indices=torch.tensor([0]))
     method.network.eval()
-    assert method.training_loss(held).item() == pytest.approx(method.training_loss(alone).item(), rel=1e-6)
+    # A batch of two against a batch of one: another shape may take another kernel, so equal to
+    # float32 tolerance, not bit for bit.
+    torch.testing.assert_close(method.training_loss(held), method.training_loss(alone))
 
 
 def test_streaming_policy_is_refused():

@@ -94,6 +94,48 @@ def test_statistics_use_full_data_at_first_state_and_exemplars_now():
     assert torch.equal(prediction.scores["raw"], method.network(test_images)["logits"])
 
 
+def _two_states_with_logits(old_class_logits):
+    """IL2M through two states (no training) with a head whose weights are zero, so every image's
+    logits are its biases: +100 for every class at state 1 (μ_init = conf(1) = 100), then at
+    state 2 the given logits for the past classes and +100 for the new ones (conf(2) = 100)."""
+    setup = _setup()
+    method = setup.method
+    first, second = setup.plan.tasks
+
+    def set_logits(values):
+        head = method.network.head
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor(values, dtype=head.bias.dtype))
+
+    method.before_task(first)
+    set_logits([100.0] * len(first.seen_classes))
+    method.after_task(first)
+    method.before_task(second)
+    set_logits([*old_class_logits, *[100.0] * len(second.new_classes)])
+    method.after_task(second)
+    assert first.new_classes == [0, 1] and method.memory.exemplars_per_class().keys() >= {0, 1}
+    images = setup.ctx.augmenter.eval(setup.dataset.test.images[:3])
+    return method, method.predict(images)
+
+
+def test_guard_fires_for_a_past_class_whose_exemplars_score_negative():
+    method, prediction = _two_states_with_logits([-5.0, 50.0])  # μ_cur(0) = −5: the ratio would flip its sign
+    assert method.extra_results()["il2m_guard_fired"] == 1
+    assert method.extra_results()["il2m_guard_events"] == [{"task": 1, "classes": [0]}]
+    # Class 0 keeps its raw score; class 1 is rectified by (100 / 50) · (100 / 100) = 2.
+    torch.testing.assert_close(prediction.scores["raw"][0], torch.tensor([-5.0, 50.0, 100.0, 100.0]))
+    torch.testing.assert_close(prediction.logits[0], torch.tensor([-5.0, 100.0, 100.0, 100.0]))
+
+
+def test_guard_stays_silent_when_every_statistic_is_positive():
+    method, prediction = _two_states_with_logits([50.0, 25.0])
+    assert method.extra_results()["il2m_guard_fired"] == 0
+    assert method.extra_results()["il2m_guard_events"] == []
+    # Both past classes rectified: ratios 100/50 = 2 and 100/25 = 4.
+    torch.testing.assert_close(prediction.logits[0], torch.tensor([100.0, 100.0, 100.0, 100.0]))
+
+
 def test_rectify_false_charges_nothing_and_returns_raw_scores():
     method = _setup("method.rectify=false").method
     assert method.extra_ledger_items() == {}
@@ -106,4 +148,4 @@ def test_il2m_learns_and_reports_both_score_sets(tmp_path):
     assert set(results["metrics_by_score"]) >= {"cnn", "raw"}
     assert "average_incremental_accuracy_excl_first" in results["metrics"]
     assert len(results["stage_accuracy_top5"]) == 5
-    assert results["method_results"]["il2m_guard_fired"] >= 0
+    assert len(results["method_results"]["il2m_confidence"]) == 5  # conf(s) of every state

@@ -1,5 +1,7 @@
 """replay, iCaRL and GDumb: they learn, keep their memory within budget, and do what defines them."""
 
+import math
+
 import pytest
 import torch
 
@@ -58,15 +60,36 @@ def test_icarl_distillation_uses_frozen_previous_model(tmp_path):
             method.after_task(task)
     assert method.teacher is not None and method.old_classes == 2
     assert not any(p.requires_grad for p in method.teacher.parameters())
+    # A known teacher/student pair: fixed logits, so the loss is computable by hand.
+    # Teacher, old classes: (0, 2 ln 3) → softmax at T = 2: (1/4, 3/4).
+    # Student: (2 ln 2, 0, 0, ln 2) → old part at T = 2: softmax (2/3, 1/3); all classes: e^z = (4, 1, 1, 2)/8.
+    assert method.params.temperature == 2.0
+    method.network, method.teacher = _FixedLogits([2 * LN2, 0.0, 0.0, LN2]), _FixedLogits([0.0, 2 * math.log(3)])
     idx = torch.as_tensor(plan.tasks[1].train_indices[:8])
     raw = ctx.dataset.train.images[idx]
-    batch = Batch(images=ctx.augmenter.eval(raw), labels=ctx.dataset.train.labels[idx], raw=raw,
+    labels = ctx.dataset.train.labels[idx]
+    assert set(labels.tolist()) == {2, 3}
+    batch = Batch(images=ctx.augmenter.eval(raw), labels=labels, raw=raw,
                   from_memory=torch.zeros(8, dtype=torch.bool), indices=idx)
-    with_kd = method.training_loss(batch)
-    teacher, method.teacher = method.teacher, None
-    without_kd = method.training_loss(batch)
-    method.teacher = teacher
-    assert with_kd.item() > without_kd.item()   # the KD term is positive
+    cross_entropy = sum(math.log(8) if y == 2 else math.log(4) for y in labels.tolist()) / 8
+    kd = -(0.25 * math.log(2 / 3) + 0.75 * math.log(1 / 3))  # −Σ softmax(q/T) log softmax(p/T) = 0.9254
+    assert method.training_loss(batch).item() == pytest.approx(cross_entropy + kd, rel=1e-5)
+    method.teacher = None
+    assert method.training_loss(batch).item() == pytest.approx(cross_entropy, rel=1e-5)
+
+
+LN2 = math.log(2)
+
+
+class _FixedLogits(torch.nn.Module):
+    """A network answering the same logits for every image."""
+
+    def __init__(self, logits: list[float]):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, images):
+        return {"logits": self.logits.expand(images.shape[0], -1).clone().requires_grad_()}
 
 
 def test_gdumb_never_trains_on_the_stream(tmp_path):

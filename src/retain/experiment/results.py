@@ -6,8 +6,8 @@ import json
 import math
 import os
 import platform
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -36,12 +36,24 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside `path` opened for writing, with the mode any new file gets (0666 less the
+    umask: 0644 under umask 022), so colleagues can read results and checkpoints. mkstemp would
+    make it 0600, which the rename keeps."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
     """Call `write(handle)` on a temporary file beside `path`, fsync, then rename it over `path`,
     so readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as handle:
             write(handle)

@@ -1,7 +1,8 @@
 """JPEG backends (simplejpeg, Pillow) behind one pair of functions on H×W×C uint8 arrays.
 
 Both use libjpeg's accurate integer DCT and fancy upsampling, so either backend decodes a
-file to the same pixels, and encoding uses 4:2:0 chroma subsampling for colour images.
+file to the same pixels (to within one grey level: each library bundles its own libjpeg
+build), and encoding uses 4:2:0 chroma subsampling for colour images.
 """
 
 from __future__ import annotations
