@@ -31,8 +31,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "methods": GROUND | FIRST | {"engine"},
     "experiment": GROUND | FIRST | {"engine", "methods"},
     "cli": GROUND | FIRST | {"engine", "methods", "experiment"},
+    "api": GROUND | FIRST | {"engine", "methods", "experiment"},  # the Python facade: run, sweep, load_results
     "__main__": frozenset({"cli"}),
-    "retain": GROUND | FIRST | {"engine", "methods", "experiment", "cli"},  # the package's __init__
+    "retain": GROUND | FIRST | {"engine", "methods", "experiment", "cli", "api"},  # the package's __init__
 }
 
 

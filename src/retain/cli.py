@@ -21,6 +21,37 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+_IMPORT_HELP = "Plugin module (my_pkg.lwf) or .py file to import first, registering its methods, policies, backbones, datasets (repeatable)."
+
+
+def _version_text() -> str:
+    """retain's version, torch's version and the device a run can use."""
+    import torch
+
+    from retain.version import __version__
+
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        device = f"cuda ({torch.cuda.get_device_name(0)}{f' and {count - 1} more' if count > 1 else ''}; CUDA {torch.version.cuda})"
+    else:
+        device = "cpu (no CUDA device)"
+    return f"retain {__version__}\ntorch {torch.__version__}\ndevice {device}"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        Console().print(_version_text(), markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print retain's version, torch's version and the device, then exit."),
+) -> None:
+    """Memory-budgeted class-incremental learning."""
+
+
 @app.command()
 def run(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
@@ -32,11 +63,13 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
     from retain.experiment.config import build_config
     from retain.experiment.console import Reporter
     from retain.experiment.launch import launch as run_experiment
+    from retain.experiment.plugins import load_plugins
     from retain.experiment.run import resume_run
 
     try:
@@ -47,12 +80,14 @@ def run(
             if out is not None or dry_run:
                 raise ConfigError("--resume continues the run in its own directory; leave out --out and --dry-run.")
             given = config is not None or preset is not None or overrides or seed is not None
-            cfg = build_config(config, preset, overrides, seed) if given else None
+            # The run's config.yaml names its plugins; --import adds modules to load before it is read.
+            load_plugins(import_)
+            cfg = build_config(config, preset, overrides, seed, import_) if given else None
             resume_run(resume, cfg, reporter=Reporter(quiet=quiet))
             return
         if config is None and preset is None:
             preset = "demo"
-        cfg = build_config(config, preset, overrides, seed)
+        cfg = build_config(config, preset, overrides, seed, import_)
         run_experiment(cfg, out=out, dry_run=dry_run, reporter=Reporter(quiet=quiet))
     except RetainError as exc:
         _fail(exc)
@@ -68,13 +103,14 @@ def sweep(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP + " Added to every cell."),
 ) -> None:
     """Run every cell of a grid; complete cells are skipped and interrupted ones resumed."""
     from retain.experiment.sweep import run_sweep
 
     try:
         summary = run_sweep(grid, out=out, executor=executor, workers=workers, ray_address=ray_address,
-                            log=(lambda message: None) if quiet else _err.print)
+                            log=(lambda message: None) if quiet else _err.print, imports=list(import_))
     except RetainError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -102,12 +138,21 @@ def report(
 
 
 @app.command("list")
-def list_things() -> None:
-    """Show the datasets, methods and presets retain knows."""
-    from retain.data import DATASET_NAMES
+def list_things(
+    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
+) -> None:
+    """Show the presets, methods, datasets, backbones and memory policies retain knows (plugins included)."""
+    from retain.data import dataset_names
+    from retain.experiment.plugins import load_plugins
     from retain.experiment.presets import preset_description, preset_names
+    from retain.memory.policies import policy_names
     from retain.methods import get_method_class, method_names
+    from retain.models import backbone_names
 
+    try:
+        load_plugins(import_)
+    except RetainError as exc:
+        _fail(exc)
     out = Console()
     table = Table(title="presets")
     table.add_column("name")
@@ -122,7 +167,9 @@ def list_things() -> None:
         doc = (get_method_class(name).__doc__ or "").strip().splitlines()[0]
         methods.add_row(name, doc)
     out.print(methods)
-    out.print("datasets: " + ", ".join(DATASET_NAMES))
+    out.print("datasets: " + ", ".join(dataset_names()))
+    out.print("backbones: " + ", ".join(backbone_names()))
+    out.print("memory policies: " + ", ".join(policy_names()))
 
 
 @app.command()
@@ -130,13 +177,14 @@ def budget(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
+    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
     from retain.experiment.config import build_config
     from retain.experiment.spec import resolve_run
 
     try:
-        cfg = build_config(config, preset or (None if config else "demo"), list(set_))
+        cfg = build_config(config, preset or (None if config else "demo"), list(set_), imports=list(import_))
         Console().print(resolve_run(cfg).budget_table(), markup=False, highlight=False, soft_wrap=True)
     except RetainError as exc:
         _fail(exc)

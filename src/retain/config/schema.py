@@ -31,6 +31,7 @@ class RetainConfig(_Section):
     """A whole run: data, scenario, model, method, memory, training, evaluation and seed."""
 
     preset: str | None = None
+    imports: list[str] = Field(default_factory=list)  # plugin modules or .py files loaded before the names are checked
     seed: int = 0
     device: str = "cpu"
     data: DataConfig = Field(default_factory=DataConfig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -18,6 +18,8 @@ class DataConfig(_Section):
     dir: str | None = None
     download: bool = True
     mirror: str | None = None
+    path: str | None = None  # the dataset's location, for sources that read one (hf: a save_to_disk folder)
+    options: dict[str, Any] = Field(default_factory=dict)  # the source's own settings (hf: image_column, ...)
 
 
 class ScenarioConfig(_Section):
@@ -25,12 +27,29 @@ class ScenarioConfig(_Section):
 
     kind: Literal["class-incremental", "blurry"] = "class-incremental"
     base: int = Field(0, ge=0)
-    increment: int = Field(2, ge=1)
+    increment: int | list[int] = 2  # classes per task after the base; a list gives each task's size
     num_tasks: int | None = Field(None, ge=1)
     order: Literal["natural", "shuffle"] | list[int] = "shuffle"
     order_seed: int = 1993
     blurry: int = Field(10, ge=0, le=100)
     stream: Literal["offline", "online"] = "offline"
+
+    @field_validator("increment")
+    @classmethod
+    def _positive_increments(cls, value: int | list[int]) -> int | list[int]:
+        sizes = [value] if isinstance(value, int) else value
+        if not sizes or any(size < 1 for size in sizes):
+            raise ValueError("must be a positive integer, or a non-empty list of positive task sizes such as [2, 3, 5]")
+        return value
+
+    @model_validator(mode="after")
+    def _uneven_only_class_incremental(self) -> "ScenarioConfig":
+        if isinstance(self.increment, list) and self.kind != "class-incremental":
+            raise ValueError(
+                f"scenario.increment = {self.increment} (a list of task sizes) needs scenario.kind = class-incremental; "
+                f"{self.kind} tasks all have one size: give one number"
+            )
+        return self
 
 
 class ModelConfig(_Section):
@@ -73,6 +92,7 @@ class EvalConfig(_Section):
     batch_size: int = Field(1024, ge=1)
     every_epoch: bool = False  # also evaluate after every epoch; adds RM's max-over-epochs accuracy
     joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
+    task_incremental: bool = False  # also score with the task known (logits masked to its classes): "<score>-til"
 
 
 class CheckpointConfig(_Section):

@@ -1,87 +1,50 @@
 """Datasets as uint8 tensors: sources, download with checksums, and the cache directory.
 
 `load_dataset(name, data_dir=None, download=True)` returns a `Dataset` whose splits hold
-uint8 images N×C×H×W and int64 labels.
+uint8 images N×C×H×W and int64 labels. Sources are registered by name (`register_dataset`);
+the built-in ones (digits, MNIST, Fashion-MNIST, CIFAR-10/100, Tiny-ImageNet, any image folder,
+Hugging Face `datasets`) use the same door as a user's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
+from retain.config import DataConfig
+from retain.data import builtin  # noqa: F401  (registers the built-in sources)
 from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
 from retain.data.cache import cache_root
-from retain.data.cifar import load_cifar
-from retain.data.digits import load_digits
-from retain.data.imagefolder import load_imagefolder
-from retain.data.mnist import load_mnist_like
-from retain.data.tinyimagenet import load_tiny_imagenet
-from retain.errors import ConfigError, unknown_name
+from retain.data.registry import (
+    as_dataset,
+    dataset_entry,
+    dataset_from_arrays,
+    dataset_names,
+    declared_geometry,
+    load_dataset,
+    register_dataset,
+)
 
-_LOADERS: dict[str, Callable[[LoadRequest], Dataset]] = {
-    "digits": load_digits,
-    "mnist": load_mnist_like,
-    "fashion-mnist": load_mnist_like,
-    "cifar10": load_cifar,
-    "cifar100": load_cifar,
-    "tiny-imagenet": load_tiny_imagenet,
-    "imagefolder": load_imagefolder,
-}
-DATASET_NAMES: tuple[str, ...] = tuple(_LOADERS)
-_RESIZABLE = ("tiny-imagenet", "imagefolder")
+# The built-in names (plugins add theirs later: `dataset_names()` lists everything registered).
+DATASET_NAMES: tuple[str, ...] = tuple(dataset_names())
 
 
-def load_dataset(
-    name: str,
-    data_dir: str | Path | None = None,
-    download: bool = True,
-    *,
-    mirror: str | None = None,
-    image_size: int | tuple[int, int] | None = None,
-) -> Dataset:
-    """Load dataset `name` (one of DATASET_NAMES) on the CPU.
-
-    Files are looked for in `data_dir`, `data_dir/<name>/`, system folders and the cache
-    (`$RETAIN_DATA`, default `~/.cache/retain`); missing files are downloaded into the cache
-    when `download` is true, from `mirror` (or `$RETAIN_DATA_MIRROR`, laid out as
-    `<mirror>/<name>/<file>`) instead of the official site when given. `image_size` (side or
-    (height, width)) resizes folder datasets whose images differ in size.
-    """
-    key = name.strip().lower() if isinstance(name, str) else name
-    if key not in _LOADERS:
-        raise unknown_name("dataset", str(name), DATASET_NAMES)
-    request = LoadRequest(
-        name=key,
-        data_dir=Path(data_dir).expanduser() if data_dir is not None else None,
-        download=download,
-        mirror=mirror,
-        image_size=_image_size(key, image_size),
-    )
-    return _LOADERS[key](request)
-
-
-def _image_size(name: str, image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if image_size is None:
-        return None
-    if name not in _RESIZABLE:
-        raise ConfigError(
-            f"image_size={image_size!r} was given for dataset {name!r}, whose images have a fixed "
-            f"size; image_size applies only to {', '.join(_RESIZABLE)}."
-        )
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ConfigError(
-            f"image_size={image_size!r} is not allowed; give a positive int or a (height, width) "
-            "pair of positive ints."
-        )
-    return size
+def load_configured_dataset(data: DataConfig) -> Dataset:
+    """The dataset a config's `data` section names, loaded on the CPU."""
+    return load_dataset(data.name, data_dir=data.dir, download=data.download, mirror=data.mirror,
+                        path=data.path, options=data.options)
 
 
 __all__ = [
     "DATASET_NAMES",
     "Dataset",
     "ImageSplit",
+    "LoadRequest",
+    "as_dataset",
     "cache_root",
     "channel_stats",
+    "dataset_entry",
+    "dataset_from_arrays",
+    "dataset_names",
+    "declared_geometry",
+    "load_configured_dataset",
     "load_dataset",
+    "register_dataset",
 ]

@@ -105,6 +105,7 @@ class LoadRequest:
     download: bool = True
     mirror: str | None = None
     image_size: tuple[int, int] | None = None
+    path: Path | None = None  # data.path: the location, for sources that read one (hf)
 
 
 def channel_stats(images: np.ndarray | torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -9,6 +9,7 @@ import torch
 
 from retain.engine.context import RunContext
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
+from retain.engine.task_aware import TASK_AWARE_SUFFIX, mask_to_own_task
 from retain.scenarios import TaskSpec
 
 
@@ -70,6 +71,10 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
     result = EvalResult()
     for name, parts in collected.items():
         result.scores[name] = _accuracies(torch.cat(parts), labels.to(parts[0].device), masks)
+    if ctx.config.eval.task_incremental:  # next to each score set: the same scores with the task known
+        for name, parts in collected.items():
+            masked = mask_to_own_task(torch.cat(parts), class_task, label_task)
+            result.scores[name + TASK_AWARE_SUFFIX] = _accuracies(masked, labels.to(parts[0].device), masks)
     result.seconds = time.perf_counter() - started
     return result
 

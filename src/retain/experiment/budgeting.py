@@ -28,15 +28,6 @@ from retain.memory.protocols import (
     stored_parameters,
 )
 
-# Image shape and class count of the built-in datasets, so that budget tables need no data files.
-_GEOMETRY: dict[str, tuple[tuple[int, int, int], int]] = {
-    "digits": ((1, 8, 8), 10),
-    "mnist": ((1, 28, 28), 10),
-    "fashion-mnist": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "cifar100": ((3, 32, 32), 100),
-    "tiny-imagenet": ((3, 64, 64), 200),
-}
 GROWTH_LABELS = {"backbone": "DER (backbone per task)", "specialized": "MEMO (specialized block per task)", "single": "single backbone"}
 
 
@@ -55,14 +46,14 @@ def backbone_cost(name: str, image_shape: tuple[int, ...], options: dict[str, An
 
 @lru_cache(maxsize=64)
 def _cost(name: str, image_shape: tuple[int, ...], options: tuple) -> BackboneCost:
-    from retain.models import SPLIT_BACKBONE_NAMES, build_backbone, build_split_backbone, count_parameters
+    from retain.models import build_backbone, build_split_backbone, count_parameters, is_split_backbone
 
     channels, height = image_shape[0], image_shape[1]
     kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
     # Building a backbone draws its initial weights: keep the run's global RNG untouched, so a
     # run's numbers never depend on whether this cache was warm.
     with torch.random.fork_rng(devices=[]):
-        if name in SPLIT_BACKBONE_NAMES:
+        if is_split_backbone(name):
             split = build_split_backbone(name, channels, height, **kwargs)
             generalized, specialized = count_parameters(split.generalized), count_parameters(split.make_specialized())
             return BackboneCost(name, generalized + specialized, generalized, specialized)
@@ -191,12 +182,13 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
 
 # ---------------------------------------------------------------------- budget tables without data
 def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
-    """(image shape, classes) of the configured dataset, from a table or by loading it."""
-    if config.data.name in _GEOMETRY:
-        return _GEOMETRY[config.data.name]
-    from retain.data import load_dataset
+    """(image shape, classes) of the configured dataset, as registered (built-ins) or by loading it."""
+    from retain.data import declared_geometry, load_configured_dataset
 
-    dataset = load_dataset(config.data.name, data_dir=config.data.dir, download=config.data.download, mirror=config.data.mirror)
+    geometry = declared_geometry(config.data.name)
+    if geometry is not None:
+        return geometry
+    dataset = load_configured_dataset(config.data)
     return dataset.image_shape, dataset.num_classes
 
 

@@ -34,6 +34,7 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
     validation_message,
 )
 from retain.errors import ConfigError
+from retain.experiment.plugins import anchor_imports, load_plugins
 from retain.experiment.presets import load_preset
 
 
@@ -42,16 +43,42 @@ def build_config(
     preset: str | None = None,
     overrides: list[str] | None = None,
     seed: int | None = None,
+    imports: list[str] | None = None,
 ) -> RetainConfig:
-    """Resolve preset ← config file ← --set overrides ← --seed into a validated config."""
-    file_tree = read_yaml(config_path) if config_path else {}
+    """Resolve preset ← config file ← --set overrides ← --seed into a validated config.
+
+    `imports` (`--import`) are added to the config's own `imports`; file paths in the config
+    file are relative to that file, those given here to the current directory.
+    """
+    file_tree = read_config_file(config_path) if config_path else {}
     tree = merge_preset(file_tree, preset)
     for text in overrides or []:
         path, value = parse_override(text)
         apply_override(tree, path, value)
     if seed is not None:
         tree["seed"] = seed
+    if imports:
+        tree["imports"] = add_imports(tree.get("imports"), imports)
     return validate_config(tree)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file's tree, with the file paths of its `imports` made absolute (relative to the file)."""
+    tree = read_yaml(path)
+    if "imports" in tree:
+        tree["imports"] = anchor_imports(tree["imports"], Path(path).resolve().parent)
+    return tree
+
+
+def add_imports(existing: Any, extra: list[str]) -> Any:
+    """The config's `imports` followed by `extra` (relative paths against the current directory), without repeats."""
+    if existing is not None and not isinstance(existing, list):
+        return existing  # the schema refuses it with the field's name
+    combined = list(existing or [])
+    for entry in anchor_imports(list(extra), Path.cwd()):
+        if entry not in combined:
+            combined.append(entry)
+    return combined
 
 
 def merge_preset(file_tree: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
@@ -65,19 +92,27 @@ def merge_preset(file_tree: dict[str, Any], preset: str | None = None) -> dict[s
 
 
 def validate_config(tree: dict[str, Any]) -> RetainConfig:
-    """Validate a config mapping: the schema, then the names and parameters only the registries know."""
+    """Validate a config mapping: the schema, then its plugins are loaded, then the names and
+    parameters only the registries know are checked."""
+    if isinstance(tree, dict) and "imports" in tree:
+        tree = {**tree, "imports": anchor_imports(tree["imports"], Path.cwd())}
     config = parse_config(tree)
+    load_plugins(config.imports)
     check_registered_names(config)
     return config
 
 
 def check_registered_names(config: RetainConfig) -> None:
-    """The method's name and parameters and the memory policy, checked against their registries."""
+    """The method (name and parameters), memory policy, backbone and dataset names, checked against their registries."""
+    from retain.data import dataset_entry
     from retain.memory.config import check_policy_name
     from retain.methods import get_method_class
+    from retain.models import check_backbone_name
 
     check_policy_name(config.memory.policy)
     method_params(config, get_method_class(config.method_name))
+    check_backbone_name(config.model.backbone)
+    dataset_entry(config.data.name)
 
 
 def method_params(config: RetainConfig, method_cls: type) -> Any:

@@ -15,7 +15,7 @@ import torch
 
 from retain import metrics
 from retain.augment import Augmenter
-from retain.data import Dataset, ImageSplit, load_dataset
+from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine.trainer import train_task
@@ -92,7 +92,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     """Load data, resolve the run on it (plan, budget, method), build the context and the method, check feasibility."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    raw = load_dataset(config.data.name, data_dir=config.data.dir, download=config.data.download, mirror=config.data.mirror)
+    raw = load_configured_dataset(config.data)
     spec = resolve_run(config, raw)
     plan = spec.plan
     dataset = remap_dataset(raw, plan).to(device)

@@ -14,6 +14,7 @@ from functools import cached_property
 import torch
 
 from retain.config import RetainConfig
+from retain.errors import ConfigError
 from retain.data import Dataset, ImageSplit
 from retain.experiment.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
 from retain.experiment.config import method_params
@@ -88,6 +89,7 @@ def resolve_run(config: RetainConfig, dataset: Dataset | None = None) -> RunSpec
     """Resolve `config` into a RunSpec: on `dataset` when given, else from the config alone."""
     method_cls = get_method_class(config.method_name)
     params = method_params(config, method_cls)
+    check_task_incremental(config, method_cls)
     if dataset is None:
         image_shape, num_classes = dataset_geometry(config)
         dataset = stand_in_dataset(image_shape, num_classes)
@@ -101,3 +103,21 @@ def stand_in_dataset(image_shape: tuple[int, int, int], num_classes: int) -> Dat
     split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
     channels = image_shape[0]
     return Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,) * channels, (1.0,) * channels)
+
+
+def check_task_incremental(config: RetainConfig, method_cls: type[Method]) -> None:
+    """eval.task_incremental needs tasks with their own classes and a method whose scores rank classes."""
+    if not config.eval.task_incremental:
+        return
+    if config.scenario.kind != "class-incremental":
+        raise ConfigError(
+            f"eval.task_incremental = true needs disjoint tasks (scenario.kind = class-incremental); in a "
+            f"{config.scenario.kind} scenario a class belongs to several tasks, so a test sample has no single "
+            "task whose classes its scores could be masked to. Set eval.task_incremental = false."
+        )
+    if not method_cls.task_incremental:
+        raise ConfigError(
+            f"eval.task_incremental = true is not defined for method.name={config.method_name!r}: its scores do "
+            "not rank the classes, so masking them to a task's classes gives no task-incremental prediction. "
+            "Set eval.task_incremental = false."
+        )

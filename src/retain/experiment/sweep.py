@@ -31,7 +31,9 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retain.errors import ConfigError, RetainError
-from retain.experiment.config import apply_override, config_to_dict, merge_preset, read_yaml, validate_config, validation_message
+from retain.experiment.config import (add_imports, apply_override, config_to_dict, merge_preset, read_config_file, read_yaml,
+                                      validate_config, validation_message)
+from retain.experiment.plugins import anchor_imports
 from retain.experiment.results import atomic_write_text, write_json
 
 AXIS_ALIASES = {"method": "method.name", "budget": "memory.budget"}
@@ -95,13 +97,21 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "none"
 
 
-def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path) -> list[Cell]:
-    """Every combination of the axes, with its config validated (all before any run starts)."""
+def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list[str] | None = None) -> list[Cell]:
+    """Every combination of the axes, with its config validated (all before any run starts).
+
+    Plugin files in `base.imports` are relative to the file that names them; `imports`
+    (`--import`) are added to every cell, so worker processes load them too.
+    """
     if isinstance(grid.base, str):
         base_path = Path(grid.base) if Path(grid.base).is_absolute() else grid_path.parent / grid.base
-        base_tree = read_yaml(base_path)
+        base_tree = read_config_file(base_path)
     else:
-        base_tree = grid.base
+        base_tree = dict(grid.base)
+        if "imports" in base_tree:
+            base_tree["imports"] = anchor_imports(base_tree["imports"], grid_path.resolve().parent)
+    if imports:
+        base_tree["imports"] = add_imports(base_tree.get("imports"), imports)
     base_tree = merge_preset(base_tree)
     keys = list(grid.axes)
     cells: list[Cell] = []
@@ -226,8 +236,12 @@ def run_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     log: Callable[[str], None] = lambda message: None,
+    imports: list[str] | None = None,
 ) -> SweepSummary:
-    """Run every cell of the grid that is not complete yet (arguments override the grid file)."""
+    """Run every cell of the grid that is not complete yet (arguments override the grid file).
+
+    `imports` are plugin modules or files added to every cell's config (`--import`).
+    """
     grid_path = Path(grid_path)
     grid = load_grid(grid_path)
     executor = executor or grid.executor
@@ -237,7 +251,7 @@ def run_sweep(
         import_ray()  # fail before anything is written
     workers = workers or grid.workers
     sweep_dir = Path(out or grid.out or Path("sweeps") / grid_path.stem)
-    cells = expand_cells(grid, grid_path, sweep_dir)
+    cells = expand_cells(grid, grid_path, sweep_dir, imports)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(sweep_dir / "grid.yaml", grid_path.read_text())
     write_json(sweep_dir / "cells.json", [{"name": c.name, "dir": c.name, "axes": c.axes} for c in cells])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,9 @@ class Method:
     # True when every loss term goes through `classification_loss`, so a CutMix-ed batch is
     # scored by λ·CE(y_a) + (1 − λ)·CE(y_b); methods with label-dependent terms set False.
     supports_cutmix: ClassVar[bool] = True
+    # True when the scores of `predict` rank the classes, so masking them to one task's classes
+    # gives its task-incremental prediction (eval.task_incremental); False refuses that setting.
+    task_incremental: ClassVar[bool] = True
 
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
         self.ctx = ctx
@@ -136,12 +140,21 @@ def grow_head_to(network: nn.Module, num_classes: int) -> None:
 _REGISTRY: dict[str, type[Method]] = {}
 
 
-def register_method(name: str):
-    """Class decorator: make a method available under `method.name = name`."""
+M = TypeVar("M", bound=type[Method])
 
-    def decorate(cls: type[Method]) -> type[Method]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise RuntimeError(f"method name {name!r} registered twice")
+
+def register_method(name: str) -> Callable[[M], M]:
+    """Class decorator: make a `Method` subclass available as `method.name: name`.
+
+    Its `Params` (a `MethodParams` model) validate the other keys of the `method` section.
+    Registering another class under a taken name is an error; the same class defined again
+    (its module imported a second time) replaces the first.
+    """
+
+    def decorate(cls: M) -> M:
+        previous = _REGISTRY.get(name)
+        if previous is not None and previous is not cls and (previous.__module__, previous.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"method name {name!r} is already registered by {previous.__module__}.{previous.__qualname__}")
         cls.name = name
         _REGISTRY[name] = cls
         return cls

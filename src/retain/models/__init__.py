@@ -1,10 +1,23 @@
 """Backbones, growing heads and incremental networks; parameter accounting for the budget."""
 
+from retain.models import builtin  # noqa: F401  (registers the built-in backbones)
 from retain.models.accounting import count_parameters, parameter_bytes
 from retain.models.heads import IncrementalLinear
 from retain.models.network import IncrementalNet
-from retain.models.registry import BACKBONE_NAMES, SPLIT_BACKBONE_NAMES, build_backbone, build_split_backbone
+from retain.models.registry import (
+    backbone_names,
+    build_backbone,
+    build_split_backbone,
+    check_backbone_name,
+    is_split_backbone,
+    register_backbone,
+    split_backbone_names,
+)
 from retain.models.split import ComposedBackbone, SplitBackbone
+
+# The built-in names (plugins add theirs later: `backbone_names()` lists everything registered).
+BACKBONE_NAMES: tuple[str, ...] = tuple(backbone_names())
+SPLIT_BACKBONE_NAMES: tuple[str, ...] = tuple(split_backbone_names())
 
 __all__ = [
     "BACKBONE_NAMES",
@@ -13,8 +26,13 @@ __all__ = [
     "IncrementalLinear",
     "IncrementalNet",
     "SplitBackbone",
+    "backbone_names",
     "build_backbone",
     "build_split_backbone",
+    "check_backbone_name",
     "count_parameters",
+    "is_split_backbone",
     "parameter_bytes",
+    "register_backbone",
+    "split_backbone_names",
 ]

@@ -1,101 +1,92 @@
-"""Backbones by name: `build_backbone` and MEMO's `build_split_backbone`."""
+"""Backbones by name: `register_backbone`, `build_backbone` and MEMO's `build_split_backbone`.
+
+A backbone is registered as a builder `(in_channels, image_size, *, option=default, ...)`; its
+keyword-only parameters are the options a user may set in `model.options`. A plain builder
+returns an `nn.Module` mapping (N, C, H, W) floats to (N, out_dim) features with `.out_dim`;
+a *split* builder (`split=True`) returns a `SplitBackbone` (MEMO's generalized blocks plus a
+specialized-block factory), which also serves as a plain backbone. The built-in backbones
+register through the same door as a user's (`retain.register_backbone`).
+"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from torch import nn
 
-from retain.errors import ConfigError, closest_match, unknown_name
-from retain.models.convnet import ConvNet, split_convnet2
-from retain.models.mlp import MLP
-from retain.models.options import require_bool, require_positive_int, require_widths
-from retain.models.resnet18 import split_resnet18
-from retain.models.resnet_cifar import split_cifar_resnet
+from retain.config.options import check_options
+from retain.errors import ConfigError, unknown_name
 from retain.models.split import ComposedBackbone, SplitBackbone
 
-# Every builder takes (in_channels, image_size) and its options as keyword-only arguments;
-# the keyword-only names are the options a user may set.
+B = TypeVar("B", bound=Callable[..., Any])
 
 
-def _cifar_resnet(depth: int) -> Callable[..., SplitBackbone]:
-    def build(in_channels: int, image_size: int, *, last_relu: bool = True) -> SplitBackbone:
-        return split_cifar_resnet(depth, in_channels, last_relu=require_bool("last_relu", last_relu))
+@dataclass(frozen=True)
+class BackboneEntry:
+    """A registered backbone: its builder and whether it returns a `SplitBackbone`."""
 
-    return build
-
-
-def _resnet18(default_nf: int, imagenet: bool) -> Callable[..., SplitBackbone]:
-    def build(in_channels: int, image_size: int, *, nf: int = default_nf, last_relu: bool = True) -> SplitBackbone:
-        nf = require_positive_int("nf", nf)
-        return split_resnet18(in_channels, nf, imagenet=imagenet, last_relu=require_bool("last_relu", last_relu))
-
-    return build
+    name: str
+    builder: Callable[..., Any]
+    split: bool
 
 
-def _convnet2(in_channels: int, image_size: int) -> SplitBackbone:
-    return split_convnet2(in_channels)
+_BACKBONES: dict[str, BackboneEntry] = {}
 
 
-def _mlp(
-    in_channels: int,
-    image_size: int,
-    *,
-    hidden: Sequence[int] = (400, 400),
-    batchnorm: bool = False,
-    last_relu: bool = True,
-) -> nn.Module:
-    hidden = require_widths("hidden", hidden)
-    return MLP(
-        in_channels * image_size * image_size, hidden, require_bool("batchnorm", batchnorm), require_bool("last_relu", last_relu)
-    )
+def register_backbone(name: str, *, split: bool = False) -> Callable[[B], B]:
+    """Decorator: make a backbone builder available as `model.backbone: name`.
+
+    The builder is called as `builder(in_channels, image_size, **model.options)` (square images
+    of `image_size` pixels); its keyword-only parameters are its options. With `split=True` it
+    returns a `SplitBackbone`, which MEMO can expand; otherwise an `nn.Module` with `.out_dim`.
+    Registering another builder under a taken name is an error.
+    """
+
+    def decorate(builder: B) -> B:
+        previous = _BACKBONES.get(name)
+        if previous is not None and not _same_definition(previous.builder, builder):
+            raise ValueError(f"backbone {name!r} is already registered by {previous.builder.__module__}.{previous.builder.__qualname__}")
+        _BACKBONES[name] = BackboneEntry(name, builder, split)
+        return builder
+
+    return decorate
 
 
-def _convnet(
-    in_channels: int, image_size: int, *, channels: Sequence[int] = (32, 64, 64), last_relu: bool = True
-) -> nn.Module:
-    channels = require_widths("channels", channels)
-    if image_size < 2 ** len(channels):
-        raise ConfigError(
-            f"Backbone option 'channels' asks for {len(channels)} max-pooling blocks, which need images of at least "
-            f"{2 ** len(channels)} pixels; the images are {image_size} pixels wide. Use fewer blocks."
-        )
-    return ConvNet(in_channels, channels, require_bool("last_relu", last_relu))
+def _same_definition(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
+    # The same module loaded again (a plugin file imported twice) redefines the same builder.
+    return old is new or (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
 
 
-_SPLIT_BUILDERS: dict[str, Callable[..., SplitBackbone]] = {
-    "resnet14": _cifar_resnet(14),
-    "resnet20": _cifar_resnet(20),
-    "resnet26": _cifar_resnet(26),
-    "resnet32": _cifar_resnet(32),
-    "resnet18": _resnet18(64, imagenet=False),
-    "resnet18-reduced": _resnet18(20, imagenet=False),
-    "resnet18-imagenet": _resnet18(64, imagenet=True),
-    "convnet2": _convnet2,
-}
-_PLAIN_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mlp": _mlp, "convnet": _convnet}
-
-BACKBONE_NAMES: tuple[str, ...] = (*_SPLIT_BUILDERS, *_PLAIN_BUILDERS)
-SPLIT_BACKBONE_NAMES: tuple[str, ...] = tuple(_SPLIT_BUILDERS)
+def backbone_names() -> list[str]:
+    """Every registered backbone name (built-in and plugin), sorted."""
+    return sorted(_BACKBONES)
 
 
-def _call(name: str, builder: Callable[..., Any], in_channels: int, image_size: int, options: dict[str, Any]) -> Any:
+def split_backbone_names() -> list[str]:
+    """The registered backbones that MEMO can split into generalized and specialized blocks, sorted."""
+    return sorted(name for name, entry in _BACKBONES.items() if entry.split)
+
+
+def is_split_backbone(name: str) -> bool:
+    """True when `name` is registered with `split=True`."""
+    entry = _BACKBONES.get(name)
+    return entry is not None and entry.split
+
+
+def check_backbone_name(name: str) -> None:
+    """ConfigError naming model.backbone when `name` is not registered."""
+    if name not in _BACKBONES:
+        raise unknown_name("backbone", name, _BACKBONES, field="model.backbone")
+
+
+def _call(entry: BackboneEntry, in_channels: int, image_size: int, options: dict[str, Any]) -> Any:
     for field, value in (("in_channels", in_channels), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"Backbone {name!r} needs {field} to be a positive integer, got {value!r}.")
-    parameters = inspect.signature(builder).parameters.values()
-    allowed = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    for option in options:
-        if option not in allowed:
-            known = ", ".join(allowed) if allowed else "none"
-            suggestion = closest_match(option, allowed)
-            hint = f" Did you mean {suggestion!r}?" if suggestion else ""
-            raise ConfigError(
-                f"Backbone {name!r} has no option {option!r} (model.backbone_options). Its options are: {known}.{hint}"
-            )
-    return builder(in_channels, image_size, **options)
+            raise ConfigError(f"Backbone {entry.name!r} needs {field} to be a positive integer, got {value!r}.")
+    check_options("Backbone", entry.name, entry.builder, options, "model.options")
+    return entry.builder(in_channels, image_size, **options)
 
 
 def build_backbone(name: str, in_channels: int, image_size: int, **options: Any) -> nn.Module:
@@ -103,20 +94,25 @@ def build_backbone(name: str, in_channels: int, image_size: int, **options: Any)
 
     The returned module maps (N, C, H, W) floats to (N, out_dim) features and has `.out_dim`.
     """
-    if name in _SPLIT_BUILDERS:
-        return ComposedBackbone(_call(name, _SPLIT_BUILDERS[name], in_channels, image_size, options))
-    if name in _PLAIN_BUILDERS:
-        return _call(name, _PLAIN_BUILDERS[name], in_channels, image_size, options)
-    raise unknown_name("backbone", name, BACKBONE_NAMES, field="model.backbone")
+    check_backbone_name(name)
+    entry = _BACKBONES[name]
+    built = _call(entry, in_channels, image_size, options)
+    module = ComposedBackbone(built) if entry.split else built
+    if not isinstance(module, nn.Module) or not isinstance(getattr(module, "out_dim", None), int):
+        raise ConfigError(
+            f"Backbone {name!r} (model.backbone) was built as {type(module).__name__}, which is not an nn.Module "
+            "with an integer `out_dim`; a backbone builder must return one (or a SplitBackbone with split=True)."
+        )
+    return module
 
 
 def build_split_backbone(name: str, in_channels: int = 3, image_size: int = 32, **options: Any) -> SplitBackbone:
     """The backbone `name` cut into MEMO's generalized part and a specialized-block factory."""
-    if name in _SPLIT_BUILDERS:
-        return _call(name, _SPLIT_BUILDERS[name], in_channels, image_size, options)
-    if name in _PLAIN_BUILDERS:
+    if name in _BACKBONES and not _BACKBONES[name].split:
         raise ConfigError(
             f"Backbone {name!r} (model.backbone) cannot be split into generalized and specialized blocks, "
-            f"which MEMO needs. Splittable backbones: {', '.join(SPLIT_BACKBONE_NAMES)}."
+            f"which MEMO needs. Splittable backbones: {', '.join(split_backbone_names())}."
         )
-    raise unknown_name("backbone", name, SPLIT_BACKBONE_NAMES, field="model.backbone")
+    if name not in _BACKBONES:
+        raise unknown_name("backbone", name, split_backbone_names(), field="model.backbone")
+    return _call(_BACKBONES[name], in_channels, image_size, options)

@@ -1,4 +1,4 @@
-"""Class-incremental plans: B base classes, then `increment` new classes per task (B0/Inc, B50/Inc)."""
+"""Class-incremental plans: B base classes, then `increment` new classes per task (B0/Inc, B50/Inc), or uneven tasks."""
 
 from __future__ import annotations
 
@@ -18,33 +18,52 @@ def class_incremental(
     test_labels: LabelsLike,
     num_classes: int,
     base: int,
-    increment: int,
+    increment: int | Sequence[int],
     order: str | Sequence[int] = "natural",
     seed: int = DEFAULT_ORDER_SEED,
     num_tasks: int | None = None,
 ) -> Plan:
-    """Disjoint tasks over a class order: `base` classes first (0 = a first task of `increment`),
-    then `increment` per task; `num_tasks` keeps only the first tasks.
+    """Disjoint tasks over a class order: `base` classes first (0 = no base task), then `increment`
+    per task, or, when `increment` is a list such as [2, 3, 5], tasks of exactly those sizes;
+    `num_tasks` keeps only the first tasks.
 
     Task t trains on every training sample of its new classes and is tested on all classes
     seen so far. Class ids in the plan are remapped (class_order[i] -> i).
     """
     check_num_classes(num_classes)
     check_int("scenario.base", base, 0, num_classes, f"0..{num_classes} (0 = no base task)")
-    check_int("scenario.increment", increment, 1, num_classes, f"1..{num_classes}")
-    if (num_classes - base) % increment:
-        raise ConfigError(
-            f"scenario.increment is {increment}, which does not divide the {num_classes - base} "
-            f"classes left after a base of {base} (num_classes {num_classes}); the last task may "
-            f"not be short, so choose an increment that divides {num_classes - base}."
-        )
-    sizes = ([base] if base else []) + [increment] * ((num_classes - base) // increment)
+    sizes = ([base] if base else []) + task_sizes(increment, num_classes - base, base, num_classes)
     if num_tasks is not None:
         check_int("scenario.num_tasks", num_tasks, 1, len(sizes), f"1..{len(sizes)} for this base and increment")
         sizes = sizes[:num_tasks]
     order_ids = class_order(num_classes, order, seed)
-    params = {"base": int(base), "increment": int(increment), "order": order_name(order), "seed": int(seed)}
+    shown = int(increment) if isinstance(increment, (int, np.integer)) else [int(n) for n in increment]
+    params = {"base": int(base), "increment": shown, "order": order_name(order), "seed": int(seed)}
     return disjoint_plan("class-incremental", train_labels, test_labels, num_classes, order_ids, sizes, params)
+
+
+def task_sizes(increment: int | Sequence[int], remaining: int, base: int, num_classes: int) -> list[int]:
+    """The sizes of the tasks after the base: `remaining / increment` equal tasks, or the given list."""
+    if isinstance(increment, (int, np.integer)) and not isinstance(increment, bool):
+        check_int("scenario.increment", increment, 1, num_classes, f"1..{num_classes}")
+        if remaining % increment:
+            raise ConfigError(
+                f"scenario.increment is {increment}, which does not divide the {remaining} "
+                f"classes left after a base of {base} (num_classes {num_classes}); the last task may "
+                f"not be short, so choose an increment that divides {remaining}, or give each task's "
+                f"size as a list (e.g. scenario.increment=[2, 3, 5])."
+            )
+        return [int(increment)] * (remaining // increment)
+    sizes = list(increment)
+    for i, size in enumerate(sizes):
+        check_int(f"scenario.increment[{i}]", size, 1, num_classes, f"1..{num_classes}")
+    if sum(sizes) != remaining:
+        raise ConfigError(
+            f"scenario.increment = {sizes} adds up to {sum(sizes)} classes, but {remaining} classes are left "
+            f"after a base of {base} (num_classes {num_classes}); the task sizes must add up to {remaining} "
+            "(use scenario.num_tasks to stop early)."
+        )
+    return [int(size) for size in sizes]
 
 
 def disjoint_plan(

@@ -47,10 +47,18 @@ P = TypeVar("P", bound=type[MemoryPolicy])
 
 
 def register_policy(name: str) -> Callable[[P], P]:
-    """Class decorator: make a policy available as `memory.policy: name`."""
+    """Class decorator: make a `MemoryPolicy` subclass available as `memory.policy: name`.
+
+    A selection policy (`streaming = False`) implements `order`; a streaming one (`streaming =
+    True`) implements `assign`. Registering another class under a taken name is an error; the
+    same class defined again (its module imported a second time) replaces the first.
+    """
 
     def decorate(cls: P) -> P:
-        if name in _POLICIES and _POLICIES[name] is not cls:
+        previous = _POLICIES.get(name)
+        if previous is not None and (previous.__module__, previous.__qualname__) == (cls.__module__, cls.__qualname__):
+            previous = None  # the same class defined again (its module imported a second time) replaces the first
+        if previous is not None and previous is not cls:
             raise ValueError(f"memory policy {name!r} is already registered by {_POLICIES[name].__name__}")
         cls.name = name
         _POLICIES[name] = cls
@@ -60,7 +68,15 @@ def register_policy(name: str) -> Callable[[P], P]:
 
 
 def policy_names() -> list[str]:
+    """Every registered memory policy (built-in and plugin), sorted."""
     return sorted(_POLICIES)
+
+
+def policy_class(name: str) -> type[MemoryPolicy]:
+    """The class registered as `name`; unknown names raise a ConfigError naming memory.policy."""
+    if name not in _POLICIES:
+        raise unknown_name("memory policy", name, _POLICIES, field="memory.policy")
+    return _POLICIES[name]
 
 
 def build_policy(name: str, **options: Any) -> MemoryPolicy:

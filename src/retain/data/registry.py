@@ -1,0 +1,226 @@
+"""Datasets by name: `register_dataset` and `load_dataset`.
+
+A dataset source is a function `loader(request: LoadRequest, *, option=default, ...)` that
+returns a `Dataset` (uint8 images N×C×H×W, int64 labels) or just the four arrays
+`(train_images, train_labels, test_images, test_labels)`, from which retain makes one (class
+names "0", "1", …, per-channel mean and std of the training images). Its keyword-only
+parameters are the options a user may set in `data.options`. Every built-in source registers
+through this same door (`retain.register_dataset`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from retain.config.options import check_options
+from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
+from retain.errors import ConfigError, DatasetError, unknown_name
+
+L = TypeVar("L", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset source and what is known about it without loading it."""
+
+    name: str
+    loader: Callable[..., Any]
+    image_shape: tuple[int, int, int] | None  # (C, H, W), when fixed: dry runs and budget tables need no files
+    num_classes: int | None
+    resizable: bool                            # accepts load_dataset(image_size=...)
+
+
+_DATASETS: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(
+    name: str,
+    *,
+    image_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    resizable: bool = False,
+) -> Callable[[L], L]:
+    """Decorator: make a loader available as `data.name: name`.
+
+    The loader receives a `LoadRequest` (data_dir, path, download, mirror, image_size) and the
+    `data.options` as keyword arguments, and returns a `Dataset` or the tuple
+    `(train_images, train_labels, test_images, test_labels)` of uint8 N×C×H×W images and integer
+    labels 0..K-1 (tensors or numpy arrays). Give `image_shape` (C, H, W) and `num_classes` when
+    they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data.
+    """
+    key = normalize_name(name)
+    shape = tuple(int(s) for s in image_shape) if image_shape is not None else None
+    if shape is not None and len(shape) != 3:
+        raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
+
+    def decorate(loader: L) -> L:
+        previous = _DATASETS.get(key)
+        if previous is not None and not _same_definition(previous.loader, loader):
+            raise ValueError(f"dataset {key!r} is already registered by {previous.loader.__module__}.{previous.loader.__qualname__}")
+        _DATASETS[key] = DatasetEntry(key, loader, shape, num_classes, resizable)
+        return loader
+
+    return decorate
+
+
+def _same_definition(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
+    # The same module loaded again (a plugin file imported twice) redefines the same loader.
+    return old is new or (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
+
+
+def normalize_name(name: str) -> str:
+    """Dataset names are matched without case and surrounding spaces."""
+    return name.strip().lower() if isinstance(name, str) else name
+
+
+def dataset_names() -> list[str]:
+    """Every registered dataset name (built-in and plugin), in registration order."""
+    return list(_DATASETS)
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The entry registered as `name`; unknown names raise a ConfigError naming data.name."""
+    key = normalize_name(name)
+    if key not in _DATASETS:
+        raise unknown_name("dataset", str(name), _DATASETS, field="data.name")
+    return _DATASETS[key]
+
+
+def declared_geometry(name: str) -> tuple[tuple[int, int, int], int] | None:
+    """((C, H, W), classes) given at registration, or None when the data must be loaded to know."""
+    entry = dataset_entry(name)
+    if entry.image_shape is None or entry.num_classes is None:
+        return None
+    return entry.image_shape, entry.num_classes
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    *,
+    mirror: str | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    path: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+) -> Dataset:
+    """Load dataset `name` (see `dataset_names()`) on the CPU.
+
+    Files are looked for in `data_dir`, `data_dir/<name>/`, system folders and the cache
+    (`$RETAIN_DATA`, default `~/.cache/retain`); missing files are downloaded into the cache
+    when `download` is true, from `mirror` (or `$RETAIN_DATA_MIRROR`, laid out as
+    `<mirror>/<name>/<file>`) instead of the official site when given. `image_size` (side or
+    (height, width)) resizes folder datasets whose images differ in size. `path` is the
+    location for sources that read one (`hf`), and `options` the source's own settings.
+    """
+    entry = dataset_entry(name)
+    options = dict(options or {})
+    check_options("Dataset", entry.name, entry.loader, options, "data.options")
+    request = LoadRequest(
+        name=entry.name,
+        data_dir=Path(data_dir).expanduser() if data_dir is not None else None,
+        download=download,
+        mirror=mirror,
+        image_size=_image_size(entry, image_size),
+        path=Path(path).expanduser() if path is not None else None,
+    )
+    dataset = as_dataset(entry.name, entry.loader(request, **options))
+    if request.image_size is None:  # a resized dataset has the size asked for, not the declared one
+        _check_declared(entry, dataset)
+    return dataset
+
+
+def as_dataset(name: str, loaded: Any) -> Dataset:
+    """`loaded` as a Dataset: a Dataset as is, or the 4-tuple of train/test images and labels wrapped."""
+    if isinstance(loaded, Dataset):
+        return loaded
+    if not isinstance(loaded, (tuple, list)) or len(loaded) != 4:
+        raise DatasetError(
+            f"The loader of dataset {name!r} returned {type(loaded).__name__}; it must return a retain Dataset "
+            "or the tuple (train_images, train_labels, test_images, test_labels)."
+        )
+    return dataset_from_arrays(name, *loaded)
+
+
+def dataset_from_arrays(
+    name: str,
+    train_images: torch.Tensor | np.ndarray,
+    train_labels: torch.Tensor | np.ndarray,
+    test_images: torch.Tensor | np.ndarray,
+    test_labels: torch.Tensor | np.ndarray,
+    class_names: Sequence[str] | None = None,
+) -> Dataset:
+    """A Dataset from uint8 images N×C×H×W and integer labels 0..K-1; mean and std from the training images.
+
+    A DatasetError names what is wrong with the arrays (dtype, shape, label range).
+    """
+    splits = []
+    for split, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
+        images = torch.as_tensor(images)
+        labels = torch.as_tensor(labels)
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise DatasetError(
+                f"Dataset {name!r}: {split} images must be uint8 with shape (N, C, H, W); got {images.dtype} "
+                f"with shape {tuple(images.shape)}. Scale to 0..255 and convert with .to(torch.uint8) "
+                "(numpy: .astype(np.uint8)), and put channels first."
+            )
+        if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool or len(labels) != len(images):
+            raise DatasetError(
+                f"Dataset {name!r}: {split} labels must be integers of shape ({len(images)},); got {labels.dtype} "
+                f"with shape {tuple(labels.shape)}."
+            )
+        splits.append(ImageSplit(images.contiguous(), labels.to(torch.int64)))
+    train, test = splits
+    if not len(train):
+        raise DatasetError(f"Dataset {name!r} has no training images.")
+    num_classes = len(class_names) if class_names is not None else int(max(train.labels.max(), test.labels.max())) + 1
+    for split in splits:
+        if len(split) and (split.labels.min() < 0 or split.labels.max() >= num_classes):
+            raise DatasetError(
+                f"Dataset {name!r} has labels from {int(split.labels.min())} to {int(split.labels.max())}; "
+                f"expected 0 to {num_classes - 1}."
+            )
+    mean, std = channel_stats(train.images)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
+    try:
+        return Dataset(name, train, test, names, mean, std)
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
+
+
+def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
+    """The loaded data must match what the registration promised (dry runs and budgets used it)."""
+    if entry.image_shape is not None and tuple(dataset.image_shape) != entry.image_shape:
+        raise DatasetError(
+            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape} but its loader "
+            f"returned images of shape {dataset.image_shape}; fix one of them."
+        )
+    if entry.num_classes is not None and dataset.num_classes != entry.num_classes:
+        raise DatasetError(
+            f"Dataset {entry.name!r} was registered with num_classes={entry.num_classes} but its loader "
+            f"returned {dataset.num_classes} classes; fix one of them."
+        )
+
+
+def _image_size(entry: DatasetEntry, image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    if not entry.resizable:
+        resizable = [name for name, e in _DATASETS.items() if e.resizable]
+        raise ConfigError(
+            f"image_size={image_size!r} was given for dataset {entry.name!r}, whose images have a fixed "
+            f"size; image_size applies only to {', '.join(resizable)}."
+        )
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ConfigError(
+            f"image_size={image_size!r} is not allowed; give a positive int or a (height, width) "
+            "pair of positive ints."
+        )
+    return size
