@@ -17,7 +17,7 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "metrics"})
+GROUND = frozenset({"errors", "version", "config", "metrics", "registry"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
 # room -> the other rooms it may import.
@@ -26,6 +26,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "version": frozenset(),
     "config": frozenset({"errors"}),
     "metrics": frozenset({"errors"}),
+    "registry": frozenset({"errors"}),
     **{room: GROUND for room in FIRST},
     "engine": GROUND | {"data", "scenarios", "augment", "models"},
     "methods": GROUND | FIRST | {"engine"},

@@ -20,7 +20,8 @@ import torch
 
 from retain.config.options import check_options
 from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
-from retain.errors import ConfigError, DatasetError, unknown_name
+from retain.errors import ConfigError, DatasetError
+from retain.registry import Registry
 
 L = TypeVar("L", bound=Callable[..., Any])
 
@@ -36,7 +37,7 @@ class DatasetEntry:
     resizable: bool                            # accepts load_dataset(image_size=...)
 
 
-_DATASETS: dict[str, DatasetEntry] = {}
+_DATASETS: Registry[DatasetEntry] = Registry("dataset", "data.name")
 
 
 def register_dataset(
@@ -53,6 +54,7 @@ def register_dataset(
     `(train_images, train_labels, test_images, test_labels)` of uint8 N×C×H×W images and integer
     labels 0..K-1 (tensors or numpy arrays). Give `image_shape` (C, H, W) and `num_classes` when
     they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data.
+    Registering another loader under a taken name is an error.
     """
     key = normalize_name(name)
     shape = tuple(int(s) for s in image_shape) if image_shape is not None else None
@@ -60,18 +62,10 @@ def register_dataset(
         raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
 
     def decorate(loader: L) -> L:
-        previous = _DATASETS.get(key)
-        if previous is not None and not _same_definition(previous.loader, loader):
-            raise ValueError(f"dataset {key!r} is already registered by {previous.loader.__module__}.{previous.loader.__qualname__}")
-        _DATASETS[key] = DatasetEntry(key, loader, shape, num_classes, resizable)
+        _DATASETS.add(key, DatasetEntry(key, loader, shape, num_classes, resizable), definition=loader)
         return loader
 
     return decorate
-
-
-def _same_definition(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
-    # The same module loaded again (a plugin file imported twice) redefines the same loader.
-    return old is new or (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
 
 
 def normalize_name(name: str) -> str:
@@ -81,15 +75,12 @@ def normalize_name(name: str) -> str:
 
 def dataset_names() -> list[str]:
     """Every registered dataset name (built-in and plugin), in registration order."""
-    return list(_DATASETS)
+    return _DATASETS.names()
 
 
 def dataset_entry(name: str) -> DatasetEntry:
     """The entry registered as `name`; unknown names raise a ConfigError naming data.name."""
-    key = normalize_name(name)
-    if key not in _DATASETS:
-        raise unknown_name("dataset", str(name), _DATASETS, field="data.name")
-    return _DATASETS[key]
+    return _DATASETS.get(normalize_name(name))
 
 
 def declared_geometry(name: str) -> tuple[tuple[int, int, int], int] | None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from retain.augment import mixed_cross_entropy
 from retain.engine.batch import Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
+from retain.registry import Registry
 
 if TYPE_CHECKING:
     from retain.engine.context import RunContext
@@ -137,9 +138,7 @@ def grow_head_to(network: nn.Module, num_classes: int) -> None:
         network.grow(missing)
 
 
-_REGISTRY: dict[str, type[Method]] = {}
-
-
+_METHODS: Registry[type[Method]] = Registry("method", "method.name")
 M = TypeVar("M", bound=type[Method])
 
 
@@ -148,15 +147,12 @@ def register_method(name: str) -> Callable[[M], M]:
 
     Its `Params` (a `MethodParams` model) validate the other keys of the `method` section.
     Registering another class under a taken name is an error; the same class defined again
-    (its module imported a second time) replaces the first.
+    (its file imported a second time) replaces the first.
     """
 
     def decorate(cls: M) -> M:
-        previous = _REGISTRY.get(name)
-        if previous is not None and previous is not cls and (previous.__module__, previous.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise ValueError(f"method name {name!r} is already registered by {previous.__module__}.{previous.__qualname__}")
+        _METHODS.add(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorate
@@ -164,4 +160,9 @@ def register_method(name: str) -> Callable[[M], M]:
 
 def method_registry() -> dict[str, type[Method]]:
     """All registered methods by name."""
-    return dict(_REGISTRY)
+    return dict(_METHODS.items())
+
+
+def get_method_class(name: str) -> type[Method]:
+    """The class registered under `name`, or a ConfigError suggesting the closest name."""
+    return _METHODS.get(name)

@@ -18,6 +18,7 @@ from torch import nn
 
 from retain.config.options import check_options
 from retain.errors import ConfigError, unknown_name
+from retain.registry import Registry
 from retain.models.split import ComposedBackbone, SplitBackbone
 
 B = TypeVar("B", bound=Callable[..., Any])
@@ -32,7 +33,7 @@ class BackboneEntry:
     split: bool
 
 
-_BACKBONES: dict[str, BackboneEntry] = {}
+_BACKBONES: Registry[BackboneEntry] = Registry("backbone", "model.backbone")
 
 
 def register_backbone(name: str, *, split: bool = False) -> Callable[[B], B]:
@@ -45,18 +46,10 @@ def register_backbone(name: str, *, split: bool = False) -> Callable[[B], B]:
     """
 
     def decorate(builder: B) -> B:
-        previous = _BACKBONES.get(name)
-        if previous is not None and not _same_definition(previous.builder, builder):
-            raise ValueError(f"backbone {name!r} is already registered by {previous.builder.__module__}.{previous.builder.__qualname__}")
-        _BACKBONES[name] = BackboneEntry(name, builder, split)
+        _BACKBONES.add(name, BackboneEntry(name, builder, split), definition=builder)
         return builder
 
     return decorate
-
-
-def _same_definition(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
-    # The same module loaded again (a plugin file imported twice) redefines the same builder.
-    return old is new or (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
 
 
 def backbone_names() -> list[str]:
@@ -71,14 +64,12 @@ def split_backbone_names() -> list[str]:
 
 def is_split_backbone(name: str) -> bool:
     """True when `name` is registered with `split=True`."""
-    entry = _BACKBONES.get(name)
-    return entry is not None and entry.split
+    return name in _BACKBONES and _BACKBONES.get(name).split
 
 
 def check_backbone_name(name: str) -> None:
     """ConfigError naming model.backbone when `name` is not registered."""
-    if name not in _BACKBONES:
-        raise unknown_name("backbone", name, _BACKBONES, field="model.backbone")
+    _BACKBONES.get(name)
 
 
 def _call(entry: BackboneEntry, in_channels: int, image_size: int, options: dict[str, Any]) -> Any:
@@ -94,8 +85,7 @@ def build_backbone(name: str, in_channels: int, image_size: int, **options: Any)
 
     The returned module maps (N, C, H, W) floats to (N, out_dim) features and has `.out_dim`.
     """
-    check_backbone_name(name)
-    entry = _BACKBONES[name]
+    entry = _BACKBONES.get(name)
     built = _call(entry, in_channels, image_size, options)
     module = ComposedBackbone(built) if entry.split else built
     if not isinstance(module, nn.Module) or not isinstance(getattr(module, "out_dim", None), int):
@@ -108,11 +98,11 @@ def build_backbone(name: str, in_channels: int, image_size: int, **options: Any)
 
 def build_split_backbone(name: str, in_channels: int = 3, image_size: int = 32, **options: Any) -> SplitBackbone:
     """The backbone `name` cut into MEMO's generalized part and a specialized-block factory."""
-    if name in _BACKBONES and not _BACKBONES[name].split:
+    if name in _BACKBONES and not _BACKBONES.get(name).split:
         raise ConfigError(
             f"Backbone {name!r} (model.backbone) cannot be split into generalized and specialized blocks, "
             f"which MEMO needs. Splittable backbones: {', '.join(split_backbone_names())}."
         )
     if name not in _BACKBONES:
         raise unknown_name("backbone", name, split_backbone_names(), field="model.backbone")
-    return _call(_BACKBONES[name], in_channels, image_size, options)
+    return _call(_BACKBONES.get(name), in_channels, image_size, options)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from retain.errors import unknown_name
+from retain.registry import Registry
 
 
 class MemoryPolicy:
@@ -42,7 +42,7 @@ class MemoryPolicy:
         raise NotImplementedError(f"memory policy {self.name!r} does not insert during training")
 
 
-_POLICIES: dict[str, type[MemoryPolicy]] = {}
+_POLICIES: Registry[type[MemoryPolicy]] = Registry("memory policy", "memory.policy")
 P = TypeVar("P", bound=type[MemoryPolicy])
 
 
@@ -51,17 +51,12 @@ def register_policy(name: str) -> Callable[[P], P]:
 
     A selection policy (`streaming = False`) implements `order`; a streaming one (`streaming =
     True`) implements `assign`. Registering another class under a taken name is an error; the
-    same class defined again (its module imported a second time) replaces the first.
+    same class defined again (its file imported a second time) replaces the first.
     """
 
     def decorate(cls: P) -> P:
-        previous = _POLICIES.get(name)
-        if previous is not None and (previous.__module__, previous.__qualname__) == (cls.__module__, cls.__qualname__):
-            previous = None  # the same class defined again (its module imported a second time) replaces the first
-        if previous is not None and previous is not cls:
-            raise ValueError(f"memory policy {name!r} is already registered by {_POLICIES[name].__name__}")
+        _POLICIES.add(name, cls)
         cls.name = name
-        _POLICIES[name] = cls
         return cls
 
     return decorate
@@ -74,13 +69,9 @@ def policy_names() -> list[str]:
 
 def policy_class(name: str) -> type[MemoryPolicy]:
     """The class registered as `name`; unknown names raise a ConfigError naming memory.policy."""
-    if name not in _POLICIES:
-        raise unknown_name("memory policy", name, _POLICIES, field="memory.policy")
-    return _POLICIES[name]
+    return _POLICIES.get(name)
 
 
 def build_policy(name: str, **options: Any) -> MemoryPolicy:
     """The policy registered under `name`; unknown names raise a ConfigError naming memory.policy."""
-    if name not in _POLICIES:
-        raise unknown_name("memory policy", name, _POLICIES, field="memory.policy")
-    return _POLICIES[name](**options)
+    return policy_class(name)(**options)
