@@ -3,7 +3,7 @@
 Ground floor: each room keeps its own `Registry` (methods, memory policies, backbones, dataset
 sources) and every room shares the same rules. Registering a different object under a taken
 name is an error; the same definition registered again (its file imported a second time, for
-instance once as a module and once by path) replaces the first.
+instance once by path and once as an installed module) replaces the first.
 """
 
 from __future__ import annotations
@@ -19,17 +19,30 @@ T = TypeVar("T")
 
 
 def same_definition(old: Any, new: Any) -> bool:
-    """True when `new` is `old`, or the same class or function defined by the same file again."""
+    """True when `new` is `old`, or the same class or function defined again: same qualified name
+    and the same file or the same source text (a plugin file imported by path and an installed
+    copy of it as a module)."""
     if old is new:
         return True
     if getattr(old, "__qualname__", None) != getattr(new, "__qualname__", None):
         return False
-    return _defining_file(old) == _defining_file(new) is not None
+    old_file, new_file = _defining_file(old), _defining_file(new)
+    if old_file is not None and old_file == new_file:
+        return True
+    old_source, new_source = _source(old), _source(new)
+    return old_source is not None and old_source == new_source
 
 
 def _defining_file(obj: Any) -> str | None:
     try:
         return os.path.realpath(inspect.getfile(obj))
+    except (TypeError, OSError):
+        return None
+
+
+def _source(obj: Any) -> str | None:
+    try:
+        return inspect.getsource(obj)
     except (TypeError, OSError):
         return None
 
