@@ -64,10 +64,12 @@ class RetainConfig(_Section):
 
     @property
     def method_name(self) -> str:
+        """The `method.name` of the run."""
         return self.method["name"]
 
     @property
     def method_params(self) -> dict[str, Any]:
+        """The `method` section without its name: what the method's `Params` validate."""
         return {k: v for k, v in self.method.items() if k != "name"}
 
 

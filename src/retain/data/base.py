@@ -77,10 +77,12 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes (the length of `class_names`)."""
         return len(self.class_names)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every image."""
         channels, height, width = self.train.images.shape[1:]
         return (int(channels), int(height), int(width))
 

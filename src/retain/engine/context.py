@@ -35,6 +35,7 @@ class RunContext:
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:
+        """Training epochs of `task`: `train.first_epochs` for the first task when set, else `train.epochs`."""
         train = self.config.train
         if task.index == 0 and train.first_epochs is not None:
             return train.first_epochs
@@ -61,6 +62,7 @@ class RunContext:
         return self.dataset.train.images[indices.to(self.dataset.train.images.device)]
 
     def train_labels(self, indices: torch.Tensor) -> torch.Tensor:
+        """int64 (remapped) training labels by dataset index, on the device."""
         return self.dataset.train.labels[indices.to(self.dataset.train.labels.device)]
 
     @torch.inference_mode()

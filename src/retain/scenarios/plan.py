@@ -25,6 +25,7 @@ class TaskSpec:
     test_indices: np.ndarray   # int64 indices into dataset.test (all classes evaluated now)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (index arrays as lists); `TaskSpec.from_dict` restores an equal task."""
         return {
             "index": self.index,
             "new_classes": list(self.new_classes),
@@ -35,6 +36,7 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        """The task that `to_dict` described; a CheckpointError names a missing entry."""
         return cls(
             index=int(_field(data, "index", "task")),
             new_classes=[int(c) for c in _field(data, "new_classes", "task")],
