@@ -97,3 +97,41 @@ def test_bad_settings_name_their_field(kwargs, field):
 def test_labels_outside_the_classes_are_refused():
     with pytest.raises(DatasetError, match="train labels"):
         class_incremental(TRAIN, TEST, 50, base=0, increment=10)
+
+
+# ---------------------------------------------------------------------- uneven increments
+def test_a_list_of_increments_gives_tasks_of_those_sizes():
+    train, test = synthetic_labels(10, 5, seed=2), synthetic_labels(10, 2, seed=3)
+    plan = class_incremental(train, test, 10, base=0, increment=[2, 3, 5], order="shuffle", seed=7)
+    check_disjoint_plan(plan, train, test, [2, 3, 5])
+    assert [len(t.train_indices) for t in plan.tasks] == [10, 15, 25]
+    assert plan.params["increment"] == [2, 3, 5]
+
+
+def test_a_base_then_uneven_tasks():
+    plan = class_incremental(TRAIN, TEST, 100, base=50, increment=[10, 20, 20])
+    check_disjoint_plan(plan, TRAIN, TEST, [50, 10, 20, 20])
+
+
+@pytest.mark.parametrize(
+    ("increment", "needles"),
+    [([2, 3], ["[2, 3] adds up to 5", "10 classes are left"]), ([4, 0, 6], ["scenario.increment[1] is 0"])],
+)
+def test_uneven_increments_that_do_not_cover_the_classes_are_refused(increment, needles):
+    with pytest.raises(ConfigError) as error:
+        class_incremental(synthetic_labels(10, 2, 0), synthetic_labels(10, 1, 0), 10, base=0, increment=increment)
+    for needle in needles:
+        assert needle in str(error.value)
+
+
+def test_uneven_increments_in_a_config_and_their_limits():
+    from retain.config import parse_config
+    from retain.experiment.spec import resolve_run
+    from retain.experiment.config import validate_config
+
+    spec = resolve_run(validate_config({"scenario": {"increment": [2, 3, 5]}}))
+    assert spec.seen_per_task == [2, 5, 10]
+    with pytest.raises(ConfigError, match="needs scenario.kind = class-incremental"):
+        parse_config({"scenario": {"kind": "blurry", "increment": [2, 3, 5]}})
+    with pytest.raises(ConfigError, match="scenario.increment"):
+        parse_config({"scenario": {"increment": []}})
