@@ -141,3 +141,19 @@ def test_a_broken_entry_point_names_the_distribution(tmp_path, monkeypatch):
         validate_config({})
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(site)])
     validate_config({})  # once the package is gone, configs build again
+
+
+def test_sweep_cells_carry_the_plugins_to_their_workers(tmp_path, monkeypatch):
+    from retain.experiment.sweep import expand_cells, load_grid
+
+    plugin = _write(tmp_path / "plugins" / "cell_method.py", METHOD_PLUGIN.format(name="plugged-cell"))
+    extra = _write(tmp_path / "extra.py", "")
+    grid_path = _write(tmp_path / "grids" / "grid.yaml", """
+        base: {preset: demo, imports: [../plugins/cell_method.py]}
+        axes: {method: [plugged-cell, finetune]}
+    """)
+    monkeypatch.chdir(tmp_path)  # --import paths are relative to the current directory
+    cells = expand_cells(load_grid(grid_path), grid_path, tmp_path / "sweep", imports=["./extra.py"])
+    for cell in cells:  # what run_cell validates again in the worker process
+        assert cell.config["imports"] == [str(plugin), str(extra)]
+    assert [cell.config["method"]["name"] for cell in cells] == ["plugged-cell", "finetune"]
