@@ -157,3 +157,14 @@ def test_sweep_cells_carry_the_plugins_to_their_workers(tmp_path, monkeypatch):
     for cell in cells:  # what run_cell validates again in the worker process
         assert cell.config["imports"] == [str(plugin), str(extra)]
     assert [cell.config["method"]["name"] for cell in cells] == ["plugged-cell", "finetune"]
+
+
+def test_an_installed_copy_of_a_plugin_file_is_the_same_definition_but_an_edited_copy_is_not(tmp_path):
+    # `lwf.yaml` imports ./lwf.py while the entry point of `pip install ./examples` imported the
+    # installed copy: same class, same source, so no clash. A copy that differs is another class.
+    source = METHOD_PLUGIN.format(name="plugged-copied")
+    plugins.import_plugin(str(_write(tmp_path / "work" / "copied.py", source)))
+    plugins.import_plugin(str(_write(tmp_path / "site-packages" / "copied.py", source)))
+    edited = source.replace("A fine-tuning twin", "Another class")
+    with pytest.raises(ConfigError, match="method 'plugged-copied' is already registered"):
+        plugins.import_plugin(str(_write(tmp_path / "elsewhere" / "copied.py", edited)))
