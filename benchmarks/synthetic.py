@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from retain.augment import Augmenter
-from retain.data import Dataset, ImageSplit
+from retain.data import Dataset, ImageSplit, LoadRequest, register_dataset
 from retain.engine.context import RunContext
 from retain.experiment.config import RetainConfig, validate_config
 from retain.experiment.run import remap_dataset, resolve_device, seed_everything
@@ -55,6 +55,13 @@ def synthetic_dataset(image_shape: tuple[int, int, int], num_classes: int, train
         mean=(0.5,) * channels,
         std=(0.25,) * channels,
     )
+
+
+@register_dataset("synthetic")
+def load_synthetic(request: LoadRequest, *, channels: int = 3, size: int = 32, num_classes: int = 20,
+                   train_per_class: int = 100, test_per_class: int = 10, seed: int = 0) -> Dataset:
+    """The synthetic data as a registered dataset (`data.name: synthetic`, its shape in `data.options`)."""
+    return synthetic_dataset((channels, size, size), num_classes, train_per_class, test_per_class, seed)
 
 
 @dataclass
