@@ -11,6 +11,7 @@ through this same door (`retain.register_dataset`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -186,16 +187,16 @@ def dataset_from_arrays(
 
 
 def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
-    """The loaded data must match what the registration promised (dry runs and budgets used it)."""
-    if entry.image_shape is not None and tuple(dataset.image_shape) != entry.image_shape:
-        raise DatasetError(
-            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape} but its loader "
-            f"returned images of shape {dataset.image_shape}; fix one of them."
-        )
-    if entry.num_classes is not None and dataset.num_classes != entry.num_classes:
-        raise DatasetError(
-            f"Dataset {entry.name!r} was registered with num_classes={entry.num_classes} but its loader "
-            f"returned {dataset.num_classes} classes; fix one of them."
+    """Warn when the loaded data differ from the registration, which dry runs and budget tables
+    used (a run itself always uses the loaded data; a folder source may hold a smaller copy)."""
+    loaded = (tuple(dataset.image_shape), dataset.num_classes)
+    if (entry.image_shape or loaded[0]) != loaded[0] or (entry.num_classes or loaded[1]) != loaded[1]:
+        warnings.warn(
+            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="
+            f"{entry.num_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
+            "the run uses the loaded data, but `retain run --dry-run` and `retain budget` forecast from the "
+            "registration.",
+            stacklevel=3,
         )
 
 

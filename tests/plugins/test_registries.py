@@ -1,0 +1,102 @@
+"""The public registries' rules: what a registered dataset or backbone must return, and how mistakes are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from retain import ConfigError, DatasetError, dataset_from_arrays, register_backbone, register_dataset
+from retain.data import declared_geometry, load_dataset
+from retain.models import build_backbone, build_split_backbone, split_backbone_names
+from retain.registry import Registry
+
+
+def _arrays(n=6, shape=(1, 4, 4), classes=3):
+    images = np.arange(n * int(np.prod(shape)), dtype=np.uint8).reshape(n, *shape)
+    return images, np.arange(n) % classes
+
+
+def test_a_loader_returning_arrays_becomes_a_dataset_with_statistics():
+    @register_dataset("test-arrays", image_shape=(1, 4, 4), num_classes=3)
+    def arrays(request, *, copies: int = 1):
+        images, labels = _arrays()
+        return np.concatenate([images] * copies), np.concatenate([labels] * copies), images, labels
+
+    assert declared_geometry("test-arrays") == ((1, 4, 4), 3)
+    dataset = load_dataset("Test-Arrays", options={"copies": 2})  # names match without case
+    assert len(dataset.train) == 12 and dataset.class_names == ["0", "1", "2"]
+    assert dataset.mean[0] == pytest.approx(_arrays()[0].mean() / 255)
+    with pytest.raises(ConfigError, match=r"Dataset 'test-arrays' has no option 'copy' \(data.options\)"):
+        load_dataset("test-arrays", options={"copy": 2})
+
+
+@pytest.mark.parametrize(
+    ("arrays", "needle"),
+    [
+        (lambda i, y: (i.astype(np.float32), y, i, y), "train images must be uint8 with shape (N, C, H, W)"),
+        (lambda i, y: (i[:, 0], y, i, y), "train images must be uint8 with shape (N, C, H, W)"),
+        (lambda i, y: (i, y.astype(np.float64), i, y), "train labels must be integers"),
+        (lambda i, y: (i, y[:-1], i, y), "train labels must be integers of shape (6,)"),
+    ],
+)
+def test_arrays_that_are_not_uint8_images_and_int_labels_are_named(arrays, needle):
+    with pytest.raises(DatasetError) as error:
+        dataset_from_arrays("bad", *arrays(*_arrays()))
+    assert needle in str(error.value) and "'bad'" in str(error.value)
+
+
+def test_class_names_bound_the_labels():
+    images, labels = _arrays()
+    with pytest.raises(DatasetError, match="labels from 0 to 2; expected 0 to 1"):
+        dataset_from_arrays("named", images, labels, images, labels, class_names=["a", "b"])
+
+
+def test_a_loader_returning_something_else_and_a_declaration_that_differs():
+    @register_dataset("test-wrong-type")
+    def wrong_type(request):
+        return {"train": None}
+
+    with pytest.raises(DatasetError, match="returned dict; it must return a retain Dataset or the tuple"):
+        load_dataset("test-wrong-type")
+
+    @register_dataset("test-misdeclared", image_shape=(1, 8, 8), num_classes=3)
+    def misdeclared(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
+    with pytest.warns(UserWarning, match=r"registered with image_shape=\(1, 8, 8\).*loaded have image_shape=\(1, 4, 4\)"):
+        assert load_dataset("test-misdeclared").image_shape == (1, 4, 4)  # the run uses what was loaded
+
+
+def test_a_backbone_must_be_a_module_with_out_dim_and_only_split_ones_serve_memo():
+    @register_backbone("test-no-out-dim")
+    def no_out_dim(in_channels, image_size):
+        return nn.Linear(in_channels * image_size * image_size, 4)
+
+    with pytest.raises(ConfigError, match="not an nn.Module with an integer `out_dim`"):
+        build_backbone("test-no-out-dim", 1, 4)
+    assert "test-no-out-dim" not in split_backbone_names()
+    with pytest.raises(ConfigError, match="cannot be split into generalized and specialized blocks"):
+        build_split_backbone("test-no-out-dim", 1, 4)
+
+    class Flat(nn.Module):
+        out_dim = 16
+
+        def forward(self, x):
+            return x.flatten(1)
+
+    register_backbone("test-flat")(lambda in_channels, image_size: Flat())
+    assert build_backbone("test-flat", 1, 4)(torch.zeros(2, 1, 4, 4)).shape == (2, 16)
+
+
+def test_registry_names_are_non_empty_strings_and_unknown_ones_suggest_the_closest():
+    registry: Registry[int] = Registry("widget", "model.widget")
+    registry.add("spinner", 1)
+    with pytest.raises(ValueError, match="non-empty string"):
+        registry.add(" ", 2)
+    with pytest.raises(ConfigError, match=r"Unknown widget \(model.widget\) 'spiner'.*Did you mean 'spinner'"):
+        registry.get("spiner")
+    with pytest.raises(ValueError, match="widget 'spinner' is already registered"):
+        registry.add("spinner", 3)
