@@ -15,6 +15,8 @@ WNIDS = ["n02000001", "n01000002", "n03000003"]  # deliberately unsorted, as in 
 WORDS = {"n01000002": "goldfish, Carassius auratus", "n02000001": "tabby, tabby cat", "n03000003": "lemon"}
 COLORS = {"n01000002": (250, 0, 0), "n02000001": (0, 250, 0), "n03000003": (0, 0, 250)}
 VAL = [("val_0.JPEG", "n03000003"), ("val_1.JPEG", "n01000002"), ("val_2.JPEG", "n03000003")]
+# The fixture is a miniature (3 classes of 8×8 images), not the registered 200 classes of 64×64.
+pytestmark = pytest.mark.filterwarnings("ignore:Dataset 'tiny-imagenet' was registered with")
 
 
 def _make_tiny(root: Path, write) -> None:
