@@ -21,17 +21,18 @@ from retain.config.sections import (
     ModelConfig,
     ScenarioConfig,
     TrainConfig,
-    _Section,
+    MAX_SEED,
 )
+from retain.config.strict import StrictSection
 from retain.config.tree import validation_message
 from retain.errors import ConfigError
 
 
-class RetainConfig(_Section):
+class RetainConfig(StrictSection):
     """A whole run: data, scenario, model, method, memory, training, evaluation and seed."""
 
     preset: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = "cpu"
     data: DataConfig = Field(default_factory=DataConfig)
     scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)

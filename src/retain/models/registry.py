@@ -93,7 +93,7 @@ def _call(name: str, builder: Callable[..., Any], in_channels: int, image_size: 
             suggestion = closest_match(option, allowed)
             hint = f" Did you mean {suggestion!r}?" if suggestion else ""
             raise ConfigError(
-                f"Backbone {name!r} has no option {option!r} (model.backbone_options). Its options are: {known}.{hint}"
+                f"Backbone {name!r} has no option {option!r} (model.options). Its options are: {known}.{hint}"
             )
     return builder(in_channels, image_size, **options)
 
