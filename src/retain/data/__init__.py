@@ -16,7 +16,7 @@ from retain.data.digits import load_digits
 from retain.data.imagefolder import load_imagefolder
 from retain.data.mnist import load_mnist_like
 from retain.data.tinyimagenet import load_tiny_imagenet
-from retain.errors import ConfigError, unknown_name
+from retain.errors import ConfigError, DatasetError, unknown_name
 
 _LOADERS: dict[str, Callable[[LoadRequest], Dataset]] = {
     "digits": load_digits,
@@ -50,9 +50,17 @@ def load_dataset(
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in _LOADERS:
         raise unknown_name("dataset", str(name), DATASET_NAMES)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
+        raise DatasetError(
+            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
+            f"give the folder holding the {key!r} files, or leave data.dir unset to use the default locations "
+            "(system folders, the cache, a download)."
+        )
     request = LoadRequest(
         name=key,
-        data_dir=Path(data_dir).expanduser() if data_dir is not None else None,
+        data_dir=folder,
         download=download,
         mirror=mirror,
         image_size=_image_size(key, image_size),
