@@ -21,6 +21,7 @@ teachers) and side effects come back exactly as they were.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -131,10 +132,14 @@ def save_checked(path: Path, payload: dict[str, Any]) -> None:
     without its checkpoint (ignored).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory first: torch's file writer turns a full disk into a RuntimeError, a plain
+    # write gives the OSError (ENOSPC) the run reports with its resume command.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     fd, tmp = create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         fault_point("checkpoint-write")
