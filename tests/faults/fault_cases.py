@@ -252,6 +252,7 @@ def _resume_cases() -> list[Case]:
         Case("resume-format", ("run", "--resume", f"{ws}/ck-format"), ("task-0001.pt", "format 99")),
         Case("resume-no-digest", ("run", "--resume", f"{ws}/ck-no-digest"), ("task-0001.pt", "no digest file")),
         Case("resume-other-config", ("run", "--resume", f"{ws}/ck-other-config"), ("task-0001.pt", "seed", "does not match")),
+        Case("resume-method-state", ("run", "--resume", f"{ws}/ck-method-state"), ("ck-method-state", "cannot load")),
         Case("resume-config-yaml", ("run", "--resume", f"{ws}/ck-bad-config-yaml"), ("config.yaml", "not valid YAML")),
         Case("resume-config-value", ("run", "--resume", f"{ws}/ck-bad-config-value"), ("train.epochs", "-2")),
     ]
@@ -276,6 +277,7 @@ def _data_cases() -> list[Case]:
         Case("data-idx-label-range", data("mnist", "fm-label-range"), ("train-labels-idx1-ubyte.gz", "labels from 0 to 11")),
         Case("data-idx-not-gzip", data("mnist", "fm-not-gzip"), ("train-labels-idx1-ubyte.gz",)),
         Case("data-idx-empty", data("mnist", "fm-empty-file"), ("t10k-labels-idx1-ubyte.gz",)),
+        Case("data-idx-test-size", data("mnist", "fm-test-size"), ("mnist", "(1, 20, 20)", "(1, 28, 28)")),
         Case("data-idx-2d-labels", data("mnist", "fm-labels-2d"), ("train-labels-idx1-ubyte.gz", "shape")),
         Case("data-cifar-garbage", data("cifar10", "cifar-garbage"), ("data_batch_1", "corrupt")),
         Case("data-cifar-exploit", data("cifar10", "cifar-exploit"), ("data_batch_1", "not allowed")),

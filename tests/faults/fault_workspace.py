@@ -98,8 +98,8 @@ def _with_digest(path: Path) -> None:
 def _rewrite(path: Path, **changes) -> None:
     """Load a checkpoint, change top-level entries (a dict merges into the entry), save it with a matching digest."""
     payload = torch.load(path, weights_only=True)
-    for key, value in changes.items():
-        payload[key] = {**payload[key], **value} if isinstance(value, dict) else value
+    for key, value in changes.items():  # None empties the entry
+        payload[key] = {} if value is None else {**payload[key], **value} if isinstance(value, dict) else value
     path.write_bytes(_torch_bytes(payload))
     _with_digest(path)
 
@@ -126,6 +126,7 @@ def build_workspace(root: Path) -> None:
         "ck-format": lambda d: _rewrite(d / task_file.name, format=99),
         "ck-no-digest": lambda d: (d / f"{task_file.name}.sha256").unlink(),
         "ck-other-config": lambda d: _rewrite(d / task_file.name, config={"seed": 5}),
+        "ck-method-state": lambda d: _rewrite(d / task_file.name, method=None),
     }
     for name, damage in variants.items():
         target = root / name
@@ -172,6 +173,7 @@ def build_workspace(root: Path) -> None:
     _mnist_folder(data / "fm-label-range", train_labels=np.arange(20) % 12)
     _mnist_folder(data / "fm-not-gzip", **{"train-labels-idx1-ubyte.gz": b"plain bytes, not gzip"})
     _mnist_folder(data / "fm-empty-file", **{"t10k-labels-idx1-ubyte.gz": b""})
+    _mnist_folder(data / "fm-test-size", **{"t10k-images-idx3-ubyte.gz": _idx(np.zeros((10, 20, 20)))})
     _mnist_folder(data / "fm-labels-2d", **{"train-labels-idx1-ubyte.gz": _idx(np.zeros((20, 2)))})
     _cifar_folder(data / "cifar-garbage", b"garbage, not a pickle")
     _cifar_folder(data / "cifar-exploit", pickle.dumps(_Exploit()))

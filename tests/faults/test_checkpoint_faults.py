@@ -83,3 +83,14 @@ def test_a_checkpoint_changed_with_no_good_one_before_it_is_refused(stopped_in_t
         assert f"checkpoints/{name} is refused: its SHA-256" in message
     assert "Nothing in the run directory was changed" in message
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".retain.lock"} == before
+
+
+def test_a_diverged_run_says_what_its_directory_keeps(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "-q", "--set", "train.lr=1e30", "--set", "train.epochs=1",
+                                      "--set", "logging.tensorboard=false", "--out", str(out)])
+    assert result.exit_code == 2 and (result.exception is None or isinstance(result.exception, SystemExit))
+    message = " ".join(result.output.split())
+    assert "Training diverged" in message and "train.lr" in message
+    assert "no task finished" in message and "last good checkpoint" not in message
+    assert not list((out / "checkpoints").glob("*.pt")) if (out / "checkpoints").exists() else True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -19,7 +20,7 @@ from retain.data import Dataset, ImageSplit, load_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine.trainer import train_task
+from retain.engine.trainer import TrainingDiverged, train_task
 from retain.errors import CheckpointError, DatasetError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
@@ -218,8 +219,9 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     num_tasks = len(plan.tasks)
     progress = point.progress
     if point.task is not None:
-        method.load_state_dict(point.task["method"])
-        restore_rng(ctx, point.task["rng"])
+        with _checkpoint_state(run_dir):
+            method.load_state_dict(point.task["method"])
+            restore_rng(ctx, point.task["rng"])
     if point.task is not None or point.epoch is not None:
         progress.resumes.append({"completed_tasks": progress.completed_tasks,
                                  "epoch_checkpoint": point.epoch is not None})
@@ -281,6 +283,13 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     except KeyboardInterrupt:
         reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}", markup=False)
         raise
+    except TrainingDiverged as exc:  # say what the run directory really keeps
+        done = progress.completed_tasks
+        kept = (f"{run_dir} keeps the results and checkpoints of tasks 1..{done}" if done
+                else f"no task finished, so {run_dir} holds no checkpoint")
+        text = str(exc).replace("; the last good checkpoint is kept.", ".")
+        raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
+                               "and start in a new --out.") from None
     finally:
         tracker.close(finished)
     results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
@@ -296,6 +305,20 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     if not reporter.quiet:
         reporter.final_table(results)
     return results
+
+
+@contextlib.contextmanager
+def _checkpoint_state(run_dir: Path):
+    """A checkpoint that passed its digest and config checks but whose state the method cannot take
+    (written by other code) is a CheckpointError, not a traceback."""
+    try:
+        yield
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"The checkpoint of {str(run_dir)!r} holds a state this method cannot load ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:200]}); it was written by other code. "
+            "Start the run again in a new --out."
+        ) from None
 
 
 def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec):
