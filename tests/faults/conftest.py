@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fault_cases import TALLY
-from fault_workspace import build_workspace
+from fault_runs import one_thread, results
+from fault_workspace import SMALL, build_workspace
+from retain.experiment.config import build_config
+from retain.experiment.run import run
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +17,15 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults-ws")
     build_workspace(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """results.json of the small run (tests/faults/fault_workspace.py: SMALL) never interrupted, one thread."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    with one_thread():
+        run(build_config(preset="demo", overrides=SMALL), out=out)
+    return results(out)
 
 
 def pytest_terminal_summary(terminalreporter):

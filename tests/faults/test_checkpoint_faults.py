@@ -37,14 +37,6 @@ def stopped_in_task_3(tmp_path):
     return out
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "run"
-    with one_thread():
-        run(build_config(preset="demo", overrides=SMALL), out=out)
-    return results(out)
-
-
 def test_changed_checkpoints_fall_back_to_the_previous_good_one(stopped_in_task_3, reference):
     out = stopped_in_task_3
     ckpt = out / "checkpoints"

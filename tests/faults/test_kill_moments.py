@@ -8,9 +8,7 @@ import signal
 import pytest
 
 from fault_runs import leftovers, one_thread, results, retain, small_args
-from fault_workspace import SMALL
-from retain.experiment.config import build_config
-from retain.experiment.run import resume_run, run
+from retain.experiment.run import resume_run
 
 # Three moments in the default suite (one inside training, one inside a file write, one after the
 # results), the other three with -m slow.
@@ -20,15 +18,6 @@ MOMENTS = [
     pytest.param("memory-update@2", marks=pytest.mark.slow),
     pytest.param("evaluation@2", marks=pytest.mark.slow),
 ]
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The accuracies of the small run, never interrupted."""
-    out = tmp_path_factory.mktemp("reference") / "run"
-    with one_thread():
-        run(build_config(preset="demo", overrides=SMALL), out=out)
-    return results(out)
 
 
 @pytest.mark.parametrize("moment", MOMENTS)

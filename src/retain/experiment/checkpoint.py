@@ -38,7 +38,7 @@ from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
 from retain.experiment.faults import fault_point
-from retain.experiment.results import atomic_write, atomic_write_text, create_temporary
+from retain.experiment.results import atomic_write_text, create_temporary
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 
