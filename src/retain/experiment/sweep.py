@@ -187,9 +187,12 @@ def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]
     else:
         outcome.update(event="finished", seconds=time.perf_counter() - started, last_accuracy=results["metrics"]["last_accuracy"])
     if cell.get("journal"):  # recorded by the process that ran the cell, so a dying driver cannot lose it
-        _Journal(Path(cell["journal"])).write(cell["name"], outcome["event"],
-                                              **{k: v for k, v in outcome.items() if k not in ("cell", "event")})
-        outcome["recorded"] = True
+        try:
+            _Journal(Path(cell["journal"])).write(cell["name"], outcome["event"],
+                                                  **{k: v for k, v in outcome.items() if k not in ("cell", "event")})
+            outcome["recorded"] = True
+        except OSError:  # e.g. a Ray node that does not share the sweep's folder: the driver records it
+            pass
     return outcome
 
 
@@ -210,7 +213,7 @@ def _local(payloads: list[dict[str, Any]], workers: int, threads: int) -> Iterat
         for future in as_completed(futures):
             try:
                 yield future.result()
-            except BrokenProcessPool as exc:  # a worker was killed from outside: its cell failed, not the sweep
+            except BrokenProcessPool as exc:  # a worker was killed from outside: the cells not done fail, a re-run resumes them
                 yield {"cell": futures[future]["name"], "event": "failed", "mode": "unknown",
                        "error": f"the worker process died ({exc})", "seconds": 0.0}
         pool.shutdown()
