@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
+import signal
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Optional
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from retain.errors import ConfigError, RetainError, storage_error
+def _quiet_exit(signum, frame):  # noqa: ANN001 - a signal handler
+    sys.exit(130)
+
+
+# Ctrl-C while this module's libraries load exits quietly (130), not with a traceback; the
+# previous handler is put back at the end of the module, so importing it changes nothing.
+try:
+    _previous_sigint = signal.signal(signal.SIGINT, _quiet_exit)
+except ValueError:  # imported outside the main thread: signals cannot be handled there
+    _previous_sigint = None
+
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from retain.errors import ConfigError, RetainError, storage_error  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help="Memory-budgeted class-incremental learning.")
 _err = Console(stderr=True)
@@ -195,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
 
+
+if _previous_sigint is not None:
+    signal.signal(signal.SIGINT, _previous_sigint)
 
 if __name__ == "__main__":
     main()
