@@ -27,6 +27,7 @@ import os
 import random
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,9 @@ def verify_checkpoint(path: Path) -> str | None:
 def load_checkpoint(path: Path, kind: str) -> dict[str, Any]:
     """Load a checkpoint with weights_only=True; a CheckpointError when it is unreadable or foreign."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated, garbled or crafted files
         raise CheckpointError(
             f"Checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {_first_line(exc)}); "
