@@ -253,6 +253,7 @@ def _resume_cases() -> list[Case]:
         Case("resume-no-digest", ("run", "--resume", f"{ws}/ck-no-digest"), ("task-0001.pt", "no digest file")),
         Case("resume-other-config", ("run", "--resume", f"{ws}/ck-other-config"), ("task-0001.pt", "seed", "does not match")),
         Case("resume-method-state", ("run", "--resume", f"{ws}/ck-method-state"), ("ck-method-state", "cannot load")),
+        Case("resume-legacy-name", ("run", "--resume", f"{ws}/ck-legacy-name"), ("task.pt", "older retain")),
         Case("resume-config-yaml", ("run", "--resume", f"{ws}/ck-bad-config-yaml"), ("config.yaml", "not valid YAML")),
         Case("resume-config-value", ("run", "--resume", f"{ws}/ck-bad-config-value"), ("train.epochs", "-2")),
     ]

@@ -127,6 +127,7 @@ def build_workspace(root: Path) -> None:
         "ck-no-digest": lambda d: (d / f"{task_file.name}.sha256").unlink(),
         "ck-other-config": lambda d: _rewrite(d / task_file.name, config={"seed": 5}),
         "ck-method-state": lambda d: _rewrite(d / task_file.name, method=None),
+        "ck-legacy-name": lambda d: ((d / task_file.name).rename(d / "task.pt"), (d / f"{task_file.name}.sha256").unlink()),
     }
     for name, damage in variants.items():
         target = root / name

@@ -348,6 +348,13 @@ class Checkpointer:
         A checkpoint that fails its digest or does not load is skipped for the one before it;
         when checkpoints exist but none can be used, a CheckpointError names each and why.
         """
+        legacy = [name for name in ("task.pt", "epoch.pt") if (self.dir / name).exists()]
+        if legacy and not self.exists():
+            raise CheckpointError(
+                f"The run in {str(self.dir.parent)!r} has checkpoints {legacy} from an older retain, which wrote no "
+                "digest to verify them; resume it with that version, or start the run again in a new --out. "
+                "Nothing was changed."
+            )
         refused: list[str] = []
         found = self._newest_good("task", refused)
         task_path, task = found if found else (None, None)
