@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from pathlib import Path
-from typing import Optional
 
-import typer
-from rich.console import Console
-from rich.table import Table
 
-from retain.errors import ConfigError, RetainError
+def _quiet_exit(signum, frame):  # noqa: ANN001 - a signal handler
+    sys.exit(130)
+
+
+# Ctrl-C while this module's libraries load exits quietly (130), not with a traceback; the
+# previous handler is put back at the end of the module, so importing it changes nothing.
+try:
+    _previous_sigint = signal.signal(signal.SIGINT, _quiet_exit)
+except ValueError:  # imported outside the main thread: signals cannot be handled there
+    _previous_sigint = None
+
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from retain.errors import ConfigError, RetainError, storage_error  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help="Memory-budgeted class-incremental learning.")
 _err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> None:
-    _err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    # The message is user data, not markup: `pip install 'retain[mlflow]'` must print its brackets.
+    _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _user_errors(what: str) -> Iterator[None]:
+    """Turn the errors a user can cause into one printed paragraph and exit code 2 (130 on Ctrl-C)."""
+    try:
+        yield
+    except RetainError as exc:
+        _fail(exc)
+    except OSError as exc:  # a path that cannot be written or read: read-only, a file, disk full
+        _fail(storage_error(exc, what))
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
+
+
+def _out_option(text: str | None, option: str = "--out") -> Path | None:
+    """The path given to an --out/--resume option; an empty one is refused (it would mean the current folder)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ConfigError(f"{option} {text!r} is empty; give the path of a directory (e.g. {option} runs/my-run).")
+    return Path(text)
 
 
 _IMPORT_HELP = "Plugin module (my_pkg.lwf) or .py file to import first, registering its methods, policies, backbones, datasets (repeatable)."
@@ -58,47 +98,48 @@ def run(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
-    from retain.experiment.config import build_config
-    from retain.experiment.console import Reporter
-    from retain.experiment.launch import launch as run_experiment
-    from retain.experiment.plugins import load_plugins
-    from retain.experiment.run import resume_run
+    with _user_errors("write the run directory"):
+        from retain.experiment.config import build_config
+        from retain.experiment.console import Reporter
+        from retain.experiment.launch import launch as run_experiment
+        from retain.experiment.plugins import load_plugins
+        from retain.experiment.run import resume_run
 
-    try:
+        out_dir, resume_dir = _out_option(out), _out_option(resume, "--resume")
         overrides = list(set_)
         if device:
             overrides.append(f"device={device}")
-        if resume is not None:
-            if out is not None or dry_run:
+        if resume_dir is not None:
+            if out_dir is not None or dry_run:
                 raise ConfigError("--resume continues the run in its own directory; leave out --out and --dry-run.")
-            given = config is not None or preset is not None or overrides or seed is not None
             # The run's config.yaml names its plugins; --import adds modules to load before it is read.
             load_plugins(import_)
-            cfg = build_config(config, preset, overrides, seed, import_) if given else None
-            resume_run(resume, cfg, reporter=Reporter(quiet=quiet))
+            cfg = None
+            if config is not None or preset is not None:
+                cfg = build_config(config, preset, overrides, seed, import_)
+            elif (overrides or seed is not None) and (resume_dir / "config.yaml").is_file():
+                # --set/--seed alone are read against the run's own config, so a difference names just them.
+                cfg = build_config(resume_dir / "config.yaml", None, overrides, seed, import_)
+            resume_run(resume_dir, cfg, reporter=Reporter(quiet=quiet))
             return
         if config is None and preset is None:
             preset = "demo"
         cfg = build_config(config, preset, overrides, seed, import_)
-        run_experiment(cfg, out=out, dry_run=dry_run, reporter=Reporter(quiet=quiet))
-    except RetainError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
+        run_experiment(cfg, out=out_dir, dry_run=dry_run, reporter=Reporter(quiet=quiet))
 
 
 @app.command()
 def sweep(
     grid: Path = typer.Argument(..., help="Grid file (YAML): base config, axes, executor, resources."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep directory (default: the grid's `out`, else sweeps/<grid name>)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Sweep directory (default: the grid's `out`, else sweeps/<grid name>)."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or ray (default: the grid's `executor`)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
@@ -106,16 +147,17 @@ def sweep(
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP + " Added to every cell."),
 ) -> None:
     """Run every cell of a grid; complete cells are skipped and interrupted ones resumed."""
-    from retain.experiment.sweep import run_sweep
-
     try:
-        summary = run_sweep(grid, out=out, executor=executor, workers=workers, ray_address=ray_address,
-                            log=(lambda message: None) if quiet else _err.print, imports=list(import_))
-    except RetainError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _err.print(f"interrupted; run `retain sweep {grid}` again to continue.")
-        raise typer.Exit(code=130) from None
+        with _user_errors("write the sweep directory"):
+            from retain.experiment.sweep import run_sweep
+
+            summary = run_sweep(grid, out=_out_option(out), executor=executor, workers=workers, ray_address=ray_address,
+                                log=(lambda message: None) if quiet else (lambda message: _err.print(message, markup=False)),
+                                imports=list(import_))
+    except typer.Exit as stop:
+        if stop.exit_code == 130:
+            _err.print(f"interrupted; run `retain sweep {grid}` again to continue.", markup=False)
+        raise
     if not quiet:
         Console().print(f"{len(summary.finished)} finished, {len(summary.skipped)} already complete, "
                         f"{len(summary.failed)} failed; report: {summary.report or '(not written: cells failed)'}")
@@ -126,15 +168,13 @@ def sweep(
 @app.command()
 def report(
     path: Path = typer.Argument(..., help="A run directory or a sweep directory."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write report.md, runs.csv and plots/ (default: PATH)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Where to write report.md, runs.csv and plots/ (default: PATH)."),
 ) -> None:
     """Write a Markdown report with plots and a CSV of every run's metrics."""
-    from retain.experiment.report import write_report
+    with _user_errors("write the report"):
+        from retain.experiment.report import write_report
 
-    try:
-        Console().print(f"report: {write_report(path, out)}")
-    except RetainError as exc:
-        _fail(exc)
+        Console().print(f"report: {write_report(path, _out_option(out))}", markup=False)
 
 
 @app.command("list")
@@ -142,17 +182,15 @@ def list_things(
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Show the presets, methods, datasets, backbones and memory policies retain knows (plugins included)."""
-    from retain.data import dataset_names
-    from retain.experiment.plugins import load_plugins
-    from retain.experiment.presets import preset_description, preset_names
-    from retain.memory.policies import policy_names
-    from retain.methods import get_method_class, method_names
-    from retain.models import backbone_names
+    with _user_errors("read the plugins"):
+        from retain.data import dataset_names
+        from retain.experiment.plugins import load_plugins
+        from retain.experiment.presets import preset_description, preset_names
+        from retain.memory.policies import policy_names
+        from retain.methods import get_method_class, method_names
+        from retain.models import backbone_names
 
-    try:
         load_plugins(import_)
-    except RetainError as exc:
-        _fail(exc)
     out = Console()
     table = Table(title="presets")
     table.add_column("name")
@@ -180,19 +218,17 @@ def budget(
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
-    from retain.experiment.config import build_config
-    from retain.experiment.spec import resolve_run
+    with _user_errors("read the configuration"):
+        from retain.experiment.config import build_config
+        from retain.experiment.spec import resolve_run
 
-    try:
         cfg = build_config(config, preset or (None if config else "demo"), list(set_), imports=list(import_))
         Console().print(resolve_run(cfg).budget_table(), markup=False, highlight=False, soft_wrap=True)
-    except RetainError as exc:
-        _fail(exc)
 
 
 @app.command()
 def memorization(
-    out: Path = typer.Option(..., "--out", "-o", help="Scores file (.npy; settings go to the .json beside it)."),
+    out: str = typer.Option(..., "--out", "-o", help="Scores file (.npy; settings go to the .json beside it)."),
     data: str = typer.Option("fashion-mnist", "--data", help="Dataset name."),
     models: int = typer.Option(8, "--models", help="Networks trained on random halves (reference: 250)."),
     epochs: int = typer.Option(5, "--epochs", help="Epochs per network."),
@@ -200,24 +236,29 @@ def memorization(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
     """Memorization scores by subsampling (Feldman-Zhang), for analysis and method.scores_file."""
-    from retain.experiment.memorization import MemorizationSettings, memorization_scores, save_scores
+    with _user_errors("write the scores"):
+        from retain.experiment.memorization import MemorizationSettings, check_scores_path, memorization_scores, save_scores
 
-    try:
         settings = MemorizationSettings(dataset=data, n_models=models, epochs=epochs, seed=seed, device=device)
-        scores_path, settings_path = save_scores(memorization_scores(settings), settings, out)
-        Console().print(f"scores: {scores_path}  settings: {settings_path}")
-    except RetainError as exc:
-        _fail(exc)
+        settings.check()
+        scores_path = check_scores_path(_out_option(out))
+        scores_path, settings_path = save_scores(memorization_scores(settings), settings, scores_path)
+        Console().print(f"scores: {scores_path}  settings: {settings_path}", markup=False)
 
 
-def main() -> None:
-    """Entry point of the console script."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script (`argv`: the arguments, default sys.argv[1:])."""
     try:
-        app()
+        app(args=argv)
     except RetainError as exc:  # errors raised outside a command body
-        _err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
+
+if _previous_sigint is not None:
+    signal.signal(signal.SIGINT, _previous_sigint)
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,17 @@ class CheckpointError(RetainError):
     """A checkpoint is corrupt or belongs to a different configuration."""
 
 
+class StorageError(RetainError):
+    """A file or folder cannot be written or read: disk full, read-only, a path that is a file."""
+
+
+def storage_error(exc: OSError, what: str, hint: str = "") -> StorageError:
+    """A StorageError for an OSError met while doing `what`, naming the path and the cause."""
+    path = f" {str(exc.filename)!r}" if exc.filename else ""
+    cause = exc.strerror or type(exc).__name__
+    return StorageError(f"Cannot {what}:{path} {cause} (errno {exc.errno}).{(' ' + hint) if hint else ''}")
+
+
 def closest_match(name: str, choices: Iterable[str]) -> str | None:
     """The choice most similar to `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from retain.data import DATASET_NAMES, Dataset, ImageSplit, channel_stats, load_dataset
-from retain.errors import ConfigError
+from retain.errors import ConfigError, DatasetError
 
 
 def _split(n: int, channels: int = 3) -> ImageSplit:
@@ -33,14 +33,14 @@ def test_dataset_properties_and_to() -> None:
     ],
 )
 def test_image_split_rejects_contract_violations(images: torch.Tensor, labels: torch.Tensor) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(DatasetError):
         ImageSplit(images, labels)
 
 
 def test_mismatched_split_shapes_or_stats_are_rejected() -> None:
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(DatasetError, match="shape"):
         Dataset("toy", _split(2, 3), _split(2, 1), ["a", "b"], (0.5,) * 3, (0.2,) * 3)
-    with pytest.raises(ValueError, match="per channel"):
+    with pytest.raises(DatasetError, match="per channel"):
         Dataset("toy", _split(2), _split(2), ["a", "b"], (0.5,), (0.2,))
 
 

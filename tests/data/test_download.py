@@ -60,6 +60,7 @@ def test_checksum_mismatch_names_file_and_both_md5s_and_keeps_nothing(
 
 def test_unreachable_source_reports_paths_and_failure(http_mirror, data_cache: Path, tmp_path: Path) -> None:
     url, _ = http_mirror  # serves an empty folder: every file is a 404
+    (tmp_path / "empty").mkdir()  # a data.dir that exists but lacks the files (a missing one is refused at once)
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist", data_dir=tmp_path / "empty", mirror=url)
     message = str(info.value)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from retain.errors import CheckpointError
-from retain.experiment.checkpoint import config_differences, load_checkpoint
-from retain.experiment.config import build_config
+from retain.experiment.checkpoint import Checkpointer, config_differences, load_checkpoint
+from retain.experiment.config import build_config, config_to_dict
 from retain.experiment.console import Reporter
 from retain.experiment.run import build_setup, resume_run, run
 from retain.methods import get_method_class, method_names
@@ -59,15 +59,17 @@ def test_interrupted_run_resumes_to_the_same_matrix(tmp_path, method):
         with pytest.raises(KeyboardInterrupt):
             run(build_config(preset="demo", overrides=_overrides(method, every)), out=cut, reporter=StopAtEpoch(stop))
         latest = json.loads((cut / "checkpoints" / "latest.json").read_text())
-        assert latest == ({"kind": "epoch", "completed_tasks": 2, "phase": 0, "epoch": 1} if every else
-                          {"kind": "task", "completed_tasks": 2, "phase": None, "epoch": None})
+        assert latest == ({"kind": "epoch", "completed_tasks": 2, "phase": 0, "epoch": 1, "file": "epoch-0005.pt"} if every else
+                          {"kind": "task", "completed_tasks": 2, "phase": None, "epoch": None, "file": "task-0002.pt"})
         resumed = resume_run(cut)
         assert resumed["complete"] and resumed["resumes"] == [{"completed_tasks": 2, "epoch_checkpoint": bool(every)}]
         assert _matrix(cut) == _matrix(tmp_path / "full")
 
 
 def _tree_digest(path):
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+    # The lock file holds the pid of the last process that held the lock; it is not run data.
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file() and p.name != ".retain.lock"}
 
 
 @pytest.fixture
@@ -81,18 +83,40 @@ def interrupted(tmp_path):
 
 def test_checkpoints_load_with_weights_only(interrupted):
     cut, _ = interrupted
-    for name in ("task.pt", "epoch.pt"):
+    # Stopped in epoch callback 4 = (task 2, epoch 2): task 1's checkpoint and the epoch-3 one (task 2, epoch 1).
+    names = sorted(p.name for p in (cut / "checkpoints").iterdir())
+    assert names == ["epoch-0003.pt", "epoch-0003.pt.sha256", "latest.json", "task-0001.pt", "task-0001.pt.sha256"]
+    for name in ("task-0001.pt", "epoch-0003.pt"):
         payload = torch.load(cut / "checkpoints" / name, weights_only=True)
         assert payload["format"] == 1 and payload["progress"]["completed_tasks"] == 1
-    assert not list((cut / "checkpoints").glob("*.tmp"))  # atomic writes leave no temporary files
+        recorded = (cut / "checkpoints" / f"{name}.sha256").read_text().split()[0]
+        assert recorded == hashlib.sha256((cut / "checkpoints" / name).read_bytes()).hexdigest()
+    assert not list((cut / "checkpoints").glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
-def test_truncated_checkpoint_is_refused_and_nothing_changes(interrupted):
+def _flip_bits(path):
+    """Change bytes in the middle of the file (a stored tensor), keeping its length: torch may still load it."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8] = bytes(b ^ 0x55 for b in data[middle:middle + 8])
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_epoch_checkpoint_is_refused_and_the_task_checkpoint_used(interrupted):
+    cut, config = interrupted
+    _flip_bits(cut / "checkpoints" / "epoch-0003.pt")
+    point = Checkpointer(cut, config_to_dict(config), 1).load()
+    assert point.epoch is None and point.task["progress"]["completed_tasks"] == 1
+    assert "epoch-0003.pt" in point.notes[0] and "SHA-256" in point.notes[0] and "task-0001.pt" in point.notes[0]
+
+
+def test_truncated_checkpoints_are_refused_and_nothing_changes(interrupted):
     cut, _ = interrupted
-    path = cut / "checkpoints" / "epoch.pt"
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    for name in ("epoch-0003.pt", "task-0001.pt"):
+        path = cut / "checkpoints" / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     before = _tree_digest(cut)
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"No checkpoint .* can be used: checkpoints/task-0001\.pt .*SHA-256.*checkpoints/epoch-0003\.pt"):
         resume_run(cut)
     assert _tree_digest(cut) == before
 
@@ -113,9 +137,9 @@ def test_different_config_is_refused_naming_the_keys(interrupted):
 
 def test_foreign_file_and_missing_run_are_refused(tmp_path, interrupted):
     cut, _ = interrupted
-    torch.save({"format": 1, "kind": "task"}, cut / "checkpoints" / "task.pt")
+    torch.save({"format": 1, "kind": "task"}, cut / "checkpoints" / "task-0001.pt")
     with pytest.raises(CheckpointError, match="not a retain 'task' checkpoint"):
-        load_checkpoint(cut / "checkpoints" / "task.pt", "task")
+        load_checkpoint(cut / "checkpoints" / "task-0001.pt", "task")
     with pytest.raises(CheckpointError, match="no config.yaml"):
         resume_run(tmp_path / "nowhere")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from retain.config.strict import StrictSection
 
 
-class AugmentConfig(BaseModel):
+class AugmentConfig(StrictSection):
     """Which training augmentations run (every one is off by default except normalisation)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     crop_padding: int = Field(0, ge=0, description="random crop after zero padding by this many pixels; 0 = off")
     flip: bool = Field(False, description="horizontal flip with p = 0.5")

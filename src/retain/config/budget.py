@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from retain.config.strict import StrictSection
 
 # The backbones of model-based methods at MEMO's five AUC budget points (CIFAR ResNets).
 DEFAULT_POINT_BACKBONES: tuple[str, ...] = ("convnet2", "resnet14", "resnet20", "resnet26", "resnet32")
 
 
-class BudgetConfig(BaseModel):
+class BudgetConfig(StrictSection):
     """The `budget` section: which protocol derives the memory budget, and its reference.
 
     `reference_*` describe the method whose total memory everyone gets under `fair` (DER with
@@ -19,8 +21,6 @@ class BudgetConfig(BaseModel):
     runs them all and reports AUC-A and AUC-L.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     protocol: Literal["benchmark", "fair", "auc"] = "benchmark"
     reference_method: str = "der"
     reference_backbone: str = "resnet32"
@@ -28,10 +28,15 @@ class BudgetConfig(BaseModel):
     points: list[str] = Field(default_factory=lambda: list(DEFAULT_POINT_BACKBONES))
     point: int | None = Field(None, ge=1)
 
+    @field_validator("points")
+    @classmethod
+    def _points_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one backbone, e.g. [convnet2, resnet14, resnet20, resnet26, resnet32]")
+        return value
+
     @model_validator(mode="after")
     def _point_exists(self) -> "BudgetConfig":
-        if not self.points:
-            raise ValueError("budget.points must name at least one backbone")
         if self.point is not None and self.point > len(self.points):
             raise ValueError(f"budget.point={self.point} but budget.points has {len(self.points)} entries (1..{len(self.points)})")
         return self

@@ -9,20 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
+from retain.config.strict import StrictSection
 from retain.config.units import parse_budget, raw_image_bytes
 
 
-class MemoryConfig(BaseModel):
+class MemoryConfig(StrictSection):
     """What the memory may keep (budget), how rows are stored (codec) and chosen (policy).
 
     `budget` is None for no memory; `per_class` fixes the exemplars per class instead of a
     total. `quality: "auto"` lets the method choose the JPEG quality (MRDC's Rq criterion).
     `charge_teacher` / `charge_head` add a frozen teacher / the classifier head to the ledger.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     budget: str | int | None = None
     codec: Literal["raw", "jpeg"] = "raw"

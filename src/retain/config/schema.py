@@ -21,18 +21,19 @@ from retain.config.sections import (
     ModelConfig,
     ScenarioConfig,
     TrainConfig,
-    _Section,
+    MAX_SEED,
 )
+from retain.config.strict import StrictSection
 from retain.config.tree import validation_message
 from retain.errors import ConfigError
 
 
-class RetainConfig(_Section):
+class RetainConfig(StrictSection):
     """A whole run: data, scenario, model, method, memory, training, evaluation and seed."""
 
     preset: str | None = None
     imports: list[str] = Field(default_factory=list)  # plugin modules or .py files loaded before the names are checked
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = "cpu"
     data: DataConfig = Field(default_factory=DataConfig)
     scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from retain.config.strict import StrictSection
+
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes at most 64 bits
+MAX_NUMPY_SEED = 2**32 - 1  # np.random.RandomState / default_rng seeds
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataConfig(_Section):
+class DataConfig(StrictSection):
     """Which dataset to load and where its files are."""
 
     name: str = "digits"
@@ -22,7 +23,7 @@ class DataConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)  # the source's own settings (hf: image_column, ...)
 
 
-class ScenarioConfig(_Section):
+class ScenarioConfig(StrictSection):
     """How classes are split into tasks."""
 
     kind: Literal["class-incremental", "blurry"] = "class-incremental"
@@ -30,7 +31,7 @@ class ScenarioConfig(_Section):
     increment: int | list[int] = 2  # classes per task after the base; a list gives each task's size
     num_tasks: int | None = Field(None, ge=1)
     order: Literal["natural", "shuffle"] | list[int] = "shuffle"
-    order_seed: int = 1993
+    order_seed: int = Field(1993, ge=0, le=MAX_NUMPY_SEED)
     blurry: int = Field(10, ge=0, le=100)
     stream: Literal["offline", "online"] = "offline"
 
@@ -52,14 +53,14 @@ class ScenarioConfig(_Section):
         return self
 
 
-class ModelConfig(_Section):
+class ModelConfig(StrictSection):
     """The backbone and its options (e.g. `hidden: [400, 400]` for the MLP)."""
 
     backbone: str = "mlp"
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class TrainConfig(_Section):
+class TrainConfig(StrictSection):
     """Optimiser, schedule and speed options shared by every method."""
 
     epochs: int = Field(5, ge=0)
@@ -79,6 +80,13 @@ class TrainConfig(_Section):
     channels_last: bool | None = None  # None: on for convolutional backbones on CPU (RetainConfig resolves it)
     bf16: bool = False
 
+    @field_validator("milestones", "first_milestones")
+    @classmethod
+    def _milestones_positive(cls, value: list[int] | None, info) -> list[int] | None:
+        if value is not None and any(m < 1 for m in value):
+            raise ValueError(f"milestones are epoch numbers counted from 1; {value} has one below 1")
+        return value
+
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> "TrainConfig":
         if self.nesterov and self.momentum == 0:
@@ -86,7 +94,7 @@ class TrainConfig(_Section):
         return self
 
 
-class EvalConfig(_Section):
+class EvalConfig(StrictSection):
     """Evaluation options."""
 
     batch_size: int = Field(1024, ge=1)
@@ -95,13 +103,13 @@ class EvalConfig(_Section):
     task_incremental: bool = False  # also score with the task known (logits masked to its classes): "<score>-til"
 
 
-class CheckpointConfig(_Section):
+class CheckpointConfig(StrictSection):
     """When a run saves what it needs to resume: after every task, and every N epochs inside one."""
 
     every_epochs: int = Field(0, ge=0)  # 0: at task boundaries only
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(StrictSection):
     """Live logging (TensorBoard, optional MLflow) and the report written at the end of a run."""
 
     tensorboard: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"Override {text!r} (--set) has an empty key; expected dotted.key=value.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"Override {text!r} (--set): {exc}.") from None
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -50,15 +53,55 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key written twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], line)
+            except TypeError:  # an unhashable key: the base loader reports it
+                break
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping repeats a key."""
+
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(f"the key {key!r} is written twice (line {first_line} and line {line}); keep one")
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML like yaml.safe_load, refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Load a YAML mapping, with a clear error for a missing or malformed file."""
+    """Load a YAML mapping, with a clear error for a missing, unreadable or malformed file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Config file {str(path)!r} is a directory; pass the path of a YAML file.")
     if not path.is_file():
         raise ConfigError(f"Config file {str(path)!r} does not exist; pass the path of a YAML file.")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8."
+        ) from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"Config file {str(path)!r}: {exc}.") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from None
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -66,15 +109,46 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Pydantic adds the union member or validator tried to an error's location
+# (`memory.budget.str`, `scenario.order.literal['natural','shuffle']`, `function-after[...]`);
+# these are not settings, so messages leave them out.
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|list|dict|tuple|set|bytes|[a-z-]+\[.*\])$")
+
+
+def _field_path(loc: tuple) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and _TYPE_TAG.match(p))]
+    return ".".join(parts) or "config"
+
+
+def _shown(value: Any) -> str:
+    text = "{...}" if isinstance(value, dict) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def validation_message(exc: ValidationError) -> str:
-    """One paragraph naming every offending field, its value and what is allowed."""
-    parts = []
+    """One paragraph naming every offending field, its value and what is allowed.
+
+    The errors of one field (one per union member pydantic tried) are joined: "`memory.budget` =
+    [1]: Input should be a valid string, or a valid integer".
+    """
+    fields: dict[str, dict[str, Any]] = {}
     for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "config"
-        value = error.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        field = _field_path(error["loc"])
+        entry = fields.setdefault(field, {"input": error.get("input"), "messages": [], "unknown": False})
         if error["type"] == "extra_forbidden":
+            entry["unknown"] = True
+            continue
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if entry["messages"] and message.startswith("Input should be "):
+            message = message.removeprefix("Input should be ")
+        if message not in entry["messages"]:
+            entry["messages"].append(message)
+    parts = []
+    for field, entry in fields.items():
+        if entry["unknown"]:
             parts.append(f"`{field}` is not a known setting")
+        elif isinstance(entry["input"], dict):  # a section-level check: its message names the fields
+            parts.append(f"`{field}`: {', or '.join(entry['messages'])}")
         else:
-            parts.append(f"`{field}` = {shown}: {error['msg']}")
+            parts.append(f"`{field}` = {_shown(entry['input'])}: {', or '.join(entry['messages'])}")
     return "Invalid configuration: " + "; ".join(parts) + "."

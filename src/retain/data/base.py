@@ -20,17 +20,17 @@ class ImageSplit:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(
+            raise DatasetError(
                 f"ImageSplit.images must be a uint8 tensor (N, C, H, W); got dtype "
                 f"{self.images.dtype} with shape {tuple(self.images.shape)}."
             )
         if self.labels.dtype != torch.int64 or self.labels.dim() != 1:
-            raise ValueError(
+            raise DatasetError(
                 f"ImageSplit.labels must be an int64 tensor (N,); got dtype {self.labels.dtype} "
                 f"with shape {tuple(self.labels.shape)}."
             )
         if len(self.images) != len(self.labels):
-            raise ValueError(
+            raise DatasetError(
                 f"ImageSplit has {len(self.images)} images but {len(self.labels)} labels; "
                 "they must be equal."
             )
@@ -64,13 +64,13 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.train.images.shape[1:] != self.test.images.shape[1:]:
-            raise ValueError(
+            raise DatasetError(
                 f"Dataset {self.name!r}: train images have shape {tuple(self.train.images.shape[1:])} "
                 f"but test images {tuple(self.test.images.shape[1:])}; they must match."
             )
         channels = self.train.images.shape[1]
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(
+            raise DatasetError(
                 f"Dataset {self.name!r}: mean {self.mean} and std {self.std} need one value per "
                 f"channel ({channels})."
             )

@@ -114,9 +114,17 @@ def load_dataset(
     entry = dataset_entry(name)
     options = dict(options or {})
     check_options("Dataset", entry.name, entry.loader, options, "data.options")
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
+        raise DatasetError(
+            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
+            f"give the folder holding the {entry.name!r} files, or leave data.dir unset to use the default locations "
+            "(system folders, the cache, a download)."
+        )
     request = LoadRequest(
         name=entry.name,
-        data_dir=Path(data_dir).expanduser() if data_dir is not None else None,
+        data_dir=folder,
         download=download,
         mirror=mirror,
         image_size=_image_size(entry, image_size),

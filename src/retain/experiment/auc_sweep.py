@@ -13,7 +13,9 @@ from retain.config import RetainConfig
 from retain.experiment.budgeting import point_config
 from retain.experiment.console import Reporter
 from retain.experiment.results import write_json
+from retain.errors import ConfigError
 from retain.experiment.run import default_run_dir, run
+from retain.experiment.rundir import check_new_run_dir
 from retain.experiment.spec import resolve_run
 
 
@@ -22,6 +24,13 @@ def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_ru
     """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB)."""
     points = resolve_run(config).auc_points()
     base = Path(out) if out else default_run_dir(config)
+    if not dry_run:
+        check_new_run_dir(base)
+        if (base / "auc.json").exists() or any((base / f"point-{i}").exists() for i in range(1, len(points) + 1)):
+            raise ConfigError(
+                f"--out {str(base)!r} already holds an AUC sweep (auc.json or point-N/); choose another --out. "
+                "Nothing was overwritten."
+            )
     rows = []
     for index in range(1, len(points) + 1):
         point_cfg = point_config(config, index)

@@ -1,22 +1,33 @@
-"""Checkpoints of a run: what to save to continue it bit-exactly, written atomically, loaded safely.
+"""Checkpoints of a run: what to save to continue it bit-exactly, written atomically, checked, loaded safely.
 
-A run directory holds at most two checkpoint files under `checkpoints/`:
+A run directory keeps under `checkpoints/`:
 
-* `task.pt`, rewritten after every task: the method's state, every RNG and the run's progress
-  (accuracy rows, ledger, timings) once that task was evaluated;
-* `epoch.pt`, written every `checkpoint.every_epochs` epochs inside a task: the same plus the
-  optimiser, scheduler and position (phase, epoch) of that task's training.
+* `task-NNNN.pt` after task NNNN (the newest two): the method's state, every RNG and the run's
+  progress (accuracy rows, ledger, timings) once that task was evaluated;
+* `epoch-NNNN.pt` (the newest one; NNNN = epochs trained in the run), written every
+  `checkpoint.every_epochs` epochs inside a task: the same plus the optimiser, scheduler and
+  position (phase, epoch) of that task's training;
+* beside each, `<file>.sha256`: the SHA-256 of its bytes, written before the checkpoint is renamed
+  into place, so a checkpoint on disk always has its digest; `latest.json` names the newest.
 
-Resuming rebuilds the run from its config, loads `task.pt`, and when `epoch.pt` belongs to the
-next task replays that task's `before_task`/`before_phase` before loading the epoch state, so
-structures (grown heads, teachers) and side effects come back exactly as they were.
+Resuming verifies every digest: a checkpoint whose bytes changed is refused with a message naming
+it, and the resume falls back to the newest good one (the previous task checkpoint, or the task
+checkpoint instead of a bad epoch checkpoint). It rebuilds the run from its config, loads the task
+checkpoint, and when an epoch checkpoint belongs to the next task replays that task's
+`before_task`/`before_phase` before loading the epoch state, so structures (grown heads,
+teachers) and side effects come back exactly as they were.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import random
+import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +38,16 @@ import torch
 from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
-from retain.experiment.results import atomic_write, atomic_write_text
+from retain.experiment.faults import fault_point
+from retain.experiment.results import atomic_write_text, create_temporary
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
-TASK_FILE = "task.pt"
-EPOCH_FILE = "epoch.pt"
+DIGEST_SUFFIX = ".sha256"
+KEEP_TASK_CHECKPOINTS = 2  # the newest and the one before it, to fall back on
+_NAME = re.compile(r"^(task|epoch)-(\d+)\.pt$")
 
 
 # ---------------------------------------------------------------------- RNG states
@@ -103,20 +116,72 @@ class RunProgress:
 
 
 # ---------------------------------------------------------------------- files
-def atomic_torch_save(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
+def file_sha256(path: Path) -> str:
+    """The SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checked(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a temporary file, fsync, write `<path>.sha256`, then rename into `path`.
+
+    The digest is on disk before the checkpoint is, so every checkpoint file can be verified; a
+    kill at any moment leaves at worst a `.tmp` file (removed on the next start) or a digest
+    without its checkpoint (ignored).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory first: torch's file writer turns a full disk into a RuntimeError, a plain
+    # write gives the OSError (ENOSPC) the run reports with its resume command.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    fd, tmp = create_temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+        fault_point("checkpoint-write")
+        atomic_write_text(_digest_path(path), f"{file_sha256(Path(tmp))}  {path.name}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def verify_checkpoint(path: Path) -> str | None:
+    """None when `path` matches its recorded SHA-256, else why not (for the message)."""
+    digest_file = _digest_path(path)
+    if not digest_file.is_file():
+        return f"it has no digest file {digest_file.name} (it was not written by this retain, or not completely)"
+    try:
+        expected = digest_file.read_text().split()[0]
+    except (IndexError, OSError, UnicodeDecodeError):
+        return f"its digest file {digest_file.name} is unreadable"
+    found = file_sha256(path)
+    if found != expected:
+        return f"its SHA-256 is {found[:16]}…, but {expected[:16]}… was recorded when it was written: its bytes changed"
+    return None
 
 
 def load_checkpoint(path: Path, kind: str) -> dict[str, Any]:
     """Load a checkpoint with weights_only=True; a CheckpointError when it is unreadable or foreign."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or garbled files
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated, garbled or crafted files
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            "it is corrupt or truncated. Nothing in the run directory was changed; delete that file to resume "
-            "from the previous checkpoint, or start the run again in a new --out."
+            f"Checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {_first_line(exc)}); "
+            "it is corrupt, truncated or not a retain checkpoint. Nothing in the run directory was changed; "
+            "delete that file to resume from the previous checkpoint, or start the run again in a new --out."
         ) from None
     required = {"format", "kind", "config", "method", "rng", "progress"}
     if not isinstance(payload, dict) or not required <= set(payload) or payload["kind"] != kind:
@@ -131,6 +196,14 @@ def load_checkpoint(path: Path, kind: str) -> dict[str, Any]:
             "resume it with the retain version that wrote it. Nothing in the run directory was changed."
         )
     return payload
+
+
+def _first_line(exc: Exception) -> str:
+    """The cause of a torch.load failure without torch's advice to load untrusted files unsafely."""
+    text = str(exc)
+    if "weights_only" in text or "Weights only load failed" in text:
+        return "it holds objects other than tensors and plain containers, which are never unpickled"
+    return (text.strip().splitlines() or [""])[0][:200]
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -164,10 +237,12 @@ def check_same_config(expected: dict[str, Any], found: dict[str, Any], what: str
 @dataclass
 class ResumePoint:
     """What `Checkpointer.load` found: the state at the last task boundary and, when the run
-    stopped inside the next task, the state at its last saved epoch."""
+    stopped inside the next task, the state at its last saved epoch; `notes` say which
+    checkpoints were refused and what the resume falls back on."""
 
     task: dict[str, Any] | None
     epoch: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def progress(self) -> RunProgress:
@@ -176,7 +251,7 @@ class ResumePoint:
 
 
 class Checkpointer:
-    """Writes and reads the checkpoints of one run directory."""
+    """Writes, verifies and reads the checkpoints of one run directory."""
 
     def __init__(self, run_dir: Path, config_dict: dict[str, Any], every_epochs: int) -> None:
         self.dir = Path(run_dir) / CHECKPOINT_DIR
@@ -189,54 +264,122 @@ class Checkpointer:
             "method": method.state_dict(), "rng": capture_rng(ctx), "progress": progress.state_dict(), **extra,
         }
 
-    def _save(self, name: str, payload: dict[str, Any], progress: RunProgress) -> None:
+    def files(self, kind: str) -> list[Path]:
+        """The `kind` ("task" or "epoch") checkpoint files on disk, newest first."""
+        found = []
+        for path in self.dir.glob(f"{kind}-*.pt"):
+            match = _NAME.match(path.name)
+            if match:
+                found.append((int(match.group(2)), path))
+        return [path for _, path in sorted(found, reverse=True)]
+
+    def _remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        _digest_path(path).unlink(missing_ok=True)
+
+    def _save(self, kind: str, number: int, payload: dict[str, Any], progress: RunProgress) -> Path:
         started = time.perf_counter()
-        atomic_torch_save(self.dir / name, payload)
+        path = self.dir / f"{kind}-{number:04d}.pt"
+        save_checked(path, payload)
         # A small readable marker of the newest checkpoint (for people and for tests that wait on it).
         marker = {"kind": payload["kind"], "completed_tasks": payload["progress"]["completed_tasks"],
-                  "phase": payload.get("phase"), "epoch": payload.get("epoch")}
+                  "phase": payload.get("phase"), "epoch": payload.get("epoch"), "file": path.name}
         atomic_write_text(self.dir / "latest.json", json.dumps(marker) + "\n")
         progress.checkpoint_seconds += time.perf_counter() - started
+        return path
 
     def save_task(self, method: Method, ctx: RunContext, progress: RunProgress) -> None:
-        """The task-boundary checkpoint; the previous task's epoch checkpoint becomes stale and goes."""
-        self._save(TASK_FILE, self._payload("task", method, ctx, progress), progress)
-        (self.dir / EPOCH_FILE).unlink(missing_ok=True)
+        """The task-boundary checkpoint; epoch checkpoints become stale and go, the task checkpoint
+        before this one stays to fall back on."""
+        self._save("task", progress.completed_tasks, self._payload("task", method, ctx, progress), progress)
+        for path in self.files("epoch"):
+            self._remove(path)
+        for path in self.files("task")[KEEP_TASK_CHECKPOINTS:]:
+            self._remove(path)
 
     def epoch_hook(self, method: Method, ctx: RunContext, progress: RunProgress):
         """The trainer's after_epoch callback: an epoch checkpoint every `every_epochs` epochs."""
 
         def after_epoch(point: TrainPoint) -> None:
             if self.every_epochs and progress.global_epoch % self.every_epochs == 0:
-                self._save(EPOCH_FILE, self._payload(
+                saved = self._save("epoch", progress.global_epoch, self._payload(
                     "epoch", method, ctx, progress, phase=point.phase, epoch=point.epoch,
                     optimizer=point.optimizer.state_dict(), scheduler=point.scheduler.state_dict(),
                     stats=asdict(point.stats),
                 ), progress)
+                for path in self.files("epoch"):
+                    if path != saved:
+                        self._remove(path)
 
         return after_epoch
 
     def exists(self) -> bool:
-        return (self.dir / TASK_FILE).exists() or (self.dir / EPOCH_FILE).exists()
+        return bool(self.files("task") or self.files("epoch"))
+
+    def remove_orphan_digests(self) -> None:
+        """Digest files whose checkpoint never got renamed into place (a kill between the two)."""
+        for digest in self.dir.glob(f"*.pt{DIGEST_SUFFIX}"):
+            if not digest.with_name(digest.name[: -len(DIGEST_SUFFIX)]).exists():
+                digest.unlink(missing_ok=True)
+
+    def _shown(self, path: Path) -> str:
+        return f"checkpoints/{path.name}"
+
+    def _newest_good(self, kind: str, refused: list[str], accept=lambda payload: True) -> tuple[Path, dict[str, Any]] | None:
+        """The newest `kind` checkpoint whose digest matches and that loads; the others are listed in `refused`."""
+        for path in self.files(kind):
+            problem = verify_checkpoint(path)
+            if problem is None:
+                try:
+                    payload = load_checkpoint(path, kind)
+                except CheckpointError as exc:
+                    problem = str(exc).split(". Nothing")[0]
+                else:
+                    if not accept(payload):
+                        continue
+                    check_same_config(self.config_dict, payload["config"], f"Checkpoint {str(path)!r}", self.dir.parent)
+                    return path, payload
+            refused.append(f"{self._shown(path)} is refused: {problem}")
+        return None
 
     def load(self) -> ResumePoint:
-        """Read and check both files (config included) before anything is changed."""
-        task = load_checkpoint(self.dir / TASK_FILE, "task") if (self.dir / TASK_FILE).exists() else None
-        epoch = load_checkpoint(self.dir / EPOCH_FILE, "epoch") if (self.dir / EPOCH_FILE).exists() else None
-        for payload, name in ((task, TASK_FILE), (epoch, EPOCH_FILE)):
-            if payload is not None:
-                check_same_config(self.config_dict, payload["config"], f"Checkpoint {str(self.dir / name)!r}", self.dir.parent)
+        """Verify and read the newest good checkpoints (config included) before anything is changed.
+
+        A checkpoint that fails its digest or does not load is skipped for the one before it;
+        when checkpoints exist but none can be used, a CheckpointError names each and why.
+        """
+        legacy = [name for name in ("task.pt", "epoch.pt") if (self.dir / name).exists()]
+        if legacy and not self.exists():
+            raise CheckpointError(
+                f"The run in {str(self.dir.parent)!r} has checkpoints {legacy} from an older retain, which wrote no "
+                "digest to verify them; resume it with that version, or start the run again in a new --out. "
+                "Nothing was changed."
+            )
+        refused: list[str] = []
+        found = self._newest_good("task", refused)
+        task_path, task = found if found else (None, None)
         done = task["progress"]["completed_tasks"] if task else 0
-        if epoch is not None:
-            epoch_task = epoch["progress"]["completed_tasks"]
-            if epoch_task < done:
-                epoch = None  # written before the task boundary that followed it: stale
-            elif epoch_task > done:
+        task_refused = bool(refused)
+        found = self._newest_good("epoch", refused, accept=lambda payload: payload["progress"]["completed_tasks"] >= done)
+        epoch_path, epoch = found if found else (None, None)
+        if epoch is not None and epoch["progress"]["completed_tasks"] > done:
+            if not task_refused:
                 raise CheckpointError(
-                    f"Checkpoint {str(self.dir / EPOCH_FILE)!r} is inside task {epoch_task + 1} but the task checkpoint "
-                    f"ends after task {done}; the checkpoints do not belong together. Nothing was changed."
+                    f"Checkpoint {str(epoch_path)!r} is inside task {epoch['progress']['completed_tasks'] + 1} but the task "
+                    f"checkpoint ends after task {done}; the checkpoints do not belong together. Nothing was changed."
                 )
-        return ResumePoint(task, epoch)
+            refused.append(f"{self._shown(epoch_path)} is not used: it continues the refused task checkpoint")
+            epoch_path, epoch = None, None
+        if refused and task is None and epoch is None:
+            raise CheckpointError(
+                f"No checkpoint of the run in {str(self.dir.parent)!r} can be used: " + "; ".join(refused) +
+                ". Nothing in the run directory was changed; start the run again in a new --out."
+            )
+        notes = []
+        if refused:
+            using = epoch_path or task_path
+            notes.append(f"in {str(self.dir.parent)!r}: " + "; ".join(refused) + f". Resuming from {self._shown(using)} instead.")
+        return ResumePoint(task, epoch, notes)
 
     @staticmethod
     def train_resume(point: ResumePoint, method: Method, ctx: RunContext) -> TrainResume | None:

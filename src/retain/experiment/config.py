@@ -33,7 +33,7 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
     read_yaml,
     validation_message,
 )
-from retain.errors import ConfigError
+from retain.errors import ConfigError, unknown_name
 from retain.experiment.plugins import anchor_imports, load_plugins
 from retain.experiment.presets import load_preset
 
@@ -103,16 +103,79 @@ def validate_config(tree: dict[str, Any]) -> RetainConfig:
 
 
 def check_registered_names(config: RetainConfig) -> None:
-    """The method (name and parameters), memory policy, backbone and dataset names, checked against their registries."""
+    """The method's name and parameters, the memory policy, the dataset, the backbones and what the
+    method can use, checked against the registries (so `--dry-run` refuses what a run would refuse later)."""
     from retain.data import dataset_entry
     from retain.memory.config import check_policy_name
     from retain.methods import get_method_class
-    from retain.models import check_backbone_name
 
     check_policy_name(config.memory.policy)
-    method_params(config, get_method_class(config.method_name))
-    check_backbone_name(config.model.backbone)
+    check_device_name(config.device)
+    method_cls = get_method_class(config.method_name)
+    method_params(config, method_cls)
+    check_backbones(config, method_cls)
     dataset_entry(config.data.name)
+    if config.memory.quality == "auto" and not getattr(method_cls, "chooses_quality", False):
+        raise ConfigError(
+            f"memory.quality='auto' lets the method choose the JPEG quality, but method.name={config.method_name!r} "
+            "does not choose one (only mrdc does). Set memory.quality to a number in 1..100, or use method.name=mrdc."
+        )
+
+
+def check_device_name(name: str) -> None:
+    """A device torch can name (whether it exists here is checked when the run starts)."""
+    import torch
+
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"`device` = {name!r} is not a device name; use cpu, cuda or cuda:N.") from None
+
+
+def _growth(method_cls: type) -> str:
+    return getattr(method_cls, "model_growth", "single")
+
+
+def check_backbones(config: RetainConfig, method_cls: type) -> None:
+    """Every backbone name in the config is known, under its own field, and MEMO-like methods
+    (a specialized block per task) get a backbone they can split."""
+    from retain.methods import get_method_class, method_names
+    from retain.models import check_backbone_name, is_split_backbone, split_backbone_names
+
+    budget = config.budget
+    for field, name in [("model.backbone", config.model.backbone), ("budget.reference_backbone", budget.reference_backbone),
+                        *(("budget.points", point) for point in budget.points)]:
+        check_backbone_name(name, field)
+    if budget.reference_method not in method_names():
+        raise unknown_name("method", budget.reference_method, method_names(), field="budget.reference_method")
+    splits = [(config.method_name, _growth(method_cls), "model.backbone", [config.model.backbone])]
+    splits.append((budget.reference_method, _growth(get_method_class(budget.reference_method)),
+                   "budget.reference_backbone", [budget.reference_backbone]))
+    if budget.protocol == "auc" and _growth(method_cls) != "single":
+        splits.append((config.method_name, _growth(method_cls), "budget.points", list(budget.points)))
+    for method, growth, field, names in splits:
+        unsplittable = [name for name in names if not is_split_backbone(name)]
+        if growth == "specialized" and unsplittable:
+            raise ConfigError(
+                f"{field}={unsplittable[0]!r} cannot be split into a generalized part and specialized blocks, which "
+                f"{method} adds one of per task. Backbones MEMO and DER can split: {', '.join(split_backbone_names())} "
+                "(DER copies the whole backbone and takes any).",
+            )
+
+
+def ignored_settings(config: RetainConfig) -> list[str]:
+    """Settings the configured method has no use for (memory.* on a method that keeps no memory)."""
+    from retain.methods import get_method_class
+
+    if get_method_class(config.method_name).uses_memory:
+        return []
+    default = MemoryConfig()
+    changed = [f"memory.{name}={getattr(config.memory, name)!r}" for name in MemoryConfig.model_fields
+               if getattr(config.memory, name) != getattr(default, name)]
+    if not changed:
+        return []
+    return [f"method.name={config.method_name!r} keeps no memory, so {', '.join(changed)} "
+            f"{'is' if len(changed) == 1 else 'are'} ignored (no exemplars are stored)"]
 
 
 def method_params(config: RetainConfig, method_cls: type) -> Any:

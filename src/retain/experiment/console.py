@@ -43,6 +43,10 @@ class Reporter:
         else:
             print(message, file=sys.stderr, flush=True)
 
+    def warn(self, message: str) -> None:
+        """A note the user must see (a setting ignored, a checkpoint refused), shown even when quiet."""
+        print(f"note: {message}", file=sys.stderr, flush=True)
+
     def start_run(self, num_tasks: int) -> None:
         if self._progress is not None:
             self._task_bar = self._progress.add_task("tasks", total=num_tasks, info="")

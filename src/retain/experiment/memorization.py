@@ -9,6 +9,7 @@ the defaults here (8 MLPs, a few epochs) give a noisy but usable estimate in min
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from torch import nn
 
 from retain.augment import AugmentConfig, Augmenter
 from retain.data import Dataset, load_dataset
+from retain.engine.device import resolve_device
 from retain.errors import ConfigError
+from retain.experiment.results import atomic_write, atomic_write_text
 from retain.models import IncrementalNet, build_backbone
 
 
@@ -47,6 +50,9 @@ class MemorizationSettings:
             raise ConfigError(f"fraction={self.fraction} must lie strictly between 0 and 1 (the reference uses 0.5).")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs={self.epochs} and batch_size={self.batch_size} must both be at least 1.")
+        if not 0 <= self.seed < 2**32 - self.n_models:
+            raise ConfigError(f"--seed {self.seed}: the seed must be a whole number in 0..{2**32 - 1 - self.n_models}.")
+        resolve_device(self.device, field="--device")
 
 
 def stratified_half(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -122,13 +128,25 @@ def memorization_scores(settings: MemorizationSettings, dataset: Dataset | None 
     return scores.astype(np.float32)
 
 
-def save_scores(scores: np.ndarray, settings: MemorizationSettings, path: str | Path) -> tuple[Path, Path]:
-    """Write `path` (.npy, one score per training sample) and its settings as `path` .json."""
+def check_scores_path(path: str | Path) -> Path:
+    """The .npy path the scores will be written to, checked before any training: its folder can be
+    made and written, and neither it nor its .json is a folder."""
     path = Path(path).with_suffix(".npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, scores)
+    for target in (path, path.with_suffix(".json")):
+        if target.is_dir():
+            raise ConfigError(f"--out {str(target)!r} is a directory; give the path of a .npy file to write the scores to.")
+    path.parent.mkdir(parents=True, exist_ok=True)  # an OSError here is reported by the CLI with the path
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"--out {str(path)!r}: the folder {str(path.parent)!r} is not writable; choose another --out.")
+    return path
+
+
+def save_scores(scores: np.ndarray, settings: MemorizationSettings, path: str | Path) -> tuple[Path, Path]:
+    """Write `path` (.npy, one score per training sample) and its settings as `path` .json, each atomically."""
+    path = check_scores_path(path)
+    atomic_write(path, lambda handle: np.save(handle, scores), binary=True)
     settings_path = path.with_suffix(".json")
     summary = {**asdict(settings), "num_samples": int(scores.size), "undefined": int(np.isnan(scores).sum()),
                "mean": float(np.nanmean(scores)) if scores.size else 0.0}
-    settings_path.write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(settings_path, json.dumps(summary, indent=2) + "\n")
     return path, settings_path

@@ -19,7 +19,8 @@ import numpy as np
 
 from retain import metrics
 from retain.errors import ConfigError
-from retain.experiment.results import atomic_write_text
+from retain.experiment.faults import fault_point
+from retain.experiment.results import atomic_write, atomic_write_text
 
 MIB = 1024 * 1024
 PLOTS_DIR = "plots"
@@ -69,17 +70,52 @@ def collect_runs(root: Path) -> list[RunRecord]:
             "(retain run --out) or a sweep directory (retain sweep --out)."
         )
     axes_by_dir = _sweep_axes(root)
-    records = []
-    for path in paths:
-        try:
-            results = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue  # results.json is written atomically: a malformed one is not ours
-        if "accuracy_matrix" not in results:
-            continue
-        records.append(RunRecord(path.parent, results, axes_by_dir.get(path.parent.resolve(), {})))
+    records = [RunRecord(path.parent, read_results(path), axes_by_dir.get(path.parent.resolve(), {})) for path in paths]
     _assign_groups(records)
     return records
+
+
+# What a report reads of every results.json, and the type each must have.
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "method": str, "seed": int, "accuracy_matrix": list, "stage_accuracy": list, "task_classes": list, "metrics": dict,
+}
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A run's results.json, checked to hold what a report reads; a ConfigError names the file and what is wrong."""
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(
+            f"`retain report`: {str(path)!r} is not a usable retain results.json: {why}. Nothing was written; "
+            f"restore it (`retain run --resume {path.parent}` rewrites a run's results) or move it out of the folder."
+        )
+
+    try:
+        results = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise refuse("it is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise refuse(f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(results, dict):
+        raise refuse(f"it holds a {type(results).__name__}, not a mapping")
+    for key, kind in _REQUIRED.items():
+        if key not in results:
+            raise refuse(f"it lacks {key!r}")
+        if not isinstance(results[key], kind) or isinstance(results[key], bool):
+            raise refuse(f"{key!r} is a {type(results[key]).__name__}, not a {kind.__name__}")
+    matrix, stages = results["accuracy_matrix"], results["stage_accuracy"]
+    width = len(results["task_classes"])
+    if (len(matrix) != len(stages) or len(matrix) > width
+            or not all(isinstance(row, list) and len(row) == width and all(_is_score(v) for v in row) for row in matrix)
+            or not all(_is_score(v) for v in stages)):
+        raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'")
+    for key in ("average_incremental_accuracy", "last_accuracy"):
+        if not _is_score(results["metrics"].get(key)):
+            raise refuse(f"'metrics.{key}' is missing or not a number")
+    return results
+
+
+def _is_score(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _sweep_axes(root: Path) -> dict[Path, dict[str, Any]]:
@@ -95,6 +131,8 @@ def _assign_groups(records: list[RunRecord]) -> None:
     for record in records:
         values = dict(record.axes) if record.axes else {"method": record.results["method"], "budget": record.budget}
         values.pop("seed", None)
+        # Runs of other data or another number of tasks never share a group (their curves differ in length).
+        values.update(dataset=record.results.get("dataset"), tasks=len(record.results["task_classes"]))
         described.append(values)
     keys = list(dict.fromkeys(k for values in described for k in values))  # grid order
     varying = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in described}) > 1]
@@ -154,6 +192,11 @@ def _figure(width: float = 6.4, height: float = 4.2):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _save_figure(fig, path: Path) -> None:
+    """PNG written atomically: an interrupted report never leaves half a plot."""
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110), binary=True)
+
+
 def _stack(values: list[list[float | None]]) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
 
@@ -183,7 +226,7 @@ def plot_accuracy_per_task(groups: dict[str, list[RunRecord]], path: Path) -> No
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title("Accuracy after each task (mean ± std over seeds)")
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
 
 
 def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> None:
@@ -207,7 +250,7 @@ def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> No
     title = label.replace(", ", "\n") + (f"\n(mean of {len(records)} runs)" if len(records) > 1 else "")
     ax.set_title(title, fontsize="small")
     fig.colorbar(image, ax=ax, label="%", shrink=0.8)
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
 
 
 def plot_memory(label: str, records: list[RunRecord], path: Path) -> None:
@@ -233,7 +276,7 @@ def plot_memory(label: str, records: list[RunRecord], path: Path) -> None:
     ax.set_ylim(0, max(budget, bottom.max()) * 1.3)  # room for the legend above the bars
     ax.set_title(f"Memory composition: {label}", fontsize="medium")
     ax.legend(fontsize="small", loc="upper left", ncol=3)
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
 
 
 def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any]]:
@@ -278,7 +321,7 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- the report
@@ -297,12 +340,10 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     """Write report.md, runs.csv and plots/*.png for the run or sweep under `root`; return report.md's path."""
     root = Path(root)
     out = Path(out) if out else root
-    records = collect_runs(root)
+    records = collect_runs(root)  # every results.json is checked before anything is written
     plots = out / PLOTS_DIR
     plots.mkdir(parents=True, exist_ok=True)
-    for stale in plots.glob("*.png"):  # plots of groups an earlier report had
-        stale.unlink()
-    write_csv(records, root, out / "runs.csv")
+    earlier_plots = set(plots.glob("*.png"))
     complete = [r for r in records if r.complete]
     groups: dict[str, list[RunRecord]] = {}
     for record in complete:
@@ -350,6 +391,11 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         aia, last = m.get("average_incremental_accuracy"), m.get("last_accuracy")
         lines.append(f"| {row['run']} | {row['method']} | {row['seed']} | {'–' if aia is None else f'{aia:.2f}'} | "
                      f"{'–' if last is None else f'{last:.2f}'} | {row['completed_tasks']}/{row['num_tasks']} |")
+    written = {plots / name for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))}
+    for stale in earlier_plots - written:  # plots of groups only an earlier report had
+        stale.unlink()
+    write_csv(records, root, out / "runs.csv")
+    fault_point("report")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -36,7 +36,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _create_temporary(path: Path) -> tuple[int, str]:
+def create_temporary(path: Path) -> tuple[int, str]:
     """A new file beside `path` opened for writing, with the mode any new file gets (0666 less the
     umask: 0644 under umask 022), so colleagues can read results and checkpoints. mkstemp would
     make it 0600, which the rename keeps."""
@@ -53,7 +53,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
     so readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    fd, tmp = create_temporary(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as handle:
             write(handle)

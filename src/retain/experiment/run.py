@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -17,15 +18,18 @@ from retain import metrics
 from retain.augment import Augmenter
 from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
+from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine.trainer import train_task
-from retain.errors import CheckpointError, ConfigError
+from retain.engine.trainer import TrainingDiverged, train_task
+from retain.errors import CheckpointError, DatasetError, storage_error
+from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
-from retain.experiment.config import RetainConfig, config_to_dict, read_yaml, validate_config
+from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import Reporter
 from retain.experiment.results import versions, write_json, write_yaml
+from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
-from retain.experiment.tracking import Tracker
+from retain.experiment.tracking import Tracker, check_backends
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 from retain.scenarios import Plan, TaskSpec
@@ -36,17 +40,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """The requested device, or a ConfigError if it is not available here."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"`device` = {name!r} is not a device name; use cpu, cuda or cuda:N.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"`device` = {name!r} but no CUDA device is available on this machine; use device=cpu.")
-    return device
 
 
 def remap_dataset(dataset: Dataset, plan: Plan) -> Dataset:
@@ -68,12 +61,8 @@ def default_run_dir(config: RetainConfig) -> Path:
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """Refuse to write into a directory that already holds a run (nothing written is ever lost)."""
-    if (run_dir / "results.json").exists() or (run_dir / "config.yaml").exists():
-        raise ConfigError(
-            f"Run directory {str(run_dir)!r} (--out) already holds a run; choose another --out "
-            "or delete it first. Nothing was overwritten."
-        )
+    """Refuse an --out that cannot become a new run directory (nothing written is ever lost)."""
+    check_new_run_dir(run_dir)
 
 
 @dataclass
@@ -93,6 +82,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     seed_everything(config.seed)
     device = resolve_device(config.device)
     raw = load_configured_dataset(config.data)
+    check_normalisable(config, raw)
     spec = resolve_run(config, raw)
     plan = spec.plan
     dataset = remap_dataset(raw, plan).to(device)
@@ -107,6 +97,19 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     return Setup(config, dataset, plan, ctx, method, spec)
 
 
+def check_normalisable(config: RetainConfig, dataset: Dataset) -> None:
+    """Normalisation divides by each channel's std: a channel that is the same in every training
+    image (std 0) is refused, naming the dataset and the fix."""
+    if config.augment.normalize and any(s <= 0 for s in dataset.std):
+        flat = [c for c, s in enumerate(dataset.std) if s <= 0]
+        where = f" in {config.data.dir!r} (data.dir)" if config.data.dir else ""
+        raise DatasetError(
+            f"Dataset {config.data.name!r}{where}: channel(s) {flat} have the same value in every training image "
+            f"(std {tuple(round(s, 4) for s in dataset.std)}), so normalising by the std would divide by zero. "
+            "Check the images, or set augment.normalize=false to train on unnormalised pixels."
+        )
+
+
 def _matrix_row(per_task: list[float], num_tasks: int) -> list[float]:
     return per_task + [float("nan")] * (num_tasks - len(per_task))
 
@@ -115,33 +118,40 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     """Run the experiment described by `config` and write its run directory; return the results.
 
     One run: under budget.protocol=auc without budget.point, `retain.experiment.launch` runs the
-    AUC sweep instead (this refuses it with a ConfigError).
+    AUC sweep instead (this refuses it with a ConfigError). Everything that can be checked is
+    checked before the first file is written; the run directory is locked while it is written.
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(out) if out else default_run_dir(config)
     if not dry_run:
         check_run_dir(run_dir)
+        check_backends(config)
     else:
         # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
         reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
     setup = build_setup(config, reporter)
-    plan, method, ctx = setup.plan, setup.method, setup.ctx
+    plan, ctx = setup.plan, setup.ctx
     if dry_run:
-        reporter.out.print(plan.describe(setup.dataset.class_names))
+        reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
         return {"plan": plan.to_dict(), "dry_run": True}
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(run_dir / "config.yaml", config_to_dict(config))
-    write_json(run_dir / "plan.json", plan.to_dict())
-    reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
-    return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+    for note in ignored_settings(config):
+        reporter.warn(note)
+    with RunDirLock(run_dir):
+        check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
+        remove_stale_temporaries(run_dir)
+        write_yaml(run_dir / "config.yaml", config_to_dict(config))
+        write_json(run_dir / "plan.json", plan.to_dict())
+        faults.fault_point("start-up")
+        reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
+        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
 
 
 def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Continue the run in `run_dir` from its last checkpoint (from the start when it has none yet).
+    """Continue the run in `run_dir` from its last good checkpoint (from the start when it has none yet).
 
-    `config`, when given, must equal the run's config.yaml. Checkpoints are read and checked
-    before anything is written, so a refused resume leaves the directory as it was.
+    `config`, when given, must equal the run's config.yaml. Checkpoints are verified (SHA-256) and
+    read before anything is written, so a refused resume leaves the directory as it was; a
+    complete run only gets its missing report back.
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
@@ -150,20 +160,44 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
             "directory of the run to continue."
         )
-    saved = validate_config(read_yaml(run_dir / "config.yaml"))
-    if config is not None:
-        check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
-    config = saved
-    previous = _read_results(run_dir)
-    if previous is not None and previous.get("complete"):
-        reporter.log(f"{run_dir} is already complete; nothing to resume.")
-        return previous
-    point = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs).load()
-    setup = build_setup(config, reporter)
-    done = point.progress.completed_tasks
-    where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
-    reporter.log(f"resuming {run_dir} {where}")
-    return _learn_tasks(config, setup, run_dir, reporter, point)
+    with RunDirLock(run_dir):
+        saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        if config is not None:
+            check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+        config = saved
+        check_backends(config)
+        previous = _read_results(run_dir)
+        if previous is not None and previous.get("complete"):
+            remove_stale_temporaries(run_dir)
+            if config.logging.report and not (run_dir / "report.md").is_file():
+                from retain.experiment.report import write_report
+
+                previous["report"] = str(_storage_guard(lambda: write_report(run_dir), run_dir))
+                reporter.log(f"{run_dir} is complete; its missing report was written again.")
+            else:
+                reporter.log(f"{run_dir} is already complete; nothing to resume.")
+            return previous
+        checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
+        point = checkpointer.load()
+        setup = build_setup(config, reporter)
+        for note in point.notes:
+            reporter.warn(note)
+        remove_stale_temporaries(run_dir)
+        checkpointer.remove_orphan_digests()
+        done = point.progress.completed_tasks
+        where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
+        reporter.log(f"resuming {run_dir} {where}")
+        return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def _storage_guard(write, run_dir: Path):
+    """Call `write()`; a full disk or an unwritable file becomes a StorageError saying how to resume."""
+    try:
+        return write()
+    except OSError as exc:
+        raise storage_error(exc, f"write the run directory {str(run_dir)!r}",
+                            f"Nothing written before is lost; free space (or fix the folder), then continue with: "
+                            f"retain run --resume {run_dir}") from None
 
 
 def _read_results(run_dir: Path) -> dict[str, Any] | None:
@@ -175,13 +209,19 @@ def _read_results(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
-    """Drive the method through the remaining tasks, checkpointing and logging as configured."""
+    """Drive the method through the remaining tasks, checkpointing and logging as configured; a full
+    disk or an unwritable file stops the run with a StorageError giving the resume command."""
+    return _storage_guard(lambda: _learn_remaining_tasks(config, setup, run_dir, reporter, point), run_dir)
+
+
+def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
     plan, method, ctx = setup.plan, setup.method, setup.ctx
     num_tasks = len(plan.tasks)
     progress = point.progress
     if point.task is not None:
-        method.load_state_dict(point.task["method"])
-        restore_rng(ctx, point.task["rng"])
+        with _checkpoint_state(run_dir):
+            method.load_state_dict(point.task["method"])
+            restore_rng(ctx, point.task["rng"])
     if point.task is not None or point.epoch is not None:
         progress.resumes.append({"completed_tasks": progress.completed_tasks,
                                  "epoch_checkpoint": point.epoch is not None})
@@ -198,6 +238,7 @@ def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Re
             for task in plan.tasks[progress.completed_tasks :]:
                 reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
                 t0 = time.perf_counter()
+                faults.enter_task(task.index + 1, method)
                 method.before_task(task)
                 if train_resume is None:
                     progress.epoch_scores = []
@@ -209,8 +250,10 @@ def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Re
                 train_resume = None
                 t1 = time.perf_counter()
                 method.after_task(task)
+                faults.fault_point("memory-update")
                 t2 = time.perf_counter()
                 evaluation = evaluate(method, task, ctx)
+                faults.fault_point("evaluation")
                 if progress.ledger is not None:
                     progress.ledger.record(task.index, method.ledger_items(), ctx.budget_bytes, method.exemplars_per_class())
                 for name, acc in evaluation.scores.items():
@@ -238,24 +281,51 @@ def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Re
                 reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
         finished = True
     except KeyboardInterrupt:
-        reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}")
+        reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}", markup=False)
         raise
+    except TrainingDiverged as exc:  # say what the run directory really keeps
+        done = progress.completed_tasks
+        kept = (f"{run_dir} keeps the results and checkpoints of tasks 1..{done}" if done
+                else f"no task finished, so {run_dir} holds no checkpoint")
+        text = str(exc).replace("; the last good checkpoint is kept.", ".")
+        raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
+                               "and start in a new --out.") from None
     finally:
         tracker.close(finished)
     results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
     if config.logging.report:
         from retain.experiment.report import write_report
 
-        results["report"] = str(write_report(run_dir))
+        try:
+            results["report"] = str(write_report(run_dir))
+        except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
+            reporter.console.print(f"interrupted while writing the report; write it with: retain run --resume {run_dir}",
+                                   markup=False)
+            raise
     if not reporter.quiet:
         reporter.final_table(results)
     return results
+
+
+@contextlib.contextmanager
+def _checkpoint_state(run_dir: Path):
+    """A checkpoint that passed its digest and config checks but whose state the method cannot take
+    (written by other code) is a CheckpointError, not a traceback."""
+    try:
+        yield
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"The checkpoint of {str(run_dir)!r} holds a state this method cannot load ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:200]}); it was written by other code. "
+            "Start the run again in a new --out."
+        ) from None
 
 
 def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec):
     """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
 
     def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
+        faults.epoch_ended()
         progress.global_epoch += 1
         reporter.epoch(phase, epoch, epochs, loss, lr)
         tracker.epoch(progress.global_epoch, task.index, phase, loss, lr)

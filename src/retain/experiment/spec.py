@@ -17,7 +17,7 @@ from retain.config import RetainConfig
 from retain.errors import ConfigError
 from retain.data import Dataset, ImageSplit
 from retain.experiment.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
-from retain.experiment.config import method_params
+from retain.experiment.config import ignored_settings, method_params
 from retain.memory.protocols import BudgetPoint, ProtocolBudget
 from retain.methods import Method, MethodParams, get_method_class
 from retain.scenarios import Plan, make_plan
@@ -73,7 +73,11 @@ class RunSpec:
         return None if self.budget is None else self.budget.budget_bytes
 
     def forecast_text(self) -> str:
-        """The budget and per-task ledger forecast printed by `retain run --dry-run`."""
+        """The budget and per-task ledger forecast printed by `retain run --dry-run` (for a method
+        without memory: that it keeps none, and which memory settings it ignores)."""
+        if not self.method_cls.uses_memory:
+            lines = [f"budget: method {self.config.method_name} keeps no memory (no exemplars are stored)"]
+            return "\n".join(lines + [f"note: {note}" for note in ignored_settings(self.config)])
         return describe_forecast(self.config, self.budget, self.seen_per_task)
 
     def budget_table(self) -> str:

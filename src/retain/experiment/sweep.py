@@ -13,16 +13,28 @@ A grid file (YAML)::
     resources: {cpus: 1, gpus: 0}              # per cell (Ray task resources; local: threads)
 
 Re-running a sweep skips complete cells and resumes interrupted ones from their checkpoints.
-The driver appends one line per event to `log.jsonl` (start, skipped, finished, failed).
+`log.jsonl` gets one line per event: start and skipped from the driver, finished and failed from
+whoever ran the cell (a complete cell whose end no line records, e.g. one finished by hand, gets
+its finished line on the next re-run), so every cell's end is recorded exactly once.
+
+One process writes a directory at a time: the driver holds the sweep directory's lock, each
+cell runs under its run-directory lock (retain.experiment.rundir). Local worker processes die
+with the driver: on Linux the kernel kills them when it dies (PR_SET_PDEATHSIG, kill -9
+included), elsewhere they watch their parent; SIGTERM and Ctrl-C make the driver stop them.
+An axis `preset` swaps the base's preset (the base's own settings still apply over it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +47,7 @@ from retain.experiment.config import (add_imports, apply_override, config_to_dic
                                       validate_config, validation_message)
 from retain.experiment.plugins import anchor_imports
 from retain.experiment.results import atomic_write_text, write_json
+from retain.experiment.rundir import RunDirLock
 
 AXIS_ALIASES = {"method": "method.name", "budget": "memory.budget"}
 SHORT_NAMES = {full: short for short, full in AXIS_ALIASES.items()}
@@ -70,6 +83,7 @@ class Cell:
     axes: dict[str, Any]
     config: dict[str, Any]
     dir: str  # absolute
+    journal: str | None = None  # the sweep's log.jsonl, where the cell records its end
 
 
 # ---------------------------------------------------------------------- reading a grid
@@ -90,6 +104,20 @@ def _axis_path(key: str, value: Any) -> list[str]:
     if key == "method" and isinstance(value, dict):
         return ["method"]  # a whole method mapping, e.g. {name: icarl, loss: sigmoid}
     return AXIS_ALIASES.get(key, key).split(".")
+
+
+def _cell_tree(base_tree: dict[str, Any], axes: dict[str, Any]) -> dict[str, Any]:
+    """The config tree of one cell: the preset (the `preset` axis, else the base's) under the base, then the other axes."""
+    raw = copy.deepcopy(base_tree)
+    if "preset" in axes:
+        if not isinstance(axes["preset"], str):
+            raise ConfigError(f"axes.preset values are preset names (see `retain list`), got {axes['preset']!r}.")
+        raw["preset"] = axes["preset"]
+    tree = merge_preset(raw)
+    for key, value in axes.items():
+        if key != "preset":
+            apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
+    return tree
 
 
 def _slug(value: Any) -> str:
@@ -118,10 +146,8 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
     seen: dict[str, dict[str, Any]] = {}
     for values in itertools.product(*(grid.axes[k] for k in keys)):
         axes = dict(zip(keys, values))
-        tree = copy.deepcopy(base_tree)
-        for key, value in axes.items():
-            apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
         try:
+            tree = _cell_tree(base_tree, axes)
             config = validate_config(tree)
         except RetainError as exc:  # ConfigError, BudgetError: keep the kind, name the cell
             raise type(exc)(f"Grid cell {axes} in {str(grid_path)!r}: {exc}") from None
@@ -166,11 +192,19 @@ def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]
         config = validate_config(cell["config"])
         results = resume_run(run_dir, config) if state == "partial" else run(config, out=run_dir)
     except RetainError as exc:
-        return {**outcome, "event": "failed", "error": str(exc), "seconds": time.perf_counter() - started}
+        outcome.update(event="failed", error=str(exc), seconds=time.perf_counter() - started)
     except Exception as exc:  # one broken cell must not stop the others
-        return {**outcome, "event": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - started}
-    return {**outcome, "event": "finished", "seconds": time.perf_counter() - started,
-            "last_accuracy": results["metrics"]["last_accuracy"]}
+        outcome.update(event="failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
+    else:
+        outcome.update(event="finished", seconds=time.perf_counter() - started, last_accuracy=results["metrics"]["last_accuracy"])
+    if cell.get("journal"):  # recorded by the process that ran the cell, so a dying driver cannot lose it
+        try:
+            _Journal(Path(cell["journal"])).write(cell["name"], outcome["event"],
+                                                  **{k: v for k, v in outcome.items() if k not in ("cell", "event")})
+            outcome["recorded"] = True
+        except OSError:  # e.g. a Ray node that does not share the sweep's folder: the driver records it
+            pass
+    return outcome
 
 
 # ---------------------------------------------------------------------- executors
@@ -180,12 +214,70 @@ def _local(payloads: list[dict[str, Any]], workers: int, threads: int) -> Iterat
             yield run_cell(payload, threads)
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_cell, payload, threads) for payload in payloads]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    futures = {pool.submit(run_cell, payload, threads): payload for payload in payloads}
+    try:
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                yield future.result()
+            except BrokenProcessPool as exc:  # a worker was killed from outside: the cells not done fail, a re-run resumes them
+                yield {"cell": futures[future]["name"], "event": "failed", "mode": "unknown",
+                       "error": f"the worker process died ({exc})", "seconds": 0.0}
+        pool.shutdown()
+    finally:  # an exception, Ctrl-C or SIGTERM in the driver: stop the workers now, never leave them running
+        stop_workers(pool)
+
+
+def stop_workers(pool) -> None:
+    """Kill a process pool's workers and reap them (cells in flight resume on the next run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=10)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_init(driver_pid: int) -> None:
+    """In each local worker: die with the driver, and leave Ctrl-C to the driver (which stops us)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    else:  # no parent-death signal: poll for the parent instead
+        threading.Thread(target=_watch_parent, args=(driver_pid,), daemon=True).start()
+    if os.getppid() != driver_pid:  # the driver died before the signal was armed
+        os._exit(1)
+
+
+def _watch_parent(driver_pid: int) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_stops_driver():
+    """SIGTERM ends the driver like Ctrl-C (so it stops its workers); the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def import_ray():
@@ -251,19 +343,32 @@ def run_sweep(
         import_ray()  # fail before anything is written
     workers = workers or grid.workers
     sweep_dir = Path(out or grid.out or Path("sweeps") / grid_path.stem)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise ConfigError(f"Sweep directory {str(sweep_dir)!r} (--out or the grid's `out`) is a file; choose a directory.")
     cells = expand_cells(grid, grid_path, sweep_dir, imports)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with RunDirLock(sweep_dir, what="sweep directory"), _sigterm_stops_driver():
+        return _drive(grid, grid_path, sweep_dir, cells, executor, workers, ray_address, log)
+
+
+def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], executor: str, workers: int,
+           ray_address: str | None, log: Callable[[str], None]) -> SweepSummary:
+    """Run the cells that are not complete (holding the sweep directory's lock) and write the report."""
     atomic_write_text(sweep_dir / "grid.yaml", grid_path.read_text())
     write_json(sweep_dir / "cells.json", [{"name": c.name, "dir": c.name, "axes": c.axes} for c in cells])
     journal = _Journal(sweep_dir / "log.jsonl")
+    recorded = journal.finished_cells()
 
     todo, skipped = [], []
     for cell in cells:
         state = cell_state(Path(cell.dir))
         if state == "complete":
             skipped.append(cell.name)
-            journal.write(cell.name, "skipped")
+            if cell.name in recorded:
+                journal.write(cell.name, "skipped")
+            else:  # finished by a process that could not record it (killed just after, or a resume by hand)
+                journal.write(cell.name, "finished", mode="elsewhere", note="found complete; recorded on this re-run")
         else:
+            cell.journal = str(journal.path.resolve())
             todo.append(cell)
             journal.write(cell.name, "start", mode="resumed" if state == "partial" else "new")
     log(f"sweep {sweep_dir}: {len(cells)} cells, {len(skipped)} complete, {len(todo)} to run ({executor})")
@@ -276,14 +381,16 @@ def run_sweep(
         threads = max(1, int(cpus)) if workers > 1 else None
         outcomes = _local(payloads, workers, threads or 0)
     finished, failed = [], {}
-    for outcome in outcomes:
-        journal.write(outcome["cell"], outcome["event"], **{k: v for k, v in outcome.items() if k not in ("cell", "event")})
-        if outcome["event"] == "finished":
-            finished.append(outcome["cell"])
-            log(f"  {outcome['cell']}: finished ({outcome['mode']}) in {outcome['seconds']:.1f} s, last accuracy {outcome['last_accuracy']:.2f}%")
-        else:
-            failed[outcome["cell"]] = outcome["error"]
-            log(f"  {outcome['cell']}: FAILED: {outcome['error']}")
+    with contextlib.closing(outcomes):  # closing the generator stops its workers, also on Ctrl-C
+        for outcome in outcomes:
+            if not outcome.pop("recorded", False):
+                journal.write(outcome["cell"], outcome["event"], **{k: v for k, v in outcome.items() if k not in ("cell", "event")})
+            if outcome["event"] == "finished":
+                finished.append(outcome["cell"])
+                log(f"  {outcome['cell']}: finished ({outcome['mode']}) in {outcome['seconds']:.1f} s, last accuracy {outcome['last_accuracy']:.2f}%")
+            else:
+                failed[outcome["cell"]] = outcome["error"]
+                log(f"  {outcome['cell']}: FAILED: {outcome['error']}")
     summary = SweepSummary(sweep_dir, len(cells), skipped, finished, failed)
     if not failed:
         from retain.experiment.report import write_report
@@ -293,14 +400,33 @@ def run_sweep(
 
 
 class _Journal:
-    """Appends one JSON line per event; only the driver writes it."""
+    """Appends one JSON line per event (the driver and the processes running cells share it).
+
+    Each line goes out in one O_APPEND write, so lines of different processes never interleave.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def write(self, cell: str, event: str, **fields: Any) -> None:
         line = json.dumps({"time": time.time(), "cell": cell, "event": event, **fields}) + "\n"
-        with open(self.path, "a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def finished_cells(self) -> set[str]:
+        """Cells with a finished line (a line cut by a kill is skipped)."""
+        if not self.path.is_file():
+            return set()
+        done = set()
+        for line in self.path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "finished":
+                done.add(event.get("cell"))
+        return done

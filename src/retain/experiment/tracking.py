@@ -14,6 +14,34 @@ from retain.experiment.config import RetainConfig
 
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_RUN_FILE = "mlflow_run_id.txt"
+MLFLOW_INSTALL_HINT = "install it with `pip install 'retain[mlflow]'` (or `pip install mlflow`), or set logging.mlflow=false"
+
+
+def check_backends(config: RetainConfig) -> None:
+    """Fail before anything is written when a configured logging back-end cannot be used."""
+    if config.logging.mlflow:
+        client_class = _mlflow_client_class()
+        if config.logging.mlflow_uri:  # the default local SQLite store always works; a given URI is tried now
+            _mlflow_client(client_class, config.logging.mlflow_uri)
+
+
+def _mlflow_client_class():
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise ConfigError(f"logging.mlflow = true but MLflow is not installed; {MLFLOW_INSTALL_HINT}.") from None
+    return MlflowClient
+
+
+def _mlflow_client(client_class, uri: str):
+    try:
+        return client_class(tracking_uri=uri)
+    except Exception as exc:  # MLflow refuses an unknown scheme or an unreachable store with its own types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(
+            f"logging.mlflow_uri = {uri!r} cannot be used by MLflow ({first}); give a file:, sqlite:, http(s): "
+            "or database URI, or leave it unset for a local SQLite store."
+        ) from None
 
 
 class Tracker:
@@ -85,18 +113,11 @@ class MlflowSink:
     """
 
     def __init__(self, run_dir: Path, config: RetainConfig) -> None:
-        try:
-            from mlflow.tracking import MlflowClient
-        except ImportError:
-            raise ConfigError(
-                "logging.mlflow = true but MLflow is not installed; install it with "
-                "`pip install 'retain[mlflow]'` (or `pip install mlflow`), or set logging.mlflow=false."
-            ) from None
         from retain.experiment.checkpoint import flatten
         from retain.experiment.config import config_to_dict
 
         uri = config.logging.mlflow_uri or f"sqlite:///{(run_dir.resolve().parent / 'mlflow.db')}"
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = _mlflow_client(_mlflow_client_class(), uri)
         name = config.logging.mlflow_experiment or config.preset or config.data.name
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment is not None else self.client.create_experiment(name)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from retain.augment import mixed_cross_entropy
+from retain.config.strict import StrictSection
 from retain.engine.batch import Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
 from retain.registry import Registry
 
@@ -19,10 +19,8 @@ if TYPE_CHECKING:
     from retain.scenarios import TaskSpec
 
 
-class MethodParams(BaseModel):
-    """Hyperparameters of a method; subclasses add fields, unknown keys are refused."""
-
-    model_config = ConfigDict(extra="forbid")
+class MethodParams(StrictSection):
+    """Hyperparameters of a method; subclasses add fields, unknown keys and booleans for numbers are refused."""
 
 
 class Method:

@@ -80,10 +80,29 @@ def load_memorization_scores(path: str | Path, dataset_name: str, num_samples: i
             f"method.scores_file={str(path)!r} does not exist; write it with `retain memorization` "
             "(a .npy of one score per training sample) or leave it unset to use the online proxy."
         )
-    scores = np.load(path)
+    try:
+        scores = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # a text file, a pickle, an object array, a truncated file
+        raise ConfigError(
+            f"method.scores_file={str(path)!r} is not a NumPy .npy array of numbers ({str(exc).splitlines()[0][:120]}); "
+            "write it with `retain memorization --out FILE.npy`."
+        ) from None
+    if not isinstance(scores, np.ndarray) or scores.dtype.kind not in "fiu":
+        raise ConfigError(
+            f"method.scores_file={str(path)!r} holds {getattr(scores, 'dtype', type(scores).__name__)} values; "
+            "one real-valued score per training sample is needed (write it with `retain memorization`)."
+        )
     settings_path = path.with_suffix(".json")
     if settings_path.is_file():
-        settings = json.loads(settings_path.read_text())
+        try:
+            settings = json.loads(settings_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(
+                f"The settings file {str(settings_path)!r} beside method.scores_file is not JSON; "
+                "rewrite both with `retain memorization`, or delete the .json."
+            ) from None
+        if not isinstance(settings, dict):
+            settings = {}
         if settings.get("dataset") not in (None, dataset_name):
             raise ConfigError(
                 f"method.scores_file={str(path)!r} holds scores of dataset {settings.get('dataset')!r}, "

@@ -10,18 +10,18 @@ from retain.errors import ConfigError
 
 def require_bool(option: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"Backbone option {option!r} must be true or false, got {value!r}.")
+        raise ConfigError(f"Backbone option {option!r} (model.options.{option}) must be true or false, got {value!r}.")
     return value
 
 
 def require_positive_int(option: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"Backbone option {option!r} must be a positive integer, got {value!r}.")
+        raise ConfigError(f"Backbone option {option!r} (model.options.{option}) must be a positive integer, got {value!r}.")
     return value
 
 
 def require_widths(option: str, value: Any) -> list[int]:
     """A non-empty list of positive layer widths."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        raise ConfigError(f"Backbone option {option!r} must be a non-empty list of positive integers, got {value!r}.")
+        raise ConfigError(f"Backbone option {option!r} (model.options.{option}) must be a non-empty list of positive integers, got {value!r}.")
     return [require_positive_int(f"{option}[{i}]", width) for i, width in enumerate(value)]

@@ -67,9 +67,10 @@ def is_split_backbone(name: str) -> bool:
     return name in _BACKBONES and _BACKBONES.get(name).split
 
 
-def check_backbone_name(name: str) -> None:
-    """ConfigError naming model.backbone when `name` is not registered."""
-    _BACKBONES.get(name)
+def check_backbone_name(name: str, field: str = "model.backbone") -> None:
+    """ConfigError naming `field` (the config field that holds `name`) when `name` is not a registered backbone."""
+    if name not in _BACKBONES:
+        raise unknown_name("backbone", str(name), _BACKBONES, field=field)
 
 
 def _call(entry: BackboneEntry, in_channels: int, image_size: int, options: dict[str, Any]) -> Any:

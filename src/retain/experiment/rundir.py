@@ -1,0 +1,125 @@
+"""A run directory as a place on disk: checked before anything is written, one writer at a time.
+
+`check_new_run_dir` refuses an --out that cannot become a new run directory (a file, a path
+under a file, an unwritable folder, a directory that already holds a run) before anything is
+written. `RunDirLock` is an exclusive OS lock on `<dir>/.retain.lock` held while a process
+writes the directory (a run, a resume, a sweep cell, a sweep driver); the OS releases it when
+the process exits, however it ends (kill -9 included), so a stale lock never blocks a resume.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+from retain.errors import ConfigError
+
+LOCK_FILE = ".retain.lock"
+RUN_FILES = ("config.yaml", "results.json")
+
+
+def check_new_run_dir(run_dir: Path, option: str = "--out") -> None:
+    """Refuse a path that cannot become a new run directory; writes nothing."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{option} {str(run_dir)!r} is a file, not a directory; choose a new directory for the run.")
+    if run_dir.is_dir() and any((run_dir / name).exists() for name in RUN_FILES):
+        raise ConfigError(
+            f"Run directory {str(run_dir)!r} ({option}) already holds a run; choose another {option}, continue it "
+            f"with `retain run --resume {run_dir}`, or delete it first. Nothing was overwritten."
+        )
+    ancestor = run_dir
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise ConfigError(
+            f"{option} {str(run_dir)!r} lies under {str(ancestor)!r}, which is a file; choose a directory path."
+        )
+    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{option} {str(run_dir)!r} cannot be written: {str(ancestor)!r} is not writable "
+            "(read-only file system or no permission); choose another directory."
+        )
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the `.NAME.*.tmp` files an interrupted atomic write left (call it holding the lock)."""
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.is_dir():
+            for path in folder.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+class RunDirLock:
+    """An exclusive lock on a run (or sweep) directory, held by one process until `release` or exit.
+
+    A second writer is refused with a ConfigError naming the holder's pid.
+    """
+
+    def __init__(self, directory: str | Path, what: str = "run directory") -> None:
+        self.directory = Path(directory)
+        self.what = what
+        self._fd: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.directory / LOCK_FILE
+
+    def acquire(self) -> RunDirLock:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        if not _try_lock(fd):
+            holder = _read_pid(fd)
+            os.close(fd)
+            raise ConfigError(
+                f"The {self.what} {str(self.directory)!r} is being written by another retain process"
+                f"{f' (pid {holder})' if holder else ''}; wait until it ends (or stop it), then try again. "
+                "Two processes never write one run directory at once; nothing was changed."
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+    def __enter__(self) -> RunDirLock:
+        return self.acquire() if self._fd is None else self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking lock on the open file; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError, AttributeError):
+        return None
