@@ -29,7 +29,7 @@ LEADING_COLUMNS = [
 ]
 METRIC_COLUMNS = [
     "average_incremental_accuracy", "average_incremental_accuracy_excl_first", "last_accuracy",
-    "average_incremental_accuracy_top5", "forgetting", "forgetting_fm", "backward_transfer",
+    "average_incremental_accuracy_top5", "forgetting", "forgetting_mammoth", "forgetting_fm", "backward_transfer",
 ]
 TRAILING_COLUMNS = ["memory_bytes", "exemplars", "total_seconds", "train_seconds", "train_images_per_second", "checkpoint_seconds", "resumes"]
 

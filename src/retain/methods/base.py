@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from retain.scenarios import TaskSpec
 
 
+# Phase names of the online protocol (`scenario.stream: online`): one pass over the stream, then
+# epochs over the memory only (the memory is updated in between).
+STREAM_PASS = "stream"
+MEMORY_EPOCHS = "memory"
+
+
 class MethodParams(BaseModel):
     """Hyperparameters of a method; subclasses add fields, unknown keys are refused."""
 
@@ -112,8 +118,13 @@ class Method:
         grow_head_to(self.network, len(task.seen_classes))
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
-        """The phases of training for this task; by default the task's data for the configured epochs."""
-        return [Phase(stream=torch.as_tensor(task.train_indices), epochs=self.ctx.epochs_for(task))]
+        """The phases of training for this task; by default the task's data for the configured epochs,
+        or one pass over it under `scenario.stream: online` (a memory-free method keeps nothing to
+        train on after the stream has passed)."""
+        stream = torch.as_tensor(task.train_indices)
+        if self.ctx.config.scenario.stream == "online":
+            return [Phase(stream=stream, epochs=1, name=STREAM_PASS)]
+        return [Phase(stream=stream, epochs=self.ctx.epochs_for(task))]
 
     def before_phase(self, task: TaskSpec, phase: Phase) -> None:
         """Called before each phase's epochs (RM's online memory update between its two phases)."""
