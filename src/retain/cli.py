@@ -62,7 +62,7 @@ def run(
 
 @app.command()
 def sweep(
-    grid: Path = typer.Argument(..., help="Grid file (YAML): base config, axes, executor, resources."),
+    grid: Path = typer.Argument(..., help="Grid file (YAML): base config, axes, executor, resources; or the name of a shipped grid (`retain list`)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep directory (default: the grid's `out`, else sweeps/<grid name>)."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or ray (default: the grid's `executor`)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
@@ -123,6 +123,9 @@ def list_things() -> None:
         methods.add_row(name, doc)
     out.print(methods)
     out.print("datasets: " + ", ".join(DATASET_NAMES))
+    from retain.experiment.sweep import grid_names
+
+    out.print("grids (retain sweep NAME): " + ", ".join(grid_names()))
 
 
 @app.command()

@@ -7,10 +7,15 @@ A grid file (YAML)::
       method: [finetune, replay]               #   for method.name and memory.budget
       budget: ["100 images", "200 images"]
       seed: [0, 1, 2]
+      variant:                                 #   a mapping merged into the config, named by `name`
+        - {name: rm-no-da, method: {name: rainbow}, augment: {autoaugment: none, cutmix: false}}
     out: sweeps/demo                           # optional (default sweeps/<grid file name>)
     executor: local                            # local | ray
     workers: 1                                 # local: parallel worker processes
     resources: {cpus: 1, gpus: 0}              # per cell (Ray task resources; local: threads)
+
+`retain sweep NAME` runs a grid shipped with retain (`src/retain/scenarios/grids/NAME.yaml`,
+listed by `retain list`) when NAME is not a file.
 
 Re-running a sweep skips complete cells and resumes interrupted ones from their checkpoints.
 The driver appends one line per event to `log.jsonl` (start, skipped, finished, failed).
@@ -84,6 +89,37 @@ def load_grid(path: str | Path) -> GridFile:
     return grid
 
 
+GRIDS_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "grids"
+
+
+def grid_names() -> list[str]:
+    """Names of the grids shipped with retain."""
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
+
+
+def resolve_grid(grid: str | Path) -> Path:
+    """A grid file's path: `grid` itself when it is a file, else the shipped grid of that name."""
+    path = Path(grid)
+    if path.is_file():
+        return path
+    shipped = GRIDS_DIR / f"{path.stem if path.suffix in ('.yaml', '.yml') else grid}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"Grid {str(grid)!r} is neither a file nor a grid shipped with retain; pass the path of a grid "
+        f"file or one of: {', '.join(grid_names()) or '(none)'}."
+    )
+
+
+def _merge(tree: dict[str, Any], mapping: dict[str, Any]) -> None:
+    """Merge `mapping` into `tree` section by section (a `variant` axis value)."""
+    for key, value in mapping.items():
+        if isinstance(value, dict) and isinstance(tree.get(key), dict):
+            _merge(tree[key], value)
+        else:
+            tree[key] = copy.deepcopy(value)
+
+
 def _axis_path(key: str, value: Any) -> list[str]:
     if key == "method" and isinstance(value, dict):
         return ["method"]  # a whole method mapping, e.g. {name: icarl, loss: sigmoid}
@@ -110,6 +146,12 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path) -> list[Cell]
         axes = dict(zip(keys, values))
         tree = copy.deepcopy(base_tree)
         for key, value in axes.items():
+            if key == "variant":
+                if not isinstance(value, dict) or "name" not in value:
+                    raise ConfigError(f"Grid axis `axes.variant` in {str(grid_path)!r} holds {value!r}; each value must be a "
+                                      "mapping with a `name` and the config sections it changes.")
+                _merge(tree, {k: v for k, v in value.items() if k != "name"})
+                continue
             apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
         try:
             config = validate_config(tree)
@@ -227,7 +269,7 @@ def run_sweep(
     log: Callable[[str], None] = lambda message: None,
 ) -> SweepSummary:
     """Run every cell of the grid that is not complete yet (arguments override the grid file)."""
-    grid_path = Path(grid_path)
+    grid_path = resolve_grid(grid_path)
     grid = load_grid(grid_path)
     executor = executor or grid.executor
     if executor not in ("local", "ray"):
