@@ -293,6 +293,40 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
 
+def _row_name(record: RunRecord) -> str:
+    """A run's row in the RM table: its `variant` axis name, else its method."""
+    variant = record.axes.get("variant")
+    return variant["name"] if isinstance(variant, dict) and "name" in variant else str(record.results.get("method"))
+
+
+def intransigence_table(records: list[RunRecord]) -> list[str]:
+    """Rainbow Memory's table (A_last, F_last, I_last as mean ± std over seeds) for every dataset
+    with complete joint runs: I_last = mean joint A_last of that dataset − the run's A_last."""
+    complete = [r for r in records if r.complete]
+    joint: dict[str, list[float]] = {}
+    for record in complete:
+        if record.results.get("method") == "joint":
+            joint.setdefault(str(record.results.get("dataset")), []).append(record.results["metrics"]["last_accuracy"])
+    if not joint:
+        return []
+    lines = ["", "## Last accuracy, forgetting, intransigence", "",
+             "Rainbow Memory's metrics, mean ± std over seeds: A_last (%), F_last (`metrics.forgetting`, RM's "
+             "definition) and I_last = A_last of joint (mean over its seeds) − A_last.", "",
+             "| dataset | method | runs | A_last (%) | F_last | I_last |", "|---|---|---|---|---|---|"]
+    for dataset in sorted(joint):
+        upper = float(np.mean(joint[dataset]))
+        rows: dict[str, list[RunRecord]] = {}
+        for record in complete:
+            if str(record.results.get("dataset")) == dataset:
+                rows.setdefault(_row_name(record), []).append(record)
+        for name, members in rows.items():
+            last = [r.results["metrics"]["last_accuracy"] for r in members]
+            lines.append(f"| {dataset} | {name} | {len(members)} | {_mean_std(last)} | "
+                         f"{_mean_std([r.results['metrics'].get('forgetting') for r in members])} | "
+                         f"{_mean_std([upper - a for a in last])} |")
+    return lines
+
+
 def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     """Write report.md, runs.csv and plots/*.png for the run or sweep under `root`; return report.md's path."""
     root = Path(root)
@@ -319,6 +353,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         lines.append(f"| {label} | {len(members)} | {_mean_std([x['average_incremental_accuracy'] for x in m])} | "
                      f"{_mean_std([x['last_accuracy'] for x in m])} | {_mean_std([x.get('forgetting') for x in m])} | "
                      f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
+    lines += intransigence_table(records)
     if groups:
         plot_accuracy_per_task(groups, plots / "accuracy_per_task.png")
         lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]
