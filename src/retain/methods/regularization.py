@@ -7,7 +7,7 @@ every task anyway). Both methods also replay a reservoir memory under RM's strea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -109,15 +109,18 @@ class RegularizedReplay(ERMixed):
         self._steps += 1
         return ce + self.params.reg_coef * penalty, {"ce": ce.detach(), "penalty": penalty.detach()}
 
+    # RM consolidates at the end of every training call; a subclass may consolidate once per task.
+    consolidates_every_call: ClassVar[bool] = True
+
     def before_phase(self, task: TaskSpec, phase: Phase) -> None:
-        if phase.name == MEMORY_EPOCHS:  # online: the stream pass ends a training call
+        if phase.name == MEMORY_EPOCHS and self.consolidates_every_call:  # online: the stream pass ends a call
             self.consolidate(self.call_rows(task, with_stream=True))
         super().before_phase(task, phase)  # then the memory update
 
     def after_task(self, task: TaskSpec) -> None:
         # Offline the call's rows are the stream ∪ the memory before its update; online the
         # memory epochs trained on the updated memory only.
-        self.consolidate(self.call_rows(task, with_stream=not self.online))
+        self.consolidate(self.call_rows(task, with_stream=not (self.online and self.consolidates_every_call)))
         super().after_task(task)
         self.penalty_sums.append(float(self._penalty_sum) / max(self._steps, 1))
         self._penalty_sum.zero_()
