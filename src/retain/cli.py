@@ -129,6 +129,21 @@ def list_things() -> None:
 
 
 @app.command()
+def matrix(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the Markdown table here (default: print it)."),
+) -> None:
+    """Every method × scenario kind × codec: where it learns, where it refuses and why."""
+    from retain.methods.matrix import markdown_table
+
+    text = markdown_table()
+    if out is None:
+        Console().print(text, markup=False, highlight=False)
+    else:
+        out.write_text(text)
+        Console().print(f"matrix: {out}")
+
+
+@app.command()
 def budget(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),

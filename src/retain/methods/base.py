@@ -23,6 +23,25 @@ STREAM_PASS = "stream"
 MEMORY_EPOCHS = "memory"
 
 
+@dataclass(frozen=True)
+class Setting:
+    """The kind of run a method is asked to learn in: the split, the stream and the memory codec
+    (None for a method without memory). `Method.refusal` answers whether it can."""
+
+    kind: str                 # scenario.kind: "class-incremental" | "blurry"
+    stream: str               # scenario.stream: "offline" | "online"
+    codec: str | None = None  # memory.codec: "raw" | "jpeg"
+
+    def describe(self) -> str:
+        codec = "" if self.codec is None else f", memory.codec={self.codec}"
+        return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}"
+
+
+def setting_of(config: Any, uses_memory: bool) -> Setting:
+    """The setting a run's config asks for."""
+    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec if uses_memory else None)
+
+
 class MethodParams(BaseModel):
     """Hyperparameters of a method; subclasses add fields, unknown keys are refused."""
 
@@ -88,7 +107,19 @@ class Method:
     # scored by λ·CE(y_a) + (1 − λ)·CE(y_b); methods with label-dependent terms set False.
     supports_cutmix: ClassVar[bool] = True
 
+    @classmethod
+    def refusal(cls, setting: Setting) -> str | None:
+        """Why this method cannot learn in `setting` (None: it can). Checked before anything is
+        built; the method × setting table in docs/matrix.md is generated from it."""
+        return None
+
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
+        setting = setting_of(ctx.config, self.uses_memory)
+        reason = self.refusal(setting)
+        if reason is not None:
+            from retain.errors import ConfigError
+
+            raise ConfigError(f"method.name={self.name!r} does not run with {setting.describe()}: {reason}")
         self.ctx = ctx
         self.params = params
         self.network: nn.Module = self.build_network().to(ctx.device)
