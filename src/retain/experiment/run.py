@@ -104,6 +104,8 @@ class Setup:
 def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup:
     """Load data, build the plan, the context and the method, and check the budget is feasible."""
     seed_everything(config.seed)
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
     device = resolve_device(config.device)
     method_cls = get_method_class(config.method_name)
     params = method_cls.Params.model_validate(config.method_params)
