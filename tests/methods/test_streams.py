@@ -119,20 +119,22 @@ def test_tasks_without_new_classes_run_and_learn(method, tmp_path):
     assert all(entry["total_bytes"] <= entry["budget_bytes"] for entry in result["ledger"])
 
 
-def test_lucir_uses_lambda_base_without_new_classes():
-    setup = build_setup(build_config(preset="demo", overrides=["method.name=lucir", *BLURRY], seed=1))
+def _at_second_blurry_task(name: str):
+    """The method after task 1 (untrained) and the start of task 2 of the blurry split."""
+    setup = build_setup(build_config(preset="demo", overrides=[f"method.name={name}", *BLURRY], seed=1))
     method = setup.method
     method.before_task(setup.plan.tasks[0])
     method.after_task(setup.plan.tasks[0])
     method.before_task(setup.plan.tasks[1])
+    return method
+
+
+def test_lucir_uses_lambda_base_without_new_classes():
+    method = _at_second_blurry_task("lucir")
     assert method.num_old == 10 and method.network.head.num_classes == 10
     assert method.lambda_t == method.params.lambda_base
 
 
 def test_bic_corrects_the_home_classes_of_a_blurry_task():
-    setup = build_setup(build_config(preset="demo", overrides=["method.name=bic", *BLURRY], seed=1))
-    method = setup.method
-    method.before_task(setup.plan.tasks[0])
-    method.after_task(setup.plan.tasks[0])
-    method.before_task(setup.plan.tasks[1])
+    method = _at_second_blurry_task("bic")
     assert method.bias.ranges == [(2, 4)]  # task 2's home classes, inside a head of 10
