@@ -1,4 +1,4 @@
-"""`python -m benchmarks throughput|task|memory|all [--repeats N] [--quick] [--device cpu|cuda]`."""
+"""`python -m benchmarks throughput|task|memory|rainbow|all [--repeats N] [--quick] [--device cpu|cuda]`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "throughput": "benchmarks.throughput",
     "task": "benchmarks.task",
     "memory": "benchmarks.memory",
+    "rainbow": "benchmarks.rainbow",
 }
 
 

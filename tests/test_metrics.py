@@ -28,7 +28,7 @@ IL2M_TOP1 = [77.52, 70.23, 63.28, 59.40, 53.83, 50.31, 48.87, 46.81, 43.49, 40.9
 
 @pytest.mark.parametrize("matrix", [TOY_ZEROS, TOY_NONE, TOY_RAGGED, TOY_NAN])
 def test_toy_matrix_forgetting_conventions(matrix):
-    assert forgetting(matrix) == pytest.approx(40.0)          # RM F_last = mammoth (divisor T-1)
+    assert forgetting(matrix) == pytest.approx(40.0)          # RM F_last (divisor T-1); = mammoth here: nothing rose at the end
     assert forgetting_fm(matrix) == pytest.approx(80 / 3)     # 26.667, divisor T, last task included
     assert forgetting_fm(matrix) == pytest.approx(forgetting(matrix) * 2 / 3)
 
@@ -92,6 +92,7 @@ def test_summarize_keys_and_values():
         "average_incremental_accuracy_excl_first": (60 + 53.3) / 2,
         "last_accuracy": 53.3,
         "forgetting": 40.0,
+        "forgetting_mammoth": 40.0,
         "forgetting_fm": 80 / 3,
         "backward_transfer": -40.0,
     })

@@ -4,7 +4,7 @@ The public API, importable from `retain` itself:
 
 * run experiments: `run`, `sweep`, `load_results`, `make_config` (`Results`, `SweepSummary`,
   `RetainConfig`);
-* extend it: `register_method` (`Method`, `MethodParams`, `Batch`, `Phase`, `Prediction`,
+* extend it: `register_method` (`Method`, `MethodParams`, `Setting`, `Batch`, `Phase`, `Prediction`,
   `TaskSpec`, `RunContext`, `classification_loss`, `frozen_copy`, `kd_loss`), `register_policy`
   (`MemoryPolicy`), `register_backbone` (`SplitBackbone`), `register_dataset` (`Dataset`,
   `ImageSplit`, `LoadRequest`, `dataset_from_arrays`);
@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "register_method": "retain.methods.base",
     "Method": "retain.methods.base",
     "MethodParams": "retain.methods.base",
+    "Setting": "retain.methods.base",
     "Batch": "retain.engine.batch",
     "Phase": "retain.engine.batch",
     "Prediction": "retain.engine.batch",

@@ -138,7 +138,7 @@ def run(
 
 @app.command()
 def sweep(
-    grid: Path = typer.Argument(..., help="Grid file (YAML): base config, axes, executor, resources."),
+    grid: Path = typer.Argument(..., help="Grid file (YAML): base config, axes, executor, resources; or the name of a shipped grid (`retain list`)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Sweep directory (default: the grid's `out`, else sweeps/<grid name>)."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or ray (default: the grid's `executor`)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
@@ -186,6 +186,7 @@ def list_things(
         from retain.data import dataset_names
         from retain.experiment.plugins import load_plugins
         from retain.experiment.presets import preset_description, preset_names
+        from retain.experiment.sweep import grid_names
         from retain.memory.policies import policy_names
         from retain.methods import get_method_class, method_names
         from retain.models import backbone_names
@@ -208,6 +209,25 @@ def list_things(
     out.print("datasets: " + ", ".join(dataset_names()))
     out.print("backbones: " + ", ".join(backbone_names()))
     out.print("memory policies: " + ", ".join(policy_names()))
+    out.print("grids (retain sweep NAME): " + ", ".join(grid_names()))
+
+
+@app.command()
+def matrix(
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the Markdown table here (default: print it)."),
+) -> None:
+    """Every method × scenario kind × codec: where it learns, where it refuses and why."""
+    with _user_errors("write the matrix"):
+        from retain.experiment.results import atomic_write_text
+        from retain.methods.matrix import markdown_table
+
+        text = markdown_table()
+        path = _out_option(out)
+        if path is None:
+            Console().print(text, markup=False, highlight=False)
+        else:
+            atomic_write_text(path, text)
+            Console().print(f"matrix: {path}", markup=False)
 
 
 @app.command()

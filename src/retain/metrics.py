@@ -59,9 +59,13 @@ def last_accuracy(stage_accuracy: Sequence[float]) -> float:
 
 
 def forgetting(matrix: MatrixLike) -> float:
-    """Mean over old tasks j < T of (best earlier accuracy max_{t<T} a[t][j]) - a[T][j].
+    """Rainbow Memory's F_last (`main.py`): mean over old tasks j < T of the best accuracy in an
+    earlier row, max_{t<T} a[t][j], minus a[T][j]; divisor T-1. 0 when T = 1.
 
-    Divisor T-1 (mammoth's convention); equals Rainbow Memory's F_last. 0 when T = 1.
+    The earlier rows include those before task j wherever they were measured (blurry runs test
+    every class from task 1 on); on disjoint runs only rows t >= j exist. Unlike mammoth's
+    `forgetting` (see `forgetting_mammoth`) the final row is not part of the maximum, so a task
+    whose accuracy rose at the end contributes a negative term.
     """
     a = as_accuracy_matrix(matrix)
     num_tasks = len(a)
@@ -69,6 +73,17 @@ def forgetting(matrix: MatrixLike) -> float:
         return 0.0
     best_before = np.nanmax(a[:-1, :-1], axis=0)
     return float(np.mean(best_before - a[-1, :-1]))
+
+
+def forgetting_mammoth(matrix: MatrixLike) -> float:
+    """mammoth's `utils/metrics.py` forgetting: mean over old tasks j < T of max_t a[t][j] over
+    every row, the final one included, minus a[T][j]; divisor T-1, never negative. 0 when T = 1."""
+    a = as_accuracy_matrix(matrix)
+    num_tasks = len(a)
+    if num_tasks == 1:
+        return 0.0
+    best = np.nanmax(a[:, :-1], axis=0)
+    return float(np.mean(best - a[-1, :-1]))
 
 
 def forgetting_fm(matrix: MatrixLike) -> float:
@@ -120,6 +135,7 @@ def summarize(matrix: MatrixLike, stage_accuracy: Sequence[float]) -> dict[str, 
         "average_incremental_accuracy_excl_first": average_incremental_accuracy(stages, include_first=False),
         "last_accuracy": last_accuracy(stages),
         "forgetting": forgetting(matrix),
+        "forgetting_mammoth": forgetting_mammoth(matrix),
         "forgetting_fm": forgetting_fm(matrix),
         "backward_transfer": backward_transfer(matrix),
     }

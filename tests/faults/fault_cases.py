@@ -81,6 +81,8 @@ def _set_cases() -> list[Case]:
         ("momentum-one", ["train.momentum=1"], ["train.momentum", "1"]),
         ("zero-batch", ["train.batch_size=0"], ["train.batch_size", "0"]),
         ("zero-gamma", ["train.gamma=0"], ["train.gamma", "0"]),
+        ("zero-threads", ["train.threads=0"], ["train.threads", "0"]),
+        ("bool-threads", ["train.threads=true"], ["train.threads", "boolean"]),
         ("zero-accumulation", ["train.grad_accumulation=0"], ["train.grad_accumulation", "0"]),
         ("negative-decay", ["train.weight_decay=-1"], ["train.weight_decay", "-1"]),
         ("negative-milestone", ["train.schedule=multistep", "train.milestones=[-1]"], ["train.milestones", "-1"]),
@@ -328,6 +330,9 @@ def _sweep_cases() -> list[Case]:
         Case("grid-cli-workers", sweep("good", "--workers", "0"), ("--workers", "greater than or equal")),
         Case("grid-out-file", ("sweep", f"{ws}/good.yaml", "--out", "{ws}/cfg/a-file"), ("a-file", "is a file")),
         Case("grid-out-empty", ("sweep", f"{ws}/good.yaml", "--out", ""), ("--out", "empty")),
+        Case("grid-variant-not-mapping", sweep("variant-not-mapping"), ("axes.variant", "rm-no-da", "`name`")),
+        Case("grid-variant-bad-value", sweep("variant-bad-value"), ("train.epochs", "-1")),
+        Case("grid-unknown-shipped", ("sweep", "rm-blurry99", "--out", "{ws}/sweep-out"), ("rm-blurry99", "rm-blurry10-online")),
     ]
 
 

@@ -234,6 +234,8 @@ def build_workspace(root: Path) -> None:
         "resources": {"base": base, "axes": {"seed": [0]}, "resources": {"cpus": 0}},
         "memo-mlp": {"base": base, "axes": {"method": ["memo"]}},
         "base-bad": {"base": {"preset": "demo", "train": {"epochs": -1}}, "axes": {"seed": [0]}},
+        "variant-not-mapping": {"base": base, "axes": {"variant": ["rm-no-da"]}},
+        "variant-bad-value": {"base": base, "axes": {"variant": [{"name": "short", "train": {"epochs": -1}}]}},
     }.items():
         (grids / f"{name}.yaml").write_text(yaml.safe_dump(grid))
     (grids / "invalid.yaml").write_text("axes: {seed: [0\n")

@@ -45,6 +45,7 @@ def test_fisher_uses_predicted_labels():
 def test_penalty_is_non_zero_after_the_first_task(tmp_path):
     result = run(build_config(preset="demo", overrides=["method.name=ewc", *OVERRIDES], seed=1), out=tmp_path / "ewc")
     penalties = result["method_results"]["mean_penalty_per_task"]
-    assert penalties[0] == 0.0 and all(p > 0 for p in penalties[1:])
+    # Online, RM consolidates after the stream pass too, so task 1's memory epochs are penalised.
+    assert all(p > 0 for p in penalties)
     assert all(s > 0 for s in result["method_results"]["importance_sum_per_task"])
     assert result["metrics"]["last_accuracy"] > 40  # learns: 10 classes, chance 10%

@@ -79,6 +79,9 @@ class TrainConfig(StrictSection):
     grad_accumulation: int = Field(1, ge=1)
     channels_last: bool | None = None  # None: on for convolutional backbones on CPU (RetainConfig resolves it)
     bf16: bool = False
+    # Torch intra-op threads for the run (None: PyTorch's default). Small-batch runs (RM's batch 16)
+    # gain nothing from a second thread and, on a busy machine, lose 20-50x to thread waits.
+    threads: int | None = Field(None, ge=1)
 
     @field_validator("milestones", "first_milestones")
     @classmethod

@@ -13,6 +13,11 @@ import torch
 
 from retain.augment import CutMixResult
 
+# Phase names of the online protocol (`scenario.stream: online`): one pass over the stream, then
+# epochs over the memory only (the memory is updated in between).
+STREAM_PASS = "stream"
+MEMORY_EPOCHS = "memory"
+
 
 @dataclass
 class Phase:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from retain.engine.context import RunContext
+from retain.engine.batch import STREAM_PASS
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.engine.task_aware import TASK_AWARE_SUFFIX, mask_to_own_task
 from retain.scenarios import TaskSpec
@@ -62,12 +63,18 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
         for name, scores in prediction.scores.items():
             collected.setdefault(name, []).append(scores.float())
     method.network.train()
-    # Columns of the accuracy matrix: the classes of each task up to this one.
+    # Columns of the accuracy matrix: the classes of each task up to this one, and of later tasks
+    # whose classes are already tested (a blurry run tests every class from task 1 on; RM's
+    # forgetting takes the maximum over all earlier rows, those before the column's task included).
     class_task = torch.full((ctx.plan.num_classes,), -1, dtype=torch.long, device=labels.device)
-    for j, classes in enumerate(ctx.plan.task_classes[: task.index + 1]):
+    for j, classes in enumerate(ctx.plan.task_classes):
         class_task[torch.as_tensor(classes, device=labels.device)] = j
     label_task = class_task[labels]
-    masks = [label_task == j for j in range(task.index + 1)]
+    tested = set(torch.unique(label_task).tolist())
+    columns = task.index + 1
+    while columns < len(ctx.plan.task_classes) and columns in tested:
+        columns += 1
+    masks = [label_task == j for j in range(columns)]
     result = EvalResult()
     for name, parts in collected.items():
         result.scores[name] = _accuracies(torch.cat(parts), labels.to(parts[0].device), masks)
@@ -81,11 +88,15 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
 
 def evaluating_each_epoch(on_epoch, method: Method, task: TaskSpec, ctx: RunContext, best: list[float]):
     """Wrap an epoch callback so that every epoch also evaluates and appends the primary score's top-1
-    to `best` (eval.every_epoch: RM's max-over-epochs accuracy, a test-set-selected number)."""
+    to `best` (eval.every_epoch: RM's max-over-epochs accuracy, a test-set-selected number).
+
+    The online protocol's one-epoch stream pass is not scored: RM keeps the accuracy returned by
+    the memory-only training call and discards the stream pass's (`main.py`)."""
 
     def callback(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
-        scores = evaluate(method, task, ctx).scores
-        best.append(scores.get(method.primary_score, scores["cnn"]).top1)
+        if phase != STREAM_PASS:
+            scores = evaluate(method, task, ctx).scores
+            best.append(scores.get(method.primary_score, scores["cnn"]).top1)
         if on_epoch is not None:
             on_epoch(phase, epoch, epochs, loss, lr)
 

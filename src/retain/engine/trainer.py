@@ -70,6 +70,10 @@ def _memory_store(method: Method):
     return None if memory is None else memory.store
 
 
+def _has_batchnorm(network: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in network.modules())
+
+
 def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slots: torch.Tensor) -> Batch:
     """Gather uint8 rows from the task data and the memory, then augment the whole batch."""
     data = ctx.dataset.train
@@ -158,6 +162,9 @@ def train_task(
             scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
         batch_size = phase.batch_size or train_cfg.batch_size
         method.network.train()
+        # BatchNorm cannot normalise a single row (PyTorch raises): skip a one-row last batch, as
+        # RM's loaders do with drop_last; a network without BatchNorm keeps it.
+        smallest = 2 if _has_batchnorm(method.network) else 1
         accumulate = train_cfg.grad_accumulation
         for epoch in range(first_epoch, phase.epochs):
             started = time.perf_counter()
@@ -165,7 +172,7 @@ def train_task(
             batches = 0
             optimizer.zero_grad(set_to_none=True)
             for stream_idx, memory_slots in _batches(ctx, method, phase, batch_size):
-                if stream_idx.numel() + memory_slots.numel() == 0:
+                if stream_idx.numel() + memory_slots.numel() < smallest:
                     continue
                 batch = _gather(ctx, method, stream_idx, memory_slots)
                 batch.step = stats.steps

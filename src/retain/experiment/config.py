@@ -113,6 +113,7 @@ def check_registered_names(config: RetainConfig) -> None:
     check_device_name(config.device)
     method_cls = get_method_class(config.method_name)
     method_params(config, method_cls)
+    method_cls.check_setting(config)
     check_backbones(config, method_cls)
     dataset_entry(config.data.name)
     if config.memory.quality == "auto" and not getattr(method_cls, "chooses_quality", False):

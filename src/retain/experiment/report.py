@@ -30,7 +30,7 @@ LEADING_COLUMNS = [
 ]
 METRIC_COLUMNS = [
     "average_incremental_accuracy", "average_incremental_accuracy_excl_first", "last_accuracy",
-    "average_incremental_accuracy_top5", "forgetting", "forgetting_fm", "backward_transfer",
+    "average_incremental_accuracy_top5", "forgetting", "forgetting_mammoth", "forgetting_fm", "backward_transfer",
 ]
 TRAILING_COLUMNS = ["memory_bytes", "exemplars", "total_seconds", "train_seconds", "train_images_per_second", "checkpoint_seconds", "resumes"]
 
@@ -336,6 +336,55 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
 
+def _row_name(record: RunRecord) -> str:
+    """A run's row in the RM table: its `variant` axis name, else its method."""
+    variant = record.axes.get("variant")
+    return variant["name"] if isinstance(variant, dict) and "name" in variant else str(record.results.get("method"))
+
+
+def intransigence_table(records: list[RunRecord]) -> list[str]:
+    """Rainbow Memory's table (mean ± std over seeds) for every dataset with complete joint runs:
+    A_last, F_last and I_last = joint's mean A_last − A_last, with the final-epoch accuracies and,
+    when the runs evaluated every epoch (`eval.every_epoch`), with the best epoch's as RM reported."""
+    complete = [r for r in records if r.complete]
+
+    def best(record: RunRecord) -> float | None:
+        return record.results["metrics"].get("last_accuracy_best_epoch")
+
+    joint: dict[str, list[RunRecord]] = {}
+    for record in complete:
+        if record.results.get("method") == "joint":
+            joint.setdefault(str(record.results.get("dataset")), []).append(record)
+    if not joint:
+        return []
+    with_best = all(best(r) is not None for r in complete)
+    head = "| dataset | method | runs | A_last (%) | F_last | I_last |"
+    rule = "|---|---|---|---|---|---|"
+    if with_best:
+        head += " A_last, best epoch (%) | I_last, best epoch |"
+        rule += "---|---|"
+    lines = ["", "## Last accuracy, forgetting, intransigence", "",
+             "Rainbow Memory's metrics, mean ± std over seeds: A_last (%) after the last epoch, F_last "
+             "(`metrics.forgetting`, RM's definition) and I_last = A_last of joint (mean over its seeds) − A_last."
+             + (" RM's paper reports the best test accuracy over each task's epochs: the best-epoch columns "
+                "(`eval.every_epoch`), whose I_last still subtracts from joint's final A_last." if with_best else ""), "", head, rule]
+    for dataset in sorted(joint):
+        upper = float(np.mean([r.results["metrics"]["last_accuracy"] for r in joint[dataset]]))
+        rows: dict[str, list[RunRecord]] = {}
+        for record in complete:
+            if str(record.results.get("dataset")) == dataset:
+                rows.setdefault(_row_name(record), []).append(record)
+        for name, members in rows.items():
+            last = [r.results["metrics"]["last_accuracy"] for r in members]
+            line = (f"| {dataset} | {name} | {len(members)} | {_mean_std(last)} | "
+                    f"{_mean_std([r.results['metrics'].get('forgetting') for r in members])} | "
+                    f"{_mean_std([upper - a for a in last])} |")
+            if with_best:
+                line += f" {_mean_std([best(r) for r in members])} | {_mean_std([upper - best(r) for r in members])} |"
+            lines.append(line)
+    return lines
+
+
 def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     """Write report.md, runs.csv and plots/*.png for the run or sweep under `root`; return report.md's path."""
     root = Path(root)
@@ -360,6 +409,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         lines.append(f"| {label} | {len(members)} | {_mean_std([x['average_incremental_accuracy'] for x in m])} | "
                      f"{_mean_std([x['last_accuracy'] for x in m])} | {_mean_std([x.get('forgetting') for x in m])} | "
                      f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
+    lines += intransigence_table(records)
     if groups:
         plot_accuracy_per_task(groups, plots / "accuracy_per_task.png")
         lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]

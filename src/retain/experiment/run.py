@@ -80,6 +80,8 @@ class Setup:
 def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup:
     """Load data, resolve the run on it (plan, budget, method), build the context and the method, check feasibility."""
     seed_everything(config.seed)
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
     device = resolve_device(config.device)
     raw = load_configured_dataset(config.data)
     check_normalisable(config, raw)

@@ -7,10 +7,15 @@ A grid file (YAML)::
       method: [finetune, replay]               #   for method.name and memory.budget
       budget: ["100 images", "200 images"]
       seed: [0, 1, 2]
+      variant:                                 #   a mapping merged into the config, named by `name`
+        - {name: rm-no-da, method: {name: rainbow}, augment: {autoaugment: none, cutmix: false}}
     out: sweeps/demo                           # optional (default sweeps/<grid file name>)
     executor: local                            # local | ray
     workers: 1                                 # local: parallel worker processes
     resources: {cpus: 1, gpus: 0}              # per cell (Ray task resources; local: threads)
+
+`retain sweep NAME` runs a grid shipped with retain (`src/retain/scenarios/grids/NAME.yaml`,
+listed by `retain list`) when NAME is not a file.
 
 Re-running a sweep skips complete cells and resumes interrupted ones from their checkpoints.
 `log.jsonl` gets one line per event: start and skipped from the driver, finished and failed from
@@ -43,7 +48,7 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retain.errors import ConfigError, RetainError
-from retain.experiment.config import (add_imports, apply_override, config_to_dict, merge_preset, read_config_file, read_yaml,
+from retain.experiment.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
                                       validate_config, validation_message)
 from retain.experiment.plugins import anchor_imports
 from retain.experiment.results import atomic_write_text, write_json
@@ -100,6 +105,28 @@ def load_grid(path: str | Path) -> GridFile:
     return grid
 
 
+GRIDS_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "grids"
+
+
+def grid_names() -> list[str]:
+    """Names of the grids shipped with retain."""
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
+
+
+def resolve_grid(grid: str | Path) -> Path:
+    """A grid file's path: `grid` itself when it is a file, else the shipped grid of that name."""
+    path = Path(grid)
+    if path.is_file():
+        return path
+    shipped = GRIDS_DIR / f"{path.stem if path.suffix in ('.yaml', '.yml') else grid}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"Grid file {str(grid)!r} does not exist, and no grid of that name is shipped with retain; pass the path "
+        f"of a grid file or one of: {', '.join(grid_names()) or '(none)'}."
+    )
+
+
 def _axis_path(key: str, value: Any) -> list[str]:
     if key == "method" and isinstance(value, dict):
         return ["method"]  # a whole method mapping, e.g. {name: icarl, loss: sigmoid}
@@ -115,7 +142,12 @@ def _cell_tree(base_tree: dict[str, Any], axes: dict[str, Any]) -> dict[str, Any
         raw["preset"] = axes["preset"]
     tree = merge_preset(raw)
     for key, value in axes.items():
-        if key != "preset":
+        if key == "variant":  # a named mapping merged into the config section by section
+            if not isinstance(value, dict) or "name" not in value:
+                raise ConfigError(f"axes.variant holds {value!r}; each value must be a mapping with a `name` and the "
+                                  "config sections it changes.")
+            tree = deep_merge(tree, {k: v for k, v in value.items() if k != "name"})
+        elif key != "preset":
             apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
     return tree
 
@@ -332,9 +364,10 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every cell of the grid that is not complete yet (arguments override the grid file).
 
-    `imports` are plugin modules or files added to every cell's config (`--import`).
+    `grid_path` is a grid file or the name of a grid shipped with retain; `imports` are plugin
+    modules or files added to every cell's config (`--import`).
     """
-    grid_path = Path(grid_path)
+    grid_path = resolve_grid(grid_path)
     grid = load_grid(grid_path)
     executor = executor or grid.executor
     if executor not in ("local", "ray"):

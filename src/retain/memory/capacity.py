@@ -63,3 +63,19 @@ def largest_common_quota(sizes_by_class: dict[int, Sequence[int]], budget_bytes:
     fits = common_quota_bytes(sizes_by_class, max_m) + header_bytes <= budget_bytes
     fits[0] = True
     return int(torch.nonzero(fits).flatten()[-1])
+
+
+def water_level(counts: Sequence[int], rows: int) -> int:
+    """Largest m with Σ_c min(n_c, m) ≤ rows: a common per-class quota that classes with fewer
+    candidates than m leave to the others (the largest count when everything fits)."""
+    counts = sorted(int(n) for n in counts)
+    if not counts:
+        return 0
+    used = 0
+    for i, n in enumerate(counts):
+        remaining = len(counts) - i
+        # Every class from i on has at least n candidates: can they all take n?
+        if used + n * remaining > rows:
+            return max((rows - used) // remaining, 0)
+        used += n
+    return counts[-1]

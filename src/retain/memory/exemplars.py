@@ -9,7 +9,7 @@ import torch
 
 from retain.errors import BudgetError, ConfigError
 from retain.memory.budget import raw_image_bytes
-from retain.memory.capacity import largest_common_quota, row_capacity
+from retain.memory.capacity import largest_common_quota, row_capacity, water_level
 from retain.memory.codecs import Codec, JpegCodec, RawCodec
 from retain.config import MemoryConfig
 from retain.memory.policies import build_policy, prefix_slots
@@ -135,34 +135,71 @@ class ExemplarMemory:
         order_fn: OrderFn | None = None,
         reserved_bytes: int = 0,
         step: int = 0,
+        merge_memory: bool = False,
     ) -> int:
         """Shrink every old class to its first m rows and add each new class's first m
         candidates in the priority order of `order_fn(class, images)` (random when None).
 
-        m is `memory.per_class` when set, else the largest count for which every seen class
-        fits the byte budget. A class in `new_images_by_class` replaces its stored rows (pass
-        stream ∪ memory candidates for RM-style updates). Returns m.
+        m is `memory.per_class` when set, else the largest common quota for which every class
+        of `seen_classes` fits the byte budget; a class with fewer candidates than m keeps all
+        of them and leaves its room to the others (so the memory fills its room). A class in
+        `new_images_by_class` replaces its stored rows; with `merge_memory` its candidates are
+        the given images followed by its stored rows (stream ∪ memory, as Rainbow Memory's code
+        selects for every exposed class), and a stored row that is chosen again keeps its
+        encoded bytes and its task column. Returns m.
         """
         store = self.store
         room = self.capacity_bytes(reserved_bytes)
         new_rows: dict[int, Any] = {}
+        new_tasks: dict[int, torch.Tensor | int] = {}
         sizes: dict[int, list[int]] = {}
+        candidates_per_class: dict[int, int] = {}
         for c, images in new_images_by_class.items():
-            order = self._order(int(c), images, order_fn)
-            new_rows[int(c)] = store.codec.encode(images.index_select(0, order.to(images.device)))
-            sizes[int(c)] = [store.codec.row_bytes(r) for r in new_rows[int(c)]]
+            c = int(c)
+            stored = store.slots_of_class(c).cpu() if merge_memory else torch.empty(0, dtype=torch.int64)
+            if stored.numel():
+                candidates = torch.cat([images, store.gather(stored).to(images.device)])
+            else:
+                candidates = images
+            order = self._order(c, candidates, order_fn)
+            candidates_per_class[c] = candidates.shape[0]
+            if stored.numel():
+                new_rows[c], new_tasks[c] = self._merged_rows(images, stored, order, task)
+            else:
+                new_rows[c] = store.codec.encode(images.index_select(0, order.to(images.device)))
+                new_tasks[c] = task
+            sizes[c] = [store.codec.row_bytes(r) for r in new_rows[c]]
         old_sizes = store.row_nbytes()
         for c in seen_classes:
             if int(c) not in new_rows:
                 sizes[int(c)] = old_sizes[store.slots_of_class(int(c)).cpu()].tolist()
-        m = self._quota(sizes, seen_classes, room)
+                candidates_per_class[int(c)] = len(sizes[int(c)])
+        m = self._quota(sizes, seen_classes, room, candidates_per_class)
         store.keep(prefix_slots(store.labels, {int(c): m for c in seen_classes if int(c) not in new_rows}))
         for c, rows in new_rows.items():
             if len(rows[:m]):
-                store.add_rows(rows[:m], labels=c, task=task, step=step)
+                tasks = new_tasks[c]
+                store.add_rows(rows[:m], labels=c, task=tasks if isinstance(tasks, int) else tasks[:m], step=step)
         if store.nbytes() > room:
             raise RuntimeError(f"memory holds {store.nbytes():,} bytes > {room:,} after rebuild (a bug)")
         return m
+
+    def _merged_rows(self, images: torch.Tensor, stored: torch.Tensor, order: torch.Tensor, task: int):
+        """Rows of one class in priority `order` over [images, stored slots]: fresh images are
+        encoded, stored rows keep their bytes (no second JPEG generation) and their task."""
+        store = self.store
+        fresh = images.shape[0]
+        order = order.cpu()
+        is_fresh = order < fresh
+        tasks = torch.where(is_fresh, torch.full_like(order, task), store.tasks.cpu()[stored[(order - fresh).clamp(min=0)]])
+        if store.codec.stores_pixels:
+            pool = torch.cat([images.to(store.device), store.gather(stored)])
+            return pool.index_select(0, order.to(store.device)), tasks
+        encoded = store.codec.encode(images.index_select(0, order[is_fresh].to(images.device)))
+        kept = store.encoded_rows()
+        fresh_rows = iter(encoded)
+        rows = [next(fresh_rows) if int(i) < fresh else kept[int(stored[int(i) - fresh])] for i in order]
+        return rows, tasks
 
     def _order(self, label: int, images: torch.Tensor, order_fn: OrderFn | None) -> torch.Tensor:
         if order_fn is None:
@@ -172,12 +209,17 @@ class ExemplarMemory:
             raise ValueError(f"order_fn for class {label} returned repeated indices")
         return order
 
-    def _quota(self, sizes: dict[int, list[int]], seen_classes: Sequence[int], room: int) -> int:
+    def _quota(self, sizes: dict[int, list[int]], seen_classes: Sequence[int], room: int, candidates: dict[int, int]) -> int:
         header = len(self.codec.header)
         if self.config.per_class is not None:
             m = self.config.per_class
-        elif self.codec.stores_pixels:  # MEMO/PyCIL: m = ⌊K/|C|⌋ with K the raw rows that fit
-            m = row_capacity(room, raw_image_bytes(self.image_shape)) // max(len(seen_classes), 1)
+        elif self.codec.stores_pixels:
+            # MEMO/PyCIL: m = ⌊K/|C|⌋ with K the raw rows that fit, raised while classes with
+            # fewer candidates leave room (blurry streams; disjoint tasks never do). Candidates,
+            # not ranked rows: LUCIR's herding may rank fewer than m and that room stays empty.
+            counts = [candidates.get(int(c), 0) for c in seen_classes]
+            m = max(row_capacity(room, raw_image_bytes(self.image_shape)) // max(len(seen_classes), 1),
+                    water_level(counts, row_capacity(room, raw_image_bytes(self.image_shape))))
         else:
             m = largest_common_quota(sizes, room, header)
         largest = max((len(s) for s in sizes.values()), default=0)

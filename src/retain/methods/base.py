@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
@@ -11,12 +12,32 @@ from torch import nn
 
 from retain.augment import mixed_cross_entropy
 from retain.config.strict import StrictSection
-from retain.engine.batch import Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
+from retain.engine.batch import MEMORY_EPOCHS, STREAM_PASS, Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
 from retain.registry import Registry
 
 if TYPE_CHECKING:
     from retain.engine.context import RunContext
     from retain.scenarios import TaskSpec
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The kind of run a method is asked to learn in: the split, the stream and the memory codec
+    (None for a method without memory). `Method.refusal` answers whether it can."""
+
+    kind: str                 # scenario.kind: "class-incremental" | "blurry"
+    stream: str               # scenario.stream: "offline" | "online"
+    codec: str | None = None  # memory.codec: "raw" | "jpeg"
+
+    def describe(self) -> str:
+        """The setting as the config fields that give it."""
+        codec = "" if self.codec is None else f", memory.codec={self.codec}"
+        return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}"
+
+
+def setting_of(config: Any, uses_memory: bool) -> Setting:
+    """The setting a run's config asks for."""
+    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec if uses_memory else None)
 
 
 class MethodParams(StrictSection):
@@ -42,7 +63,24 @@ class Method:
     # gives its task-incremental prediction (eval.task_incremental); False refuses that setting.
     task_incremental: ClassVar[bool] = True
 
+    @classmethod
+    def refusal(cls, setting: Setting) -> str | None:
+        """Why this method cannot learn in `setting` (None: it can). Checked before anything is
+        built; the method × setting table in docs/matrix.md is generated from it."""
+        return None
+
+    @classmethod
+    def check_setting(cls, config: Any) -> None:
+        """ConfigError when the run's config asks for a setting this method refuses (see `refusal`)."""
+        setting = setting_of(config, cls.uses_memory)
+        reason = cls.refusal(setting)
+        if reason is not None:
+            from retain.errors import ConfigError
+
+            raise ConfigError(f"method.name={cls.name!r} does not run with {setting.describe()}: {reason}")
+
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
+        self.check_setting(ctx.config)
         self.ctx = ctx
         self.params = params
         self.network: nn.Module = self.build_network().to(ctx.device)
@@ -72,8 +110,13 @@ class Method:
         grow_head_to(self.network, len(task.seen_classes))
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
-        """The phases of training for this task; by default the task's data for the configured epochs."""
-        return [Phase(stream=torch.as_tensor(task.train_indices), epochs=self.ctx.epochs_for(task))]
+        """The phases of training for this task; by default the task's data for the configured epochs,
+        or one pass over it under `scenario.stream: online` (a memory-free method keeps nothing to
+        train on after the stream has passed)."""
+        stream = torch.as_tensor(task.train_indices)
+        if self.ctx.config.scenario.stream == "online":
+            return [Phase(stream=stream, epochs=1, name=STREAM_PASS)]
+        return [Phase(stream=stream, epochs=self.ctx.epochs_for(task))]
 
     def before_phase(self, task: TaskSpec, phase: Phase) -> None:
         """Called before each phase's epochs (RM's online memory update between its two phases)."""

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from retain.errors import ConfigError
 from retain.memory import raw_image_bytes
-from retain.methods.base import Batch, MethodParams, Phase, Prediction, register_method
+from retain.methods.base import MEMORY_EPOCHS, Batch, MethodParams, Phase, Prediction, register_method
 from retain.methods.bias_correction import BiasCorrection
 from retain.methods.distillation import kd_loss, teacher_outputs
 from retain.methods.icarl import ICaRL
@@ -60,8 +60,11 @@ class BiC(ICaRL):
         self.held_out = torch.zeros(len(self.memory.store), dtype=torch.bool, device=self.ctx.device)
         if task.index == 0:
             return
-        self.bias.add(self.old_classes, len(task.seen_classes))
-        self.bias.to(self.ctx.device)
+        if task.new_classes:
+            # The logits of the task's new classes (a blurry task: its home classes, since every
+            # class is already in the head) get the new (α, β).
+            self.bias.add(min(task.new_classes), max(task.new_classes) + 1)
+            self.bias.to(self.ctx.device)
         per_class = self.validation_per_class(len(task.seen_classes))
         generator = torch.Generator().manual_seed(self.ctx.config.seed * 1009 + task.index)
         labels = self.ctx.dataset.train.labels.cpu()
@@ -71,15 +74,35 @@ class BiC(ICaRL):
             rows = stream[labels[stream] == c]
             chosen.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
         self.val_stream = torch.cat(chosen) if chosen else self.val_stream
-        slots = []
+        self._hold_out_memory_rows(per_class)
+
+    def _hold_out_memory_rows(self, per_class: int) -> None:
+        """Hold out the lowest-priority exemplars of each old class (keeping one for training)."""
         store = self.memory.store
+        slots = []
         for c in range(self.old_classes):
             rows = store.slots_of_class(c).cpu()
-            # The lowest-priority exemplars, keeping at least one for training.
             take = min(per_class, max(rows.numel() - 1, 0))
             slots.append(rows[rows.numel() - take :])
-        self.val_slots = torch.cat(slots) if slots else self.val_slots
+        self.val_slots = torch.cat(slots) if slots else torch.empty(0, dtype=torch.long)
+        self.held_out = torch.zeros(len(store), dtype=torch.bool, device=self.ctx.device)
         self.held_out[self.val_slots.to(self.ctx.device)] = True
+
+    def before_phase(self, task: TaskSpec, phase: Phase) -> None:
+        super().before_phase(task, phase)  # online: the memory update before the memory epochs
+        if phase.name == MEMORY_EPOCHS and task.index > 0:
+            # The update renumbered the memory's slots: hold the old classes' rows out again.
+            self._hold_out_memory_rows(self.validation_per_class(len(task.seen_classes)))
+
+    def stream_by_class(self, task: TaskSpec) -> dict[int, torch.Tensor]:
+        candidates = super().stream_by_class(task)
+        if not (self.online and self.val_stream.numel()):
+            return candidates
+        # Online, the memory epochs would train on held-out stream rows that entered the memory.
+        indices = torch.as_tensor(task.train_indices)
+        kept = indices[~torch.isin(indices, self.val_stream)].to(self.ctx.dataset.train.labels.device)
+        labels = self.ctx.dataset.train.labels[kept]
+        return {c: self.ctx.dataset.train.images[kept[labels == c]] for c in candidates}
 
     def validation_per_class(self, seen: int) -> int:
         """split_ratio × (exemplar capacity in images) / seen classes, at least 1."""
@@ -105,13 +128,14 @@ class BiC(ICaRL):
         ce = F.cross_entropy(logits, labels)
         if self.teacher is None:
             return ce
-        old = self.bias(teacher_outputs(self.teacher, images)["logits"])
+        with torch.no_grad():  # the teacher's corrected logits are targets (a blurry head covers the newest range)
+            old = self.bias(teacher_outputs(self.teacher, images)["logits"])
         kd = kd_loss(logits[:, : self.old_classes], old, self.params.temperature)
         return old_weighted_loss(ce, kd, self.old_classes, logits.shape[1])
 
     # ------------------------------------------------------------------ stage 2
     def after_task(self, task: TaskSpec) -> None:
-        if task.index > 0:
+        if task.index > 0 and task.new_classes:
             self.train_bias_layer(task)
         super().after_task(task)
 

@@ -55,7 +55,8 @@ class DERpp(MemorizationAwareReplay):
         logits = self.network(batch.images[stream])["logits"]
         self.track(batch, logits)
         self._stream_logits = logits.detach()
-        loss = F.cross_entropy(logits, batch.labels[stream])
+        # The online protocol's memory epochs bring no stream rows: only the replay terms remain.
+        loss = F.cross_entropy(logits, batch.labels[stream]) if logits.shape[0] else logits.sum()
         terms: dict[str, torch.Tensor] = {}
         memory = batch.from_memory
         if "logits" in batch.extras and batch.extras["logits"].shape[0]:

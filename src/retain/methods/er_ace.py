@@ -39,12 +39,15 @@ class ERACE(MemorizationAwareReplay):
         self.track(batch, logits)
         self.seen[labels] = True
         if self.current_task.index == 0:
+            if labels.numel() == 0:  # the online memory epochs: the buffer rows with plain CE
+                return F.cross_entropy(self.network(batch.images)["logits"], batch.labels)
             return F.cross_entropy(logits, labels)
         present = torch.zeros_like(self.seen)
         present[labels] = True
         allowed = ace_mask(present, self.seen, logits.shape[1], self.ctx.plan.num_classes)
         masked = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
-        loss = F.cross_entropy(masked, labels)
+        # The online protocol's memory epochs bring no stream rows: only the buffer CE remains.
+        loss = F.cross_entropy(masked, labels) if labels.numel() else masked.sum()
         if bool(batch.from_memory.any()):
             replay = self.network(batch.images[batch.from_memory])["logits"]
             loss = loss + F.cross_entropy(replay, batch.labels[batch.from_memory])

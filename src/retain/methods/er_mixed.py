@@ -46,14 +46,6 @@ class ERMixed(ExemplarMethod):
     Params = ERMixedParams
     default_policy = "random"
 
-    def __init__(self, ctx, params: ERMixedParams) -> None:
-        super().__init__(ctx, params)
-        self.updated_task = -1  # the memory is updated exactly once per task
-
-    @property
-    def online(self) -> bool:
-        return self.ctx.config.scenario.stream == "online"
-
     # ------------------------------------------------------------------ task and phases
     def before_task(self, task: TaskSpec) -> None:
         self.current_task = task
@@ -62,27 +54,12 @@ class ERMixed(ExemplarMethod):
         else:
             grow_head_to(self.network, len(task.seen_classes))
 
-    def training_phases(self, task: TaskSpec) -> list[Phase]:
-        stream = torch.as_tensor(task.train_indices)
-        epochs = self.ctx.epochs_for(task)
-        if not self.online:
-            return [self.stream_phase(stream, epochs, "train")]
-        memory_only = Phase(
-            stream=torch.empty(0, dtype=torch.long), epochs=epochs, memory="concat",
-            batch_size=self.memory_only_batch_size(), name="memory",
-        )
-        return [self.stream_phase(stream, 1, "stream"), memory_only]
-
     def stream_phase(self, stream: torch.Tensor, epochs: int, name: str) -> Phase:
         """Stream and memory rows shuffled into one pool (RM's finetune loader)."""
         return Phase(stream=stream, epochs=epochs, memory="concat", name=name)
 
     def memory_only_batch_size(self) -> int:
         return self.ctx.config.train.batch_size
-
-    def before_phase(self, task: TaskSpec, phase: Phase) -> None:
-        if phase.name == "memory":  # online: update between the stream pass and the memory epochs
-            self.update_memory(task)
 
     def after_step(self, batch: Batch) -> None:
         """No insertion during training: the memory changes only in `update_memory`."""
@@ -179,13 +156,3 @@ class ERMixed(ExemplarMethod):
         while len(store) and store.nbytes() > room:
             victim = torch.randint(len(store), (1,), generator=self.memory.generator)
             store.remove(victim.to(store.device))
-
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["updated_task"] = self.updated_task
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.updated_task = int(state["updated_task"])

@@ -1,10 +1,12 @@
 """EWC as Rainbow Memory ran it (Kirkpatrick et al. 2017; RM `methods/regularization.py`).
 
-After each task the diagonal Fisher is estimated from squared gradients of the cross-entropy
-against the model's *predicted* labels, on minibatches of the task's training rows (stream ∪
-memory), each weighted by batch size / rows; the penalty excludes the classifier head. Online
-EWC (RM in online streams) keeps one running slot: F ← F_old + F_new, anchored at the latest
-weights. The memory is a reservoir replayed under RM's stream protocol.
+At the end of every training call (see RegularizedReplay) the diagonal Fisher is estimated from
+squared gradients of the call's loss at the *predicted* labels, CE(f(x), argmax f(x)) plus the
+current penalty λ·Σ F(θ − θ*)² (RM adds `regularization_loss()` there too), on minibatches of the
+call's rows, each weighted by batch size / rows, restarted from zero every time; the penalty
+excludes the classifier head. RM's single-slot ("online") mode belongs to the online stream: each
+consolidation replaces slot 1 with the new importance, anchored at the current weights; offline
+streams add a slot per task. The memory is a reservoir replayed under RM's stream protocol.
 """
 
 from __future__ import annotations
@@ -14,25 +16,14 @@ import torch.nn.functional as F
 
 from retain.methods.base import register_method
 from retain.methods.regularization import RegularizedReplay, Tensors
-from retain.scenarios import TaskSpec
 
 
 @register_method("ewc")
 class EWC(RegularizedReplay):
     """Reservoir replay + λ·Σ F (θ − θ*)² with the predicted-label Fisher."""
 
-    def importance(self, task: TaskSpec) -> Tensors:
-        fisher = self.predicted_label_fisher(self.fisher_rows(task))
-        previous = self.penalty.latest_importance()
-        if self.penalty.online and previous is not None:
-            fisher = {n: previous[n] + f for n, f in fisher.items()}
-        return fisher
-
-    def fisher_rows(self, task: TaskSpec) -> torch.Tensor:
-        """uint8 rows the Fisher is estimated on: the task's stream and the memory."""
-        store = self.memory.store
-        stream = self.ctx.train_images(torch.as_tensor(task.train_indices))
-        return torch.cat([stream, store.gather(torch.arange(len(store))).to(stream.device)])
+    def importance(self, rows: torch.Tensor) -> Tensors:
+        return self.predicted_label_fisher(rows)
 
     def predicted_label_fisher(self, images: torch.Tensor) -> Tensors:
         params = self.params_to_regularize
@@ -44,6 +35,8 @@ class EWC(RegularizedReplay):
             for part in images.split(self.ctx.config.train.batch_size):
                 logits = self.network(self.ctx.augmenter.eval(part))["logits"]
                 loss = F.cross_entropy(logits, logits.argmax(dim=1).detach())
+                if self.penalty.slots:  # RM's Fisher loss includes the penalty term
+                    loss = loss + self.params.reg_coef * self.penalty(params)
                 grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
                 for (n, _), g in zip(params.items(), grads):
                     if g is not None:

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from retain.memory import ExemplarMemory
-from retain.methods.base import Batch, Method, MethodParams, Phase, Prediction
+from retain.memory.capacity import water_level
+from retain.methods.base import MEMORY_EPOCHS, STREAM_PASS, Batch, Method, MethodParams, Phase, Prediction
 from retain.scenarios import TaskSpec
 
 
@@ -52,6 +53,9 @@ class ExemplarMethod(Method):
             seed=ctx.config.seed + 7919, default_policy=self.default_policy,
         )
         self.class_means: torch.Tensor | None = None
+        self.exposed: set[int] = set()   # classes the streams (and the memory) have shown so far
+        self.updated_task = -1           # the memory is updated exactly once per task
+        self._selection_limit: int | None = None
 
     # ------------------------------------------------------------------ budget
     def reserved_bytes(self) -> int:
@@ -77,15 +81,40 @@ class ExemplarMethod(Method):
     def streaming(self) -> bool:
         return self.memory.policy.streaming
 
+    @property
+    def online(self) -> bool:
+        """`scenario.stream: online` (RM's protocol): one pass over the stream, the memory update,
+        then the epochs over the memory only."""
+        return self.ctx.config.scenario.stream == "online"
+
     def memory_batch_size(self) -> int:
         return self.ctx.config.memory.batch_size or self.ctx.config.train.batch_size
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         stream = torch.as_tensor(task.train_indices)
         epochs = self.ctx.epochs_for(task)
+        if not self.online:
+            return [self.stream_phase(stream, epochs, "train")]
+        return [self.stream_phase(stream, 1, STREAM_PASS), self.memory_phase(epochs)]
+
+    def stream_phase(self, stream: torch.Tensor, epochs: int, name: str) -> Phase:
+        """The task's stream with the memory: an extra memory minibatch per step for a streaming
+        policy (ER style), else memory rows shuffled into the pool (iCaRL/LUCIR style)."""
         if self.streaming:
-            return [Phase(stream=stream, epochs=epochs, memory="batch", memory_batch_size=self.memory_batch_size())]
-        return [Phase(stream=stream, epochs=epochs, memory="concat")]
+            return Phase(stream=stream, epochs=epochs, memory="batch", memory_batch_size=self.memory_batch_size(), name=name)
+        return Phase(stream=stream, epochs=epochs, memory="concat", name=name)
+
+    def memory_phase(self, epochs: int) -> Phase:
+        """The online protocol's second phase: `epochs` over the updated memory, no stream rows."""
+        return Phase(stream=torch.empty(0, dtype=torch.long), epochs=epochs, memory="concat",
+                     batch_size=self.memory_only_batch_size(), name=MEMORY_EPOCHS)
+
+    def memory_only_batch_size(self) -> int | None:
+        return None  # train.batch_size
+
+    def before_phase(self, task: TaskSpec, phase: Phase) -> None:
+        if phase.name == MEMORY_EPOCHS:  # online: update between the stream pass and the memory epochs
+            self.update_memory(task)
 
     def after_step(self, batch: Batch) -> None:
         if self.streaming:
@@ -94,6 +123,8 @@ class ExemplarMethod(Method):
     def insert_stream_rows(self, batch: Batch, extras: dict[str, torch.Tensor] | None = None) -> None:
         """Offer the batch's stream rows (non-augmented) to the streaming policy."""
         fresh = ~batch.from_memory
+        if not bool(fresh.any()):
+            return  # a memory-only batch (online memory epochs): nothing new to offer
         self.memory.insert_stream(
             batch.raw[fresh], batch.labels[fresh], task=self.current_task.index, step=batch.step,
             reserved_bytes=self.reserved_bytes(), extras=extras,
@@ -101,22 +132,53 @@ class ExemplarMethod(Method):
 
     # ------------------------------------------------------------------ memory update
     def after_task(self, task: TaskSpec) -> None:
-        if not self.streaming:
-            self.rebuild_memory(task)
+        self.update_memory(task)  # a no-op when the online protocol already updated it
         self.compute_class_means()
 
+    def update_memory(self, task: TaskSpec) -> None:
+        """The task's memory update, exactly once per task (RM's `already_mem_update` guard):
+        a selection policy rebuilds the memory; a streaming one already inserted every step."""
+        if self.updated_task == task.index:
+            return
+        self.updated_task = task.index
+        if not self.streaming:
+            self.rebuild_memory(task)
+
     def candidates_by_class(self, task: TaskSpec) -> dict[int, torch.Tensor]:
-        """uint8 training images of each new class of the task (the herding candidates)."""
+        """uint8 training images of each new class of the task (imprinting, MRDC's Rq search)."""
         indices = torch.as_tensor(task.train_indices, device=self.ctx.dataset.train.labels.device)
         labels = self.ctx.dataset.train.labels[indices]
         return {int(c): self.ctx.dataset.train.images[indices[labels == c]] for c in task.new_classes}
 
+    def stream_by_class(self, task: TaskSpec) -> dict[int, torch.Tensor]:
+        """uint8 training images of every class in the task's stream (a blurry task also holds
+        minor classes), in ascending class order: the fresh candidates of the memory update."""
+        indices = torch.as_tensor(task.train_indices, device=self.ctx.dataset.train.labels.device)
+        labels = self.ctx.dataset.train.labels[indices]
+        return {int(c): self.ctx.dataset.train.images[indices[labels == c]] for c in torch.unique(labels).tolist()}
+
     def rebuild_memory(self, task: TaskSpec) -> int:
-        """Shrink old classes and add the new ones in the policy's priority order; returns m."""
-        candidates = self.candidates_by_class(task)
+        """Select from stream ∪ memory for every class exposed so far (RM `finetune.py`'s rule for
+        every exemplar method): one quota per exposed class, classes with fewer candidates keep
+        all of theirs and leave the room to the others. Returns the quota m.
+
+        On disjoint tasks the stream holds only new classes and the memory only old ones, so this
+        is the usual "shrink the old classes, add the new ones" of iCaRL/PyCIL."""
+        stream = self.stream_by_class(task)
+        store = self.memory.store
+        self.exposed.update(stream)
+        self.exposed.update(int(c) for c in store.class_counts())
+        exposed = sorted(self.exposed)
+        stored = store.class_counts()
+        counts = {c: stream.get(c, torch.empty(0)).shape[0] + stored.get(c, 0) for c in exposed}
+        sample = next((images for images in stream.values() if images.shape[0]), None)
+        self._selection_limit = self._quota_upper_bound(sample, counts) if sample is not None else None
+
+        def order(label: int, images: torch.Tensor) -> torch.Tensor:
+            return self.priority_order(label, images, fresh=stream[label].shape[0])
+
         return self.memory.rebuild_class_balanced(
-            candidates, task.seen_classes, task.index, order_fn=self.priority_order,
-            reserved_bytes=self.reserved_bytes(),
+            stream, exposed, task.index, order_fn=order, reserved_bytes=self.reserved_bytes(), merge_memory=True,
         )
 
     def normalized_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -124,27 +186,30 @@ class ExemplarMethod(Method):
         features = self.ctx.forward_eval(self.network, images)["features"]
         return F.normalize(features.float(), dim=1)
 
-    def priority_order(self, label: int, images: torch.Tensor) -> torch.Tensor:
+    def priority_order(self, label: int, images: torch.Tensor, fresh: int | None = None) -> torch.Tensor:
         """Priority order of one class's candidates: herding on features of what the memory
-        will store (compressed images for the JPEG codec), or the policy's own order."""
+        will store (compressed images for the JPEG codec; the first `fresh` rows are new, the
+        rest are decoded memory rows, already as stored), or the policy's own order."""
         policy = self.memory.policy
         if not policy.needs_features:
             return policy.order(images.shape[0], self.memory.generator)
-        stored = self.memory.round_trip(images)
+        fresh = images.shape[0] if fresh is None else fresh
+        stored = torch.cat([self.memory.round_trip(images[:fresh]), images[fresh:]]) if fresh < images.shape[0] else self.memory.round_trip(images)
         features = self.normalized_features(stored)
-        limit = self._quota_upper_bound(stored)
-        return policy.order(images.shape[0], self.memory.generator, features=features, limit=limit)
+        limit = self._selection_limit if self._selection_limit is not None else images.shape[0]
+        return policy.order(images.shape[0], self.memory.generator, features=features, limit=min(limit, images.shape[0]))
 
-    def _quota_upper_bound(self, images: torch.Tensor) -> int:
-        """No class can keep more rows than the room divided by (classes × the smallest row),
-        so herding may stop there instead of ranking every candidate."""
+    def _quota_upper_bound(self, images: torch.Tensor, counts: dict[int, int]) -> int:
+        """No class can keep more rows than the common quota of `counts` (candidates per exposed
+        class) computed with the smallest row, so herding may stop there instead of ranking every
+        candidate."""
         codec = self.memory.codec
         smallest = min(codec.row_bytes(r) for r in codec.encode(images[: min(256, images.shape[0])].cpu()))
-        seen = len(self.current_task.seen_classes) if self.current_task else 1
         room = self.memory.capacity_bytes(self.reserved_bytes())
         # Rows of other sizes may be smaller than the sampled ones: keep a 2x margin for JPEG.
         margin = 1 if codec.stores_pixels else 2
-        return min(images.shape[0], margin * room // max(smallest * seen, 1) + 1)
+        rows = margin * room // max(smallest, 1)
+        return max(water_level(list(counts.values()), rows), rows // max(len(counts), 1)) + 1
 
     def compute_class_means(self) -> None:
         """NME class means: the normalised mean of each class's exemplar features."""
@@ -173,9 +238,13 @@ class ExemplarMethod(Method):
         state = super().state_dict()
         state["memory"] = self.memory.state_dict()
         state["class_means"] = self.class_means
+        state["exposed"] = sorted(self.exposed)
+        state["updated_task"] = self.updated_task
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.memory.load_state_dict(state["memory"])
         self.class_means = state["class_means"]
+        self.exposed = set(int(c) for c in state.get("exposed", []))
+        self.updated_task = int(state.get("updated_task", -1))

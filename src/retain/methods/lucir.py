@@ -138,8 +138,11 @@ class LUCIR(ExemplarMethod):
         super().before_task(task)
         if task.index > 0:
             num_new = self.network.head.num_classes - self.num_old
-            self.lambda_t = adaptive_lambda(self.params.lambda_base, self.num_old, num_new) if self.params.adaptive_lambda else self.params.lambda_base
-            if self.params.imprint:
+            # A blurry task may bring no new class: the head keeps its rows (nothing to imprint,
+            # no margin ranking against new classes) and λ_t, undefined without new classes, is λ_base.
+            adaptive = self.params.adaptive_lambda and num_new > 0
+            self.lambda_t = adaptive_lambda(self.params.lambda_base, self.num_old, num_new) if adaptive else self.params.lambda_base
+            if self.params.imprint and num_new > 0:
                 self._imprint(task)
 
     def _imprint(self, task: TaskSpec) -> None:

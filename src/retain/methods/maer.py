@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from retain.methods.base import Batch, classification_loss, register_method
+from retain.methods.base import Batch, Setting, classification_loss, register_method
 from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
 
 
@@ -35,3 +35,10 @@ class MAERHigh(MAER):
     highest-proxy samples ("high bottom-k" / "high middle-k" rows)."""
 
     Params = MAERHighParams
+
+    @classmethod
+    def refusal(cls, setting: Setting) -> str | None:
+        if setting.codec == "jpeg":
+            return ("maer_high's long-tail area (method.longtail_fraction > 0) rewrites buffer rows in place, "
+                    "which needs memory.codec=raw; use method.name=maer for a JPEG memory.")
+        return super().refusal(setting)

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from retain.errors import ConfigError
 from retain.memory import build_codec, build_policy
 from retain.memory.quality import DEFAULT_GRID, DEFAULT_RIDGE, DEFAULT_TOLERANCE, QualitySearch
-from retain.methods.base import register_method
+from retain.methods.base import Setting, register_method
 from retain.methods.lucir import LUCIR, LUCIRParams
 from retain.scenarios import TaskSpec
 
@@ -57,13 +57,15 @@ class MRDC(LUCIR):
     Params = MRDCParams
     chooses_quality: ClassVar[bool] = True
 
+    @classmethod
+    def refusal(cls, setting: Setting) -> str | None:
+        if setting.codec != "jpeg":
+            return ("MRDC stores JPEG exemplars. Set memory.codec=jpeg (with memory.quality=auto or 1..100), "
+                    "or use method.name=lucir for a raw memory.")
+        return super().refusal(setting)
+
     def __init__(self, ctx, params: MRDCParams) -> None:
         memory = ctx.config.memory
-        if memory.codec != "jpeg":
-            raise ConfigError(
-                f"method.name='mrdc' stores JPEG exemplars, but memory.codec={memory.codec!r}. Set memory.codec=jpeg "
-                "(with memory.quality=auto or 1..100), or use method.name=lucir for a raw memory."
-            )
         if memory.per_class is not None:
             raise ConfigError(
                 f"method.name='mrdc' turns a byte budget into more compressed exemplars, but memory.per_class="

@@ -7,13 +7,13 @@ every task anyway). Both methods also replay a reservoir memory under RM's strea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from retain.methods.base import Batch, classification_loss
+from retain.methods.base import MEMORY_EPOCHS, Batch, Phase, classification_loss
 from retain.methods.er_mixed import ERMixed, ERMixedParams
 from retain.scenarios import TaskSpec
 
@@ -69,15 +69,22 @@ class QuadraticPenalty:
 
 
 class RegularizationParams(ERMixedParams):
-    """`reg_coef` is λ (RM: 100); `online` keeps one running slot (RM does in online streams)."""
+    """`reg_coef` is λ (RM: 100). `online` keeps one slot that every consolidation replaces;
+    unset, it follows `scenario.stream` (RM: `online_reg = "online" in stream_env`)."""
 
     reg_coef: float = Field(100.0, ge=0)
-    online: bool = True
+    online: bool | None = None
 
 
 class RegularizedReplay(ERMixed):
     """RM's regularisation baselines: reservoir replay under RM's stream protocol plus a quadratic
-    penalty. Subclasses compute the importance in `importance(task)` after each task."""
+    penalty.
+
+    As in RM's `Regularization.train`, the importance is computed and consolidated at the end of
+    every training call, on that call's rows: offline once per task (stream ∪ memory, before the
+    memory update); online twice, after the stream pass (stream ∪ memory) and after the memory
+    epochs (the updated memory). Subclasses compute it in `importance(rows)`.
+    """
 
     Params = RegularizationParams
     default_policy = "reservoir"
@@ -85,7 +92,8 @@ class RegularizedReplay(ERMixed):
     def __init__(self, ctx, params: RegularizationParams) -> None:
         super().__init__(ctx, params)
         self.params_to_regularize = regularized_parameters(self.network)
-        self.penalty = QuadraticPenalty(params.online)
+        single_slot = params.online if params.online is not None else self.online
+        self.penalty = QuadraticPenalty(single_slot)
         self.penalty_sums: list[float] = []   # mean penalty (before λ) over each task's steps
         self.importance_sums: list[float] = []
         self._penalty_sum = torch.zeros((), device=ctx.device)
@@ -101,15 +109,39 @@ class RegularizedReplay(ERMixed):
         self._steps += 1
         return ce + self.params.reg_coef * penalty, {"ce": ce.detach(), "penalty": penalty.detach()}
 
+    # RM consolidates at the end of every training call; a subclass may consolidate once per task.
+    consolidates_every_call: ClassVar[bool] = True
+
+    def before_phase(self, task: TaskSpec, phase: Phase) -> None:
+        if phase.name == MEMORY_EPOCHS and self.consolidates_every_call:  # online: the stream pass ends a call
+            self.consolidate(self.call_rows(task, with_stream=True))
+        super().before_phase(task, phase)  # then the memory update
+
     def after_task(self, task: TaskSpec) -> None:
+        # Offline the call's rows are the stream ∪ the memory before its update; online the
+        # memory epochs trained on the updated memory only.
+        self.consolidate(self.call_rows(task, with_stream=not (self.online and self.consolidates_every_call)))
         super().after_task(task)
         self.penalty_sums.append(float(self._penalty_sum) / max(self._steps, 1))
         self._penalty_sum.zero_()
         self._steps = 0
-        self.penalty.consolidate(self.importance(task), snapshot(self.params_to_regularize))
         self.importance_sums.append(self.penalty.total_importance())
 
-    def importance(self, task: TaskSpec) -> Tensors:
+    def consolidate(self, rows: torch.Tensor) -> None:
+        """Importance of this training call (restarted from zero), anchored at the current weights:
+        a new slot, or the single slot replaced (`online`)."""
+        self.penalty.consolidate(self.importance(rows), snapshot(self.params_to_regularize))
+
+    def call_rows(self, task: TaskSpec, with_stream: bool) -> torch.Tensor:
+        """uint8 rows of the training call that just ended: the task's stream (if it took part) and the memory."""
+        store = self.memory.store
+        memory = store.gather(torch.arange(len(store)))
+        if not with_stream:
+            return memory
+        stream = self.ctx.train_images(torch.as_tensor(task.train_indices))
+        return torch.cat([stream, memory.to(stream.device)])
+
+    def importance(self, rows: torch.Tensor) -> Tensors:
         raise NotImplementedError
 
     def extra_results(self) -> dict[str, Any]:

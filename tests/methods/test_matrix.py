@@ -1,0 +1,88 @@
+"""Every registered method in every setting (issue 13, item 1): it learns within the budget, or it
+refuses before training with a ConfigError that names the setting.
+
+scikit-learn digits (real data, 10 classes, ~1,300 training images): 2 tasks of 5 classes
+(disjoint) or 2 blurry-10 tasks, 1 epoch, MLP 128-128, 100 raw images' worth of memory (JPEG at
+quality 50 holds more). Short on purpose: the whole matrix runs in the default suite.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from retain.data import load_configured_dataset
+from retain.errors import ConfigError
+from retain.experiment.config import build_config
+from retain.experiment.run import run
+from retain.methods.matrix import matrix, markdown_table
+
+CELLS = matrix()
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "matrix.md"
+
+
+@pytest.fixture(autouse=True)
+def digits_loaded_once(monkeypatch):
+    """Parsing scikit-learn's digits costs about a second of CPU; the matrix needs it once."""
+    import retain.experiment.run as run_module
+
+    def cached(data):
+        if data.name not in _LOADED:
+            _LOADED[data.name] = load_configured_dataset(data)
+        return _LOADED[data.name]
+
+    monkeypatch.setattr(run_module, "load_configured_dataset", cached)
+
+
+_LOADED: dict = {}
+
+
+# What a method needs besides the setting. GDumb learns from its memory alone, so one epoch is
+# 4 steps: 10 epochs over its 100 images see as many rows as one epoch of a task. MEMO splits its
+# backbone into shared and task blocks, which the MLP cannot do (a ConfigError about the model).
+SETUP = {"gdumb": ["train.epochs=10"], "memo": ["model.backbone=resnet14", "model.options={}"]}
+
+
+def overrides(cell) -> list[str]:
+    setting = cell.setting
+    values = [
+        f"method.name={cell.method}", f"scenario.kind={setting.kind}", f"scenario.stream={setting.stream}",
+        "train.epochs=1", "memory.budget=100 images", "logging.report=false", "logging.tensorboard=false",
+    ]
+    values += ["scenario.num_tasks=2"] if setting.kind == "blurry" else ["scenario.increment=5"]
+    values += SETUP.get(cell.method, [])
+    if setting.codec is not None:
+        values += [f"memory.codec={setting.codec}"] + (["memory.quality=50"] if setting.codec == "jpeg" else [])
+    return values
+
+
+def _id(cell) -> str:
+    return f"{cell.method}-{cell.setting.kind}-{cell.setting.stream}-{cell.setting.codec or 'none'}"
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[_id(c) for c in CELLS])
+def test_cell_learns_or_refuses_before_training(cell, tmp_path):
+    if not cell.runs:  # refused when the config is built (so --dry-run refuses it too)
+        with pytest.raises(ConfigError) as refused:
+            run(build_config(preset="demo", overrides=overrides(cell), seed=1), out=tmp_path / "run")
+        message = str(refused.value)
+        assert cell.setting.describe() in message and cell.refusal in message
+        assert not (tmp_path / "run" / "results.json").exists()  # nothing was trained
+        return
+    result = run(build_config(preset="demo", overrides=overrides(cell), seed=1), out=tmp_path / "run")
+    assert result["complete"] and len(result["stage_accuracy"]) == 2
+    # Above chance on the classes seen so far (10 % after the last task; 20 % after a disjoint
+    # first task of 5 classes): every cell must learn something.
+    assert result["stage_accuracy"][-1] > 2 * 100 / result["seen_classes"][-1]
+    for entry in result.get("ledger", []):
+        assert entry["total_bytes"] <= entry["budget_bytes"]
+
+
+def test_the_docs_table_is_current():
+    assert DOCS.read_text() == markdown_table(), "regenerate it: retain matrix --out docs/matrix.md"
+
+
+def test_every_registered_method_is_in_the_matrix():
+    from retain.methods import method_names
+
+    assert {c.method for c in CELLS} == set(method_names())
+    assert all(len([c for c in CELLS if c.method == m]) in (3, 6) for m in method_names())
