@@ -4,6 +4,7 @@ prints literally (rich would read `[mlflow]` as markup and drop it)."""
 from __future__ import annotations
 
 import sys
+import types
 
 import yaml
 from typer.testing import CliRunner
@@ -27,11 +28,27 @@ def test_missing_mlflow_is_reported_before_the_run_directory_exists(tmp_path, mo
     assert not out.exists()  # the same --out can be used once MLflow is installed
 
 
-def test_an_mlflow_uri_it_cannot_use_is_reported_before_the_run_directory_exists(tmp_path):
+class _SchemeCheckingClient:
+    """Stands in for mlflow.tracking.MlflowClient, which raises on a URI scheme it has no store
+    for (the test extra does not install MLflow, so its real client is not always here)."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        if not tracking_uri.startswith(("file:", "sqlite:", "http:", "https:")):
+            raise ValueError(f"Could not find a registered tracking store for URI: {tracking_uri}")
+
+
+def test_an_mlflow_uri_it_cannot_use_is_reported_before_the_run_directory_exists(tmp_path, monkeypatch):
+    fake = types.ModuleType("mlflow")
+    fake.tracking = types.ModuleType("mlflow.tracking")
+    fake.tracking.MlflowClient = _SchemeCheckingClient
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", fake.tracking)
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", "--set", "logging.mlflow=true", "--set", "logging.mlflow_uri=nosuch://x", "--out", str(out)])
     assert result.exit_code == 2, result.output
-    assert "logging.mlflow_uri = 'nosuch://x'" in " ".join(result.output.split())
+    message = " ".join(result.output.split())
+    assert "logging.mlflow_uri = 'nosuch://x'" in message
+    assert "registered tracking store" in message  # MLflow's own reason is passed on
     assert not out.exists()
 
 
