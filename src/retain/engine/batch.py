@@ -51,6 +51,22 @@ class Batch:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # memory columns of the memory rows
     step: int = 0                 # optimiser steps taken in this task so far
     mix: CutMixResult | None = None  # set when augment.cutmix pasted a box into `images`
+    # Rows 0..stream_rows-1 come from the stream, the rest from the memory (None: see from_memory).
+    stream_rows: int | None = None
+
+    def stream_part(self, values: torch.Tensor) -> torch.Tensor:
+        """The rows of `values` (one per batch row) that came from the stream.
+
+        A slice when `stream_rows` is known: a boolean mask would make a GPU wait for it."""
+        if self.stream_rows is not None:
+            return values[: self.stream_rows]
+        return values[~self.from_memory]
+
+    def memory_part(self, values: torch.Tensor) -> torch.Tensor:
+        """The rows of `values` (one per batch row) that came from the memory."""
+        if self.stream_rows is not None:
+            return values[self.stream_rows :]
+        return values[self.from_memory]
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
+from retain.devices import to_device
 from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
 from retain.engine.optim import build_optimizer, build_scheduler
@@ -75,58 +77,93 @@ def _has_batchnorm(network: torch.nn.Module) -> bool:
 
 
 def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slots: torch.Tensor) -> Batch:
-    """Gather uint8 rows from the task data and the memory, then augment the whole batch."""
+    """Gather uint8 rows from the task data and the memory, then augment the whole batch.
+
+    Stream rows come first, memory rows after them (`Batch.stream_rows` says where they start)."""
     data = ctx.dataset.train
     # index_select: a row gather ~10x faster than advanced indexing on CPU.
-    parts_raw = [data.images.index_select(0, stream_idx)]
-    parts_labels = [data.labels.index_select(0, stream_idx)]
+    raw = data.images.index_select(0, stream_idx)
+    labels = data.labels.index_select(0, stream_idx)
+    indices = stream_idx
     extras: dict[str, torch.Tensor] = {}
     if memory_slots.numel():
         store = _memory_store(method)
-        parts_raw.append(store.gather(memory_slots))
-        parts_labels.append(store.labels[memory_slots].to(ctx.device))
-        extras = {name: column[memory_slots].to(ctx.device) for name, column in store.extras.items()}
-    raw = torch.cat(parts_raw) if len(parts_raw) > 1 else parts_raw[0]
-    labels = torch.cat(parts_labels) if len(parts_labels) > 1 else parts_labels[0]
-    from_memory = torch.zeros(raw.shape[0], dtype=torch.bool, device=ctx.device)
-    from_memory[stream_idx.numel():] = True
+        raw = torch.cat([raw, store.gather(memory_slots)])
+        labels = torch.cat([labels, store.labels.index_select(0, memory_slots)])
+        extras = {name: column.index_select(0, memory_slots) for name, column in store.extras.items()}
+        indices = torch.cat([stream_idx, memory_slots])
+    stream_rows = stream_idx.numel()
+    from_memory = _membership(stream_rows, raw.shape[0], ctx.device)
     images = ctx.augmenter.train(raw)
     if ctx.config.train.channels_last and images.shape[1] > 1:
         images = images.contiguous(memory_format=torch.channels_last)
-    indices = torch.cat([stream_idx.to(ctx.device), memory_slots.to(ctx.device)])
     mix = ctx.augmenter.mix(images, labels)  # augment.cutmix: the one place any method's batch gets mixed
     if mix is not None and not mix.applied:
         mix = None
     return Batch(images=images if mix is None else mix.images, labels=labels, raw=raw, from_memory=from_memory,
-                 indices=indices, extras=extras, mix=mix)
+                 indices=indices, extras=extras, mix=mix, stream_rows=stream_rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _membership(stream_rows: int, rows: int, device: torch.device) -> torch.Tensor:
+    """The from_memory mask of a batch whose first `stream_rows` of `rows` rows are stream rows.
+
+    Batches repeat a handful of layouts, so the mask is made once per layout and shared
+    (read-only, like every Batch field)."""
+    mask = torch.zeros(rows, dtype=torch.bool, device=device)
+    mask[stream_rows:] = True
+    return mask
 
 
 def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
-    """Yield (stream indices, memory slots) for one epoch of a phase."""
+    """Yield (stream indices, memory slots) for one epoch of a phase.
+
+    The epoch's order is drawn and laid out at once on the host and copied to the device in
+    one transfer; a step only slices it. Memory minibatches ("batch" phases) are drawn per
+    step, from the memory as it is at that step (streaming memories grow during the epoch)."""
     g = ctx.generator
     device = ctx.dataset.train.images.device
-    stream = phase.stream.to(device)
+    stream = phase.stream.to("cpu")
     store = _memory_store(method)
-    memory_size = len(store) if store is not None and phase.memory != "none" else 0
-    empty = torch.empty(0, dtype=torch.long, device=device)
     if phase.memory == "concat":
-        pool = stream.numel() + memory_size
-        order = torch.randperm(pool, generator=g, device="cpu")
-        for chunk in order.split(batch_size):
-            # Split on the host: boolean masks on a CUDA tensor would sync every step.
-            is_stream = chunk < stream.numel()
-            yield stream[chunk[is_stream].to(device)], (chunk[~is_stream] - stream.numel()).to(device)
+        memory_size = len(store) if store is not None else 0
+        order = torch.randperm(stream.numel() + memory_size, generator=g, device="cpu")
+        yield from _split_pool(order, stream, batch_size, device)
         return
-    order = torch.randperm(stream.numel(), generator=g, device="cpu").to(device)
-    for chunk in order.split(batch_size):
-        # Streaming memories grow during the epoch: replay as soon as the memory holds anything.
+    order = torch.randperm(stream.numel(), generator=g, device="cpu")
+    empty = torch.empty(0, dtype=torch.long, device=device)
+    for chunk in to_device(stream[order], device).split(batch_size):
         memory_size = len(store) if store is not None and phase.memory == "batch" else 0
         if memory_size > 0 and phase.memory_batch_size > 0:
             take = min(phase.memory_batch_size, memory_size)
-            slots = torch.randperm(memory_size, generator=g, device="cpu")[:take].to(device)
-            yield stream[chunk], slots
+            slots = torch.randperm(memory_size, generator=g, device="cpu")[:take]
+            yield chunk, to_device(slots, device)
         else:
-            yield stream[chunk], empty
+            yield chunk, empty
+
+
+def _split_pool(order: torch.Tensor, stream: torch.Tensor, batch_size: int, device: torch.device):
+    """Cut a shuffled pool (positions 0..n-1 are stream rows, n.. are memory slots) into
+    batches of (stream indices, memory slots), each part in pool order.
+
+    One stable sort on the host puts every batch's stream rows before its memory rows, so
+    the whole epoch is one index tensor on the device and each batch is two slices of it
+    (no boolean masks per step: on a GPU they would wait for the device)."""
+    pool, n = order.numel(), stream.numel()
+    if pool == 0:
+        return
+    is_memory = order >= n
+    batch_of = torch.arange(pool) // batch_size
+    layout = torch.argsort(batch_of * 2 + is_memory, stable=True)
+    picked = order[layout]
+    values = picked - n  # memory slots
+    if n:
+        values = torch.where(is_memory[layout], values, stream[picked.clamp(max=n - 1)])
+    stream_counts = torch.bincount(batch_of[~is_memory], minlength=int(batch_of[-1]) + 1).tolist()
+    values = to_device(values, device)
+    for start, stream_rows in zip(range(0, pool, batch_size), stream_counts):
+        chunk = values[start : start + batch_size]
+        yield chunk[:stream_rows], chunk[stream_rows:]
 
 
 def train_task(
@@ -179,12 +216,12 @@ def train_task(
                 with ctx.autocast():
                     result = method.training_loss(batch)
                 loss = result[0] if isinstance(result, tuple) else result
-                (loss / accumulate).backward()
+                (loss / accumulate if accumulate > 1 else loss).backward()
                 batches += 1
                 if batches % accumulate == 0:
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
-                loss_sum += loss.detach().float()
+                loss_sum.add_(loss.detach())  # float32 sum whatever the loss dtype
                 stats.images += batch.labels.numel()
                 stats.steps += 1
                 method.after_step(batch)
