@@ -1,5 +1,7 @@
 import numpy as np
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retain.memory.policies import (
     balanced_reservoir_assign,
@@ -95,3 +97,41 @@ def test_balanced_counts_update_within_a_batch():
     buffer[slots] = 9
     counts = torch.bincount(buffer)
     assert counts[9] == 2 and counts.max() == 2
+
+
+def sequential_balanced(num_seen, labels, store, capacity, uniforms):
+    """Balanced reservoir item by item: reservoir's accept test; once full, the victim is a
+    random slot of the most frequent class (ties: the smallest label)."""
+    buffer = list(store)
+    for i, label in enumerate(labels):
+        n = num_seen + i
+        if n < capacity:
+            buffer.append(label)
+            continue
+        if min(int(uniforms[0][i] * (n + 1)), n) >= capacity:
+            continue
+        counts = np.bincount(buffer)
+        candidates = np.flatnonzero(np.asarray(buffer) == int(np.argmax(counts)))
+        buffer[int(candidates[min(int(uniforms[1][i] * candidates.size), candidates.size - 1)])] = label
+    return buffer
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(1, 30),
+    extra_seen=st.integers(0, 60),
+    labels=st.lists(st.integers(0, 5), max_size=80),
+    store_seed=st.integers(0, 2**31),
+)
+def test_balanced_batch_equals_item_by_item_insertion(capacity, extra_seen, labels, store_seed):
+    rng = np.random.default_rng(store_seed)
+    num_seen = int(rng.integers(0, capacity + 1)) if extra_seen == 0 else capacity + extra_seen
+    store = rng.integers(0, 5, min(num_seen, capacity)).tolist()
+    uniforms = torch.rand((2, len(labels)), generator=torch.Generator().manual_seed(store_seed), dtype=torch.float64)
+    positions, slots = balanced_reservoir_slots(num_seen, torch.tensor(labels, dtype=torch.int64), torch.tensor(store, dtype=torch.int64), capacity, uniforms)
+    assert torch.unique(slots).numel() == slots.numel()
+    assert positions.tolist() == sorted(positions.tolist())
+    buffer = store + [None] * max(0, int(slots.max()) + 1 - len(store) if slots.numel() else 0)
+    for p, s in zip(positions.tolist(), slots.tolist()):
+        buffer[s] = labels[p]
+    assert buffer == sequential_balanced(num_seen, labels, store, capacity, uniforms.numpy())

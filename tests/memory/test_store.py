@@ -92,3 +92,33 @@ def test_load_rejects_a_different_codec():
 def test_wrong_image_shape_is_refused():
     with pytest.raises(ValueError, match="shape"):
         raw_store().add(torch.zeros((1, 1, 8, 8), dtype=torch.uint8), labels=0, task=0)
+
+
+@pytest.mark.parametrize("codec", [RawCodec(), JpegCodec(90)], ids=["raw", "jpeg"])
+def test_write_overwrites_and_appends_in_one_call_as_replace_then_add(codec):
+    # The streaming path writes overwritten and appended slots together; the result equals a
+    # replace() of the old slots followed by add() of the new ones in slot order.
+    first, rows = images(4, 1), images(5, 2)
+    slots = torch.tensor([5, 1, 4, 3, 6])  # 1 and 3 exist; 4, 5, 6 are appended out of order
+    one = MemoryStore(codec, SHAPE, "cpu")
+    one.add(first, labels=torch.arange(4), task=0, extras={"logits": torch.zeros(4, 2)})
+    one.write(slots, rows, labels=torch.arange(10, 15), task=2, step=9, extras={"logits": torch.ones(5, 2)})
+    two = MemoryStore(codec, SHAPE, "cpu")
+    two.add(first, labels=torch.arange(4), task=0, extras={"logits": torch.zeros(4, 2)})
+    old = torch.tensor([1, 3])
+    two.replace(old, rows[[1, 3]], labels=torch.tensor([11, 13]), task=2, step=9, extras={"logits": torch.ones(2, 2)})
+    two.add(rows[[2, 0, 4]], labels=torch.tensor([12, 10, 14]), task=2, step=9, extras={"logits": torch.ones(3, 2)})
+    assert len(one) == len(two) == 7
+    assert torch.equal(one.gather(torch.arange(7)), two.gather(torch.arange(7)))
+    for column in ("labels", "tasks", "steps"):
+        assert getattr(one, column).tolist() == getattr(two, column).tolist()
+    assert torch.equal(one.extras["logits"], two.extras["logits"]) and one.nbytes() == two.nbytes()
+
+
+def test_write_refuses_gaps_repeats_and_negative_slots():
+    store = raw_store()
+    store.add(images(3), labels=0, task=0)
+    for bad in ([4], [3, 5], [1, 1], [-1]):
+        with pytest.raises(IndexError):
+            store.write(torch.tensor(bad), images(len(bad)), labels=0, task=0)
+    assert len(store) == 3

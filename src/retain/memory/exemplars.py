@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from retain.devices import to_device
 from retain.errors import BudgetError, ConfigError
 from retain.memory.budget import raw_image_bytes
 from retain.memory.capacity import largest_common_quota, row_capacity, water_level
@@ -269,22 +270,17 @@ class ExemplarMemory:
         return self.stream_capacity
 
     def _write_stream(self, positions, slots, images, labels, task, step, scores, extras) -> None:
-        store = self.store
+        if not len(slots):
+            return
 
-        def rows_at(chosen: torch.Tensor) -> dict[str, Any]:
-            return {
-                "images": images.index_select(0, chosen.to(images.device)),
-                "labels": labels.index_select(0, chosen.to(labels.device)),
-                "scores": None if scores is None else scores.index_select(0, chosen.to(scores.device)),
-                "extras": None if extras is None else {k: v.index_select(0, chosen.to(v.device)) for k, v in extras.items()},
-            }
+        def rows(values: torch.Tensor) -> torch.Tensor:
+            return values.index_select(0, to_device(positions, values.device))
 
-        fresh = slots >= len(store)  # fill phase: slots len..len+k-1, appended in slot order
-        if bool((~fresh).any()):
-            store.replace(slots[~fresh], task=task, step=step, **rows_at(positions[~fresh]))
-        if bool(fresh.any()):
-            order = torch.argsort(slots[fresh])
-            store.add(task=task, step=step, **rows_at(positions[fresh][order]))
+        self.store.write(
+            slots, rows(images), rows(labels), task=task, step=step,
+            scores=None if scores is None else rows(scores),
+            extras=None if extras is None else {name: rows(values) for name, values in extras.items()},
+        )
 
     def _evict_over_budget(self, room: int, balanced: bool) -> None:
         store = self.store

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from retain.devices import to_device
 from retain.methods.base import Batch, register_method
 from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
 
@@ -51,16 +52,14 @@ class DERpp(MemorizationAwareReplay):
         self._stream_logits: torch.Tensor | None = None
 
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        stream = ~batch.from_memory
-        logits = self.network(batch.images[stream])["logits"]
+        logits = self.network(batch.stream_part(batch.images))["logits"]
         self.track(batch, logits)
         self._stream_logits = logits.detach()
         # The online protocol's memory epochs bring no stream rows: only the replay terms remain.
-        loss = F.cross_entropy(logits, batch.labels[stream]) if logits.shape[0] else logits.sum()
+        loss = F.cross_entropy(logits, batch.stream_part(batch.labels)) if logits.shape[0] else logits.sum()
         terms: dict[str, torch.Tensor] = {}
-        memory = batch.from_memory
         if "logits" in batch.extras and batch.extras["logits"].shape[0]:
-            replay = self.network(batch.images[memory])["logits"]
+            replay = self.network(batch.memory_part(batch.images))["logits"]
             terms["mse"] = masked_mse(replay, batch.extras["logits"])
             loss = loss + self.params.alpha * terms["mse"]
             images, labels = self._second_minibatch(int(batch.extras["logits"].shape[0]))
@@ -75,7 +74,7 @@ class DERpp(MemorizationAwareReplay):
         images = self.ctx.augmenter.train(store.gather(slots))
         if self.ctx.config.train.channels_last and images.shape[1] > 1:
             images = images.contiguous(memory_format=torch.channels_last)
-        return images, store.labels[slots.to(store.labels.device)].to(self.ctx.device)
+        return images, store.labels[to_device(slots, store.labels.device)].to(self.ctx.device)
 
     def after_step(self, batch: Batch) -> None:
         # The logits stored are the pre-step outputs on the stream rows (as the reference).

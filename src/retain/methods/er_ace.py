@@ -33,9 +33,8 @@ class ERACE(MemorizationAwareReplay):
         self.seen = torch.zeros(ctx.plan.num_classes, dtype=torch.bool, device=ctx.device)
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
-        stream = ~batch.from_memory
-        labels = batch.labels[stream]
-        logits = self.network(batch.images[stream])["logits"]
+        labels = batch.stream_part(batch.labels)
+        logits = self.network(batch.stream_part(batch.images))["logits"]
         self.track(batch, logits)
         self.seen[labels] = True
         if self.current_task.index == 0:
@@ -48,9 +47,10 @@ class ERACE(MemorizationAwareReplay):
         masked = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
         # The online protocol's memory epochs bring no stream rows: only the buffer CE remains.
         loss = F.cross_entropy(masked, labels) if labels.numel() else masked.sum()
-        if bool(batch.from_memory.any()):
-            replay = self.network(batch.images[batch.from_memory])["logits"]
-            loss = loss + F.cross_entropy(replay, batch.labels[batch.from_memory])
+        replay_images = batch.memory_part(batch.images)
+        if replay_images.shape[0]:
+            replay = self.network(replay_images)["logits"]
+            loss = loss + F.cross_entropy(replay, batch.memory_part(batch.labels))
         return loss
 
     def state_dict(self):

@@ -122,11 +122,11 @@ class ExemplarMethod(Method):
 
     def insert_stream_rows(self, batch: Batch, extras: dict[str, torch.Tensor] | None = None) -> None:
         """Offer the batch's stream rows (non-augmented) to the streaming policy."""
-        fresh = ~batch.from_memory
-        if not bool(fresh.any()):
+        stream_raw = batch.stream_part(batch.raw)
+        if stream_raw.shape[0] == 0:
             return  # a memory-only batch (online memory epochs): nothing new to offer
         self.memory.insert_stream(
-            batch.raw[fresh], batch.labels[fresh], task=self.current_task.index, step=batch.step,
+            stream_raw, batch.stream_part(batch.labels), task=self.current_task.index, step=batch.step,
             reserved_bytes=self.reserved_bytes(), extras=extras,
         )
 

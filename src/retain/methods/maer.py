@@ -19,7 +19,7 @@ class MAER(MemorizationAwareReplay):
     def training_loss(self, batch: Batch) -> torch.Tensor:
         # One forward over stream ∪ buffer minibatch, CE over all classes, no masking (§5.3).
         logits = self.network(batch.images)["logits"]
-        self.track(batch, logits[~batch.from_memory])
+        self.track(batch, batch.stream_part(logits))
         return classification_loss(logits, batch)
 
 

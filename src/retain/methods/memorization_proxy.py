@@ -168,9 +168,8 @@ class MemorizationAwareReplay(ExemplarMethod):
     def track(self, batch: Batch, stream_logits: torch.Tensor) -> None:
         """Proxy bookkeeping from the pre-step logits of the batch's stream rows."""
         if self.maer_active and self.scores is None:
-            stream = ~batch.from_memory
-            correct = stream_logits.detach().argmax(dim=1) == batch.labels[stream]
-            self.proxy.observe(batch.indices[stream], correct)
+            correct = stream_logits.detach().argmax(dim=1) == batch.stream_part(batch.labels)
+            self.proxy.observe(batch.stream_part(batch.indices), correct)
 
     def stored_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """Memory columns for rows written at task end (DER++: their logits)."""

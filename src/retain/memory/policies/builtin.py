@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from retain.errors import ConfigError
+from retain.memory.policies.class_balanced import class_balanced_slots
 from retain.memory.policies.herding import herding_order, herding_order_lucir
 from retain.memory.policies.registry import MemoryPolicy, register_policy
 from retain.memory.policies.reservoir import balanced_reservoir_assign, reservoir_assign
@@ -73,24 +73,6 @@ class ClassBalancedPolicy(MemoryPolicy):
         return torch.randperm(count, generator=generator)
 
     def assign(self, num_seen, batch_labels, store_labels, capacity, generator):
-        labels = batch_labels.detach().cpu().numpy().astype(np.int64)
+        labels = batch_labels.detach().cpu().numpy()
         uniforms = torch.rand(labels.size, generator=generator, dtype=torch.float64).numpy()
-        buffer = list(store_labels.detach().cpu().numpy().astype(np.int64))
-        writes: dict[int, int] = {}
-        for i, label in enumerate(labels):
-            if len(buffer) < capacity:
-                slot = len(buffer)
-                buffer.append(label)
-            else:
-                held = np.asarray(buffer)
-                classes, counts = np.unique(held, return_counts=True)
-                share = capacity // (classes.size + int(label not in classes))
-                mine = int(counts[classes == label].sum())
-                if mine >= share:
-                    continue
-                candidates = np.flatnonzero(held == classes[int(np.argmax(counts))])
-                slot = int(candidates[min(int(uniforms[i] * candidates.size), candidates.size - 1)])
-                buffer[slot] = label
-            writes[slot] = i
-        slots = sorted(writes, key=writes.get)
-        return torch.tensor([writes[s] for s in slots], dtype=torch.int64), torch.tensor(slots, dtype=torch.int64)
+        return class_balanced_slots(labels, store_labels.detach().cpu().numpy(), capacity, uniforms)

@@ -25,16 +25,37 @@ def _targets(num_seen: int, accept_uniforms: torch.Tensor, capacity: int) -> np.
 
 def _final_writes(targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(batch positions, slots) of the writes that survive: a later write to a slot wins."""
-    positions = np.flatnonzero(targets >= 0)[::-1]  # latest first, so unique() keeps the latest
-    slots, first = np.unique(targets[positions], return_index=True)
-    winners = positions[first]
-    order = np.argsort(winners)
-    return torch.from_numpy(winners[order].copy()), torch.from_numpy(slots[order].copy())
+    accepted = np.flatnonzero(targets >= 0)
+    return _in_batch_order(dict(zip(targets[accepted].tolist(), accepted.tolist())))
+
+
+# Once the memory is full most batches write nothing: one shared, empty (read-only) answer.
+_NO_WRITES = (torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64))
+
+
+def _in_batch_order(last_writer: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A slot → last writer dict as (positions, slots) tensors, sorted by position."""
+    if not last_writer:
+        return _NO_WRITES
+    writes = sorted(last_writer.items(), key=lambda slot_writer: slot_writer[1])
+    positions = torch.tensor([writer for _, writer in writes], dtype=torch.int64)
+    slots = torch.tensor([slot for slot, _ in writes], dtype=torch.int64)
+    return positions, slots
 
 
 def reservoir_slots(num_seen: int, uniforms: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reservoir writes of a batch given its accept uniforms in [0, 1) (one per item)."""
-    return _final_writes(_targets(num_seen, uniforms, capacity))
+    """Reservoir writes of a batch given its accept uniforms in [0, 1) (one per item).
+
+    Plain Python over the batch's draws: a step offers a few dozen items, and once the memory
+    is full most are discarded, so one list beats a dozen NumPy calls (the same arithmetic
+    in float64: n < K writes slot n, else ⌊u·(n+1)⌋ capped at n, kept when < K)."""
+    last_writer: dict[int, int] = {}  # slot -> the latest item writing it
+    for i, u in enumerate(uniforms.tolist()):
+        n = num_seen + i
+        slot = n if n < capacity else min(int(u * (n + 1)), n)
+        if slot < capacity:
+            last_writer[slot] = i
+    return _in_batch_order(last_writer)
 
 
 def reservoir_assign(
@@ -45,7 +66,8 @@ def reservoir_assign(
     Item i has n = num_seen + i predecessors: n < K writes slot n; otherwise r ~ U{0..n}
     overwrites slot r when r < K. Returns (batch_positions, slots) of the final writes.
     """
-    return reservoir_slots(num_seen, _uniforms(1, batch_size, generator)[0], capacity)
+    # The same draws as row 0 of _uniforms(1, B): a CPU generator fills doubles in order.
+    return reservoir_slots(num_seen, torch.rand(batch_size, generator=generator, dtype=torch.float64), capacity)
 
 
 def balanced_reservoir_slots(
@@ -61,14 +83,19 @@ def balanced_reservoir_slots(
     filling = (n < capacity) & (targets >= 0)
     buffer[n[filling]] = labels[filling]
     full_accepts = np.flatnonzero((n >= capacity) & (targets >= 0))
-    victims = uniforms[1].detach().cpu().numpy()
-    for i in full_accepts:
-        counts = np.bincount(buffer[buffer >= 0])
-        largest = int(np.argmax(counts))  # ties: the smallest label, as MEM-CL's unique+argmax
-        candidates = np.flatnonzero(buffer == largest)
-        slot = int(candidates[min(int(victims[i] * candidates.size), candidates.size - 1)])
-        buffer[slot] = labels[i]
-        targets[i] = slot
+    if full_accepts.size:
+        victims = uniforms[1].detach().cpu().numpy()
+        # Class counts kept up to date per accept (argmax ties: the smallest label, as
+        # MEM-CL's unique+argmax); only the victim's candidates need a pass over the buffer.
+        counts = np.bincount(buffer[buffer >= 0], minlength=int(labels.max()) + 1)
+        for i in full_accepts.tolist():
+            largest = int(np.argmax(counts))
+            candidates = np.flatnonzero(buffer == largest)
+            slot = int(candidates[min(int(victims[i] * candidates.size), candidates.size - 1)])
+            counts[largest] -= 1
+            counts[labels[i]] += 1
+            buffer[slot] = labels[i]
+            targets[i] = slot
     return _final_writes(targets)
 
 
