@@ -115,6 +115,22 @@ def test_random_crop_shifts_by_at_most_padding_and_zero_fills():
     assert torch.equal(A.random_crop(images, 0, gen()), images)
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 7, 11)])
+def test_random_crop_equals_per_sample_slicing_with_the_same_draws(shape):
+    # The crop reads each window from a strided view of the whole padded batch; a per-sample
+    # slice of the padded image at the offsets drawn from the same generator is the reference.
+    pad, images = 4, random_images(9, shape, seed=2)
+    out = A.random_crop(images, pad, gen(7))
+    g = gen(7)
+    offset_y = torch.randint(0, 2 * pad + 1, (9,), generator=g)
+    offset_x = torch.randint(0, 2 * pad + 1, (9,), generator=g)
+    padded = F.pad(images, (pad,) * 4)
+    _, h, w = shape
+    expected = torch.stack([padded[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(zip(offset_y, offset_x))])
+    assert torch.equal(out, expected)
+    assert A.random_crop(images[:0], pad, gen()).shape == (0, *shape)
+
+
 def test_horizontal_flip_flips_exactly_the_chosen_samples():
     images = random_images(64, (3, 8, 8))
     out = A.horizontal_flip(images, gen(5), p=0.5)

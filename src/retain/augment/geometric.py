@@ -98,15 +98,20 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     if padding <= 0:
         return images
     n, c, h, w = images.shape
+    if n == 0:
+        return images.clone()
     padded = F.pad(images, (padding, padding, padding, padding))
     offset_y = randint(0, 2 * padding + 1, n, generator, images.device)
     offset_x = randint(0, 2 * padding + 1, n, generator, images.device)
-    # A strided view of every possible window (no copy): (N, dy, dx, C, H, W); picking one
-    # window per sample is ~3x faster than indexing rows and columns pixel by pixel.
-    s_n, s_c, s_h, s_w = padded.stride()
-    side = 2 * padding + 1
-    windows = padded.as_strided((n, side, side, c, h, w), (s_n, s_h, s_w, s_c, s_h, s_w))
-    return windows[torch.arange(n, device=images.device), offset_y, offset_x]
+    # Every C×H×W window of the padded batch, keyed by the flat position of its first pixel,
+    # is a strided view (no copy); one index_select of each sample's window start is ~2x
+    # (1 channel) to ~4x (3 channels) faster on CPU than indexing a per-sample window view.
+    side_h, side_w = h + 2 * padding, w + 2 * padding
+    plane = side_h * side_w
+    starts = torch.arange(n, device=images.device) * (c * plane) + offset_y * side_w + offset_x
+    span = (c - 1) * plane + (h - 1) * side_w + w
+    windows = padded.as_strided((padded.numel() - span + 1, c, h, w), (1, plane, side_w, 1))
+    return windows.index_select(0, starts)
 
 
 def _random_flip(images: torch.Tensor, dim: int, generator: torch.Generator, p: float) -> torch.Tensor:
