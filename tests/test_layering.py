@@ -17,13 +17,14 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "metrics", "registry"})
+GROUND = frozenset({"errors", "version", "config", "metrics", "registry", "devices"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
 # room -> the other rooms it may import.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "version": frozenset(),
+    "devices": frozenset(),  # to_device: torch only; the memory store and the engine both move tensors with it
     "config": frozenset({"errors"}),
     "metrics": frozenset({"errors"}),
     "registry": frozenset({"errors"}),

@@ -49,3 +49,24 @@ def test_mean_and_std_come_from_the_train_split() -> None:
     assert data.mean[0] == pytest.approx(pixels.mean().item(), rel=1e-9)
     assert data.std[0] == pytest.approx(pixels.std(unbiased=False).item(), rel=1e-9)
 
+
+
+def test_second_load_reads_the_cached_split_without_scikit_learn(data_cache) -> None:
+    import subprocess
+    import sys
+
+    first = load_dataset("digits")
+    code = (
+        "import sys, torch\n"
+        "from retain.data import load_dataset\n"
+        "d = load_dataset('digits')\n"
+        "torch.save([d.train.images, d.train.labels, d.test.images, d.test.labels, d.mean, d.std], sys.argv[1])\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    saved = data_cache / "second.pt"
+    out = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    images, labels, test_images, test_labels, mean, std = torch.load(saved)
+    assert torch.equal(images, first.train.images) and torch.equal(labels, first.train.labels)
+    assert torch.equal(test_images, first.test.images) and torch.equal(test_labels, first.test.labels)
+    assert (mean, std) == (first.mean, first.std)

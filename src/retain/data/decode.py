@@ -1,4 +1,5 @@
-"""Decode a list of image files once with Pillow, then reuse uint8 `.npy` arrays from the cache."""
+"""Decode a list of image files once with Pillow, then reuse uint8 `.npy` arrays from the cache
+(also used for any dataset whose loading is slow, e.g. scikit-learn's digits)."""
 
 from __future__ import annotations
 
@@ -58,17 +59,40 @@ def load_decoded(name: str, listing: FolderListing, image_size: tuple[int, int] 
     must match the current file list, so adding, removing or touching a file re-decodes.
     """
     key = hashlib.sha256(f"{listing.root.resolve()}|{image_size}".encode()).hexdigest()[:16]
+
+    def decode() -> tuple[ImageSplit, ImageSplit]:
+        shape = image_size or _first_size(listing)
+        train = ImageSplit.from_numpy(decode_images([p for p, _ in listing.train], shape, image_size is not None),
+                                      np.array([y for _, y in listing.train], dtype=np.int64))
+        test = ImageSplit.from_numpy(decode_images([p for p, _ in listing.test], shape, image_size is not None),
+                                     np.array([y for _, y in listing.test], dtype=np.int64))
+        return train, test
+
+    meta = {"root": str(listing.root.resolve()), "class_names": listing.class_names}
+    return cached_splits(name, key, fingerprint(listing, image_size), decode, meta)
+
+
+def cached_splits(
+    name: str,
+    key: str,
+    identity: dict[str, object],
+    build: Callable[[], tuple[ImageSplit, ImageSplit]],
+    meta: dict[str, object] | None = None,
+    required: bool = True,
+) -> tuple[ImageSplit, ImageSplit]:
+    """Train and test splits built once by `build` and kept as uint8 `.npy` arrays in
+    `<cache>/<name>/decoded-<key>/`; reused while `identity` (what they were built from) is
+    unchanged. With `required=False` a cache that cannot be written is skipped silently."""
     folder = dataset_cache_dir(name) / f"decoded-{key}"
-    expected = fingerprint(listing, image_size)
-    cached = _read_cache(folder, expected)
+    cached = _read_cache(folder, identity)
     if cached is not None:
         return cached
-    shape = image_size or _first_size(listing)
-    train = ImageSplit.from_numpy(decode_images([p for p, _ in listing.train], shape, image_size is not None),
-                                  np.array([y for _, y in listing.train], dtype=np.int64))
-    test = ImageSplit.from_numpy(decode_images([p for p, _ in listing.test], shape, image_size is not None),
-                                 np.array([y for _, y in listing.test], dtype=np.int64))
-    _write_cache(folder, expected, listing, train, test)
+    train, test = build()
+    try:
+        _write_cache(folder, identity, meta or {}, train, test)
+    except OSError:
+        if required:
+            raise
     return train, test
 
 
@@ -119,7 +143,7 @@ def _read_cache(folder: Path, expected: dict[str, object]) -> tuple[ImageSplit, 
         return None
 
 
-def _write_cache(folder: Path, expected: dict[str, object], listing: FolderListing, train: ImageSplit, test: ImageSplit) -> None:
+def _write_cache(folder: Path, expected: dict[str, object], meta: dict[str, object], train: ImageSplit, test: ImageSplit) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     # meta.json is the commit marker: removed first, written last.
     (folder / "meta.json").unlink(missing_ok=True)
@@ -127,7 +151,7 @@ def _write_cache(folder: Path, expected: dict[str, object], listing: FolderListi
               "test_images": test.images, "test_labels": test.labels}
     for name, tensor in arrays.items():
         _atomic_write(folder / f"{name}.npy", lambda handle, t=tensor: np.save(handle, t.numpy(), allow_pickle=False))
-    meta = {"root": str(listing.root.resolve()), "class_names": listing.class_names, "fingerprint": expected}
+    meta = {**meta, "fingerprint": expected}
     _atomic_write(folder / "meta.json", lambda handle: handle.write(json.dumps(meta, indent=1).encode()))
 
 

@@ -56,20 +56,29 @@ class Tracker:
         self.run_dir = Path(run_dir)
         self.config = config
         self._epochs = self._tasks = None
-        if config.logging.tensorboard:
+        # Whether an earlier, killed attempt logged here, decided now (before anything is written).
+        self._resume = (resume_epoch, resume_task) if (self.run_dir / TENSORBOARD_DIR).exists() else None
+        self._mlflow = MlflowSink(self.run_dir, config) if config.logging.mlflow else None
+
+    def _open_tensorboard(self) -> bool:
+        """Open the event writers at the first value logged: importing TensorBoard costs start-up
+        time that the first training step need not wait for. False when TensorBoard is off."""
+        if not self.config.logging.tensorboard:
+            return False
+        if self._epochs is None:
             from torch.utils.tensorboard import SummaryWriter
 
             root = self.run_dir / TENSORBOARD_DIR
-            # Events an earlier, killed attempt logged after its checkpoint are purged (steps >= purge_step).
-            resumed = root.exists()
-            self._epochs = SummaryWriter(str(root / "epochs"), purge_step=resume_epoch + 1 if resumed else None)
-            self._tasks = SummaryWriter(str(root / "tasks"), purge_step=resume_task + 1 if resumed else None)
-        self._mlflow = MlflowSink(self.run_dir, config) if config.logging.mlflow else None
+            # Events the killed attempt logged after its checkpoint are purged (steps >= purge_step).
+            epoch, task = self._resume if self._resume is not None else (None, None)
+            self._epochs = SummaryWriter(str(root / "epochs"), purge_step=None if epoch is None else epoch + 1)
+            self._tasks = SummaryWriter(str(root / "tasks"), purge_step=None if task is None else task + 1)
+        return True
 
     def epoch(self, global_epoch: int, task: int, phase: str, loss: float, lr: float) -> None:
         """One finished epoch (global_epoch counts epochs over the whole run, from 1)."""
         values = {"train/loss": loss, "train/lr": lr, "train/task": task + 1}
-        if self._epochs is not None:
+        if self._open_tensorboard():
             for key, value in values.items():
                 self._epochs.add_scalar(key, value, global_epoch)
         if self._mlflow is not None:
@@ -90,7 +99,7 @@ class Tracker:
             values["memory/budget_bytes"] = last["budget_bytes"]
             for item, size in last["items"].items():
                 values[f"memory/{item}_bytes"] = size
-        if self._tasks is not None:
+        if self._open_tensorboard():
             for key, value in values.items():
                 self._tasks.add_scalar(key, value, step)
             self._tasks.flush()
