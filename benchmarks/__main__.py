@@ -1,4 +1,4 @@
-"""`python -m benchmarks throughput|task|memory|rainbow|all [--repeats N] [--quick] [--device cpu|cuda]`."""
+"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|all [--repeats N] [--quick] [--device cpu|cuda]`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from benchmarks.runner import RESULTS_DIR, Settings, write
 
 BENCHMARKS = {
     "throughput": "benchmarks.throughput",
+    "step": "benchmarks.step",
     "task": "benchmarks.task",
     "memory": "benchmarks.memory",
     "rainbow": "benchmarks.rainbow",
+    "peer": "benchmarks.peer",
 }
 
 
@@ -29,11 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median reported); default 5, 3 with --quick")
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast, rough look")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (both sides of every comparison); default: torch's")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="what the in-process comparisons (step, peer, memory) time: wall seconds or process CPU seconds")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
-    settings = Settings(repeats=repeats, quick=args.quick, device=args.device)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    settings = Settings(repeats=repeats, quick=args.quick, device=args.device, threads=args.threads, clock=args.clock)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     for name in names:
         started = time.perf_counter()

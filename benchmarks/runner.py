@@ -25,6 +25,8 @@ class Settings:
     quick: bool = False
     device: str = "cpu"
     tiny: bool = False  # the smoke test's sizes: seconds in all, figures meaningless
+    threads: int | None = None  # torch intra-op threads for every side of a comparison (None: torch's default)
+    clock: str = "wall"  # "cpu": process CPU time, steadier than wall time on a loaded machine (1 thread)
 
 
 @dataclass
@@ -43,18 +45,52 @@ class Timing:
         return (max(self.seconds) - min(self.seconds)) / self.median if self.median > 0 else 0.0
 
 
-def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: str = "cpu") -> Timing:
-    """Run `fn` warmup + repeats times and keep the wall time of the timed repeats."""
+def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: str = "cpu", clock: str = "wall") -> Timing:
+    """Run `fn` warmup + repeats times and keep the time of the timed repeats (wall seconds,
+    or process CPU seconds with clock="cpu")."""
+    now = _clock(clock, sync)
     for _ in range(warmup):
         fn()
     seconds = []
     for _ in range(repeats):
         synchronize(sync)
-        started = time.perf_counter()
+        started = now()
         fn()
         synchronize(sync)
-        seconds.append(time.perf_counter() - started)
+        seconds.append(now() - started)
     return Timing(seconds)
+
+
+def _clock(clock: str, sync: str) -> Callable[[], float]:
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    if clock == "cpu" and torch.device(sync).type == "cuda":
+        raise ValueError("clock='cpu' cannot time GPU work; use the wall clock with --device cuda")
+    return time.process_time if clock == "cpu" else time.perf_counter
+
+
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, sync: str = "cpu", clock: str = "wall"
+) -> dict[str, Timing]:
+    """Time several functions in turns (a, b, a, b, ...) so that a shared machine's load
+    falls on all of them alike; the ratio of two medians is then a fair comparison.
+
+    `clock="cpu"` times the process's CPU seconds instead of wall seconds: with one torch
+    thread on a machine shared with other jobs it no longer counts the time spent waiting
+    for a core (it cannot see GPU time, so it is refused for CUDA)."""
+    now = _clock(clock, sync)
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            synchronize(sync)
+            started = now()
+            fn()
+            synchronize(sync)
+            seconds[name].append(now() - started)
+    return {name: Timing(values) for name, values in seconds.items()}
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -118,6 +154,7 @@ def markdown(result: BenchmarkResult, settings: Settings, info: dict[str, Any]) 
     lines.append(
         f"- machine: {info['cpu_count']} cores, {info['torch_threads']} torch threads, torch {info['torch']}, "
         f"python {info['python']}, device {settings.device}; median of {settings.repeats} repeats"
+        + (" of process CPU time (--clock cpu)" if settings.clock == "cpu" else "")
         + (" (--quick sizes)" if settings.quick else "")
     )
     return "\n".join(lines) + "\n"
@@ -129,7 +166,8 @@ def write(result: BenchmarkResult, settings: Settings, out_dir: Path = RESULTS_D
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": result.name,
-        "settings": {"repeats": settings.repeats, "quick": settings.quick, "device": settings.device},
+        "settings": {"repeats": settings.repeats, "quick": settings.quick, "device": settings.device,
+                     "threads": settings.threads, "clock": settings.clock},
         "machine": info,
         "columns": result.columns,
         "rows": result.rows,

@@ -33,6 +33,9 @@ class Workload:
 WORKLOADS = {
     "resnet32": Workload("resnet32", "ResNet-32, 32×32×3", "resnet32", (3, 32, 32)),
     "mlp": Workload("mlp", "MLP 784-400-400, 28×28", "mlp", (1, 28, 28), {"hidden": [400, 400]}),
+    # As the Fashion-MNIST presets train it: normalisation only.
+    "mlp-fmnist": Workload("mlp-fmnist", "MLP 784-400-400, 28×28, no augmentation", "mlp", (1, 28, 28),
+                           {"hidden": [400, 400]}, crop_padding=0, flip=False),
 }
 
 
@@ -86,6 +89,7 @@ def build_run(
     train: dict[str, Any] | None = None,
     method_params: dict[str, Any] | None = None,
     seed: int = 0,
+    memory: dict[str, Any] | None = None,
 ) -> SyntheticRun:
     """Config → plan → remapped data → augmenter → context → method, like `build_setup`."""
     tree: dict[str, Any] = {
@@ -95,7 +99,7 @@ def build_run(
         "scenario": {"kind": "class-incremental", "base": 0, "increment": increment, "order": "natural"},
         "model": {"backbone": workload.backbone, "options": dict(workload.options)},
         "method": {"name": method, **(method_params or {})},
-        "memory": {"budget": budget},
+        "memory": {"budget": budget, **(memory or {})},
         "augment": {"crop_padding": workload.crop_padding, "flip": workload.flip, "normalize": True},
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, **(train or {})},
         "eval": {"batch_size": 1000},

@@ -6,6 +6,8 @@ replay memory: batch sampling, index gather from the task data and the memory, a
 and normalisation of uint8 rows, loss and step — the engine's own code path. (c) PyCIL/Mammoth
 style: a Dataset turning every image into PIL and transforming it alone, a DataLoader with 2
 workers, then the same network and step. All three use the same batch size and augmentation.
+(a) and (b) are timed in turns (benchmarks.runner.interleaved). `python -m benchmarks step`
+measures the same (a)/(b) for small networks at batch 10 to 128.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.reference import reference_loader
-from benchmarks.runner import BenchmarkResult, Settings, repeat
+from benchmarks.runner import BenchmarkResult, Settings, interleaved, repeat
 from benchmarks.synthetic import WORKLOADS, SyntheticRun, Workload, build_run, fill_memory, synthetic_dataset, with_indices
 from retain.engine import trainer
 from retain.engine.optim import build_optimizer
@@ -58,15 +60,17 @@ def prepare(workload: Workload, sizes: Sizes, settings: Settings) -> tuple[Synth
     return run, task
 
 
-def bare_step_fn(run: SyntheticRun, sizes: Sizes):
-    """(a): the same network, loss and optimiser on a fixed, already augmented batch."""
+def bare_step_fn(run: SyntheticRun, sizes: Sizes, rows: int | None = None):
+    """(a): the same network, loss and optimiser on a fixed, already augmented batch of `rows`
+    images (the batch size unless the step also trains on a memory minibatch)."""
+    rows = rows or sizes.batch_size
     network = copy.deepcopy(run.method.network).train()
     optimizer = build_optimizer([p for p in network.parameters() if p.requires_grad], run.config.train, first_task=False)
     data = run.ctx.dataset.train
-    images = run.ctx.augmenter.train(data.images[: sizes.batch_size])
+    images = run.ctx.augmenter.train(data.images[:rows])
     if run.config.train.channels_last and images.shape[1] > 1:
         images = images.contiguous(memory_format=torch.channels_last)
-    labels = data.labels[: sizes.batch_size] % run.method.network.head.num_classes
+    labels = data.labels[:rows] % run.method.network.head.num_classes
 
     def steps() -> None:
         for _ in range(sizes.steps):
@@ -128,8 +132,8 @@ def measure(workload: Workload, settings: Settings) -> dict:
     run, task = prepare(workload, sizes, settings)
     images = sizes.steps * sizes.batch_size
     repeats, device = settings.repeats, settings.device
-    bare = repeat(bare_step_fn(run, sizes), repeats, sync=device)
-    full = repeat(retain_step_fn(run, task), repeats, sync=device)
+    timings = interleaved({"bare": bare_step_fn(run, sizes), "retain": retain_step_fn(run, task)}, repeats, sync=device)
+    bare, full = timings["bare"], timings["retain"]
     data_path = repeat(data_path_fn(run, task), repeats, sync=device)
     epoch, loader = reference_fn(run, task, sizes, workload)
     reference = repeat(epoch, repeats, sync=device)
@@ -154,7 +158,6 @@ COLUMNS = [
     "workload", "batch", "channels_last", "(a) bare img/s", "(b) retain img/s", "(c) per-sample img/s",
     "(b)/(a)", "(b)/(c)", "data path share of (b)", "spread (b)",
 ]
-
 
 def run_benchmark(settings: Settings) -> BenchmarkResult:
     result = BenchmarkResult("throughput", COLUMNS)
