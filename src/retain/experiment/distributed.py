@@ -63,6 +63,17 @@ def joined(config: RetainConfig):
     return distributed.process_group(config.distributed.backend, device, config.distributed.timeout_s)
 
 
+def check_before_start(config: RetainConfig) -> None:
+    """What can be refused before any process starts: SyncBatchNorm without CUDA."""
+    device = distributed.rank_device(config.device)
+    if config.distributed.sync_batchnorm and device.type != "cuda":
+        raise ConfigError(
+            f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but the ranks "
+            f"would train on {device} (device={config.device!r}); set distributed.sync_batchnorm=false (each rank then "
+            "normalises its shard) or device=auto on a machine with GPUs."
+        )
+
+
 def saved_nproc(run_dir: Path) -> int:
     """distributed.nproc of the run in `run_dir` (1 when it has none or no readable config)."""
     try:
@@ -164,11 +175,13 @@ def spawn(nproc: int, config: RetainConfig | None, out: Path | None, resume: Pat
     if failed:
         if any(code == 130 for _, code in failed) and all(code in (130, -signal.SIGTERM) for _, code in failed):
             raise KeyboardInterrupt
-        rank, code = failed[0]
-        how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        # A rank killed by a signal is the cause; the ranks that then lost their peer exited with code 2.
+        failed.sort(key=lambda item: (item[1] >= 0, item[0]))
+        hows = [f"rank {rank} of {nproc} " + (f"was killed by signal {signal.Signals(-code).name}" if code < 0
+                                              else f"exited with code {code}") for rank, code in failed]
         where = f"retain run --resume {run_dir} --nproc {nproc}" if run_dir is not None else "a new run"
         raise DistributedRunFailed(
-            f"rank {rank} of {nproc} {how}; the run stopped (errors printed above). The run directory keeps its last "
+            f"{', '.join(hows)}; the run stopped (errors printed above). The run directory keeps its last "
             f"checkpoint; continue with: {where}"
         )
     return run_dir

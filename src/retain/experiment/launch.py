@@ -29,6 +29,7 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
     if config.distributed.nproc > 1 and launcher.distributed.current() is None and not dry_run:
         run_dir = Path(out) if out else default_run_dir(config)
         check_run_dir(run_dir)  # before any process starts
+        launcher.check_before_start(config)
         quiet = reporter.quiet if reporter is not None else True
         launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)
         results = run_dir / "results.json"
