@@ -158,3 +158,22 @@ def test_method_on_two_processes_holds_one_memory_within_the_seed_spread(method,
     assert_one_memory(two)
     finals = [launch(config(method, seed), out=tmp_path / f"one-{seed}")["stage_accuracy"][-1] for seed in range(3)]
     assert abs(two["stage_accuracy"][-1] - finals[0]) <= max(finals) - min(finals)
+
+
+@pytest.mark.slow
+def test_a_rank_killed_mid_epoch_resumes_from_the_epoch_checkpoint_as_if_uninterrupted(tmp_path, monkeypatch):
+    """MAER (its proxy gathers every rank's rows each step), epoch checkpoints, 2 epochs: rank 1 is
+    killed half-way through task 2's second epoch; the two-process resume repeats the run exactly."""
+    extra = ("checkpoint.every_epochs=1", "train.epochs=2")
+    full = launch(config("maer", nproc=2, extra=extra), out=tmp_path / "full")
+    monkeypatch.setenv("RETAIN_FAULT", "mid-epoch@2")
+    monkeypatch.setenv("RETAIN_FAULT_RANK", "1")
+    with pytest.raises(RetainError, match="rank 1 of 2 was killed by signal SIGKILL"):
+        launch(config("maer", nproc=2, extra=extra), out=tmp_path / "killed")
+    monkeypatch.delenv("RETAIN_FAULT")
+    latest = json.loads((tmp_path / "killed" / "checkpoints" / "latest.json").read_text())
+    assert (latest["kind"], latest["completed_tasks"], latest["epoch"]) == ("epoch", 1, 1)
+    again = resume(tmp_path / "killed")
+    assert again["resumes"] == [{"completed_tasks": 1, "epoch_checkpoint": True}]
+    assert again["accuracy"] == full["accuracy"]
+    assert again["method_results"] == full["method_results"]  # MAER's selection log: the same rows chosen
