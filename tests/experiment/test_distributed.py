@@ -71,8 +71,9 @@ def test_a_shard_keeps_its_stream_rows_first_and_its_memory_columns():
 
 
 def test_state_digest_sees_every_bit():
-    state = {"w": torch.zeros(3), "rows": [b"ab", 2], "seen": {1, 2}}
-    assert state_digest(state) == state_digest({"w": torch.zeros(3), "rows": [b"ab", 2], "seen": {1, 2}})
+    state = {"w": torch.zeros(3), "rows": [b"ab", 2], "seen": {1, 2}, "count": torch.tensor(5)}
+    assert state_digest(state) == state_digest({"w": torch.zeros(3), "rows": [b"ab", 2], "seen": {1, 2}, "count": torch.tensor(5)})
+    assert state_digest({**state, "count": torch.tensor(6)}) != state_digest(state)  # a 0-d tensor (BatchNorm's count)
     changed = torch.zeros(3)
     changed[1] = 1e-30
     assert state_digest({**state, "w": changed}) != state_digest(state)
@@ -139,6 +140,14 @@ def test_a_killed_rank_stops_the_run_and_a_two_process_resume_repeats_it(replay_
     final = [b["memory_digests"][0] for b in resumed["distributed"]["task_boundaries"] if b["moment"] == "after_task"]
     expected = [b["memory_digests"][0] for b in two["distributed"]["task_boundaries"] if b["moment"] == "after_task"]
     assert final[-1] == expected[-1]
+
+
+def test_batchnorm_statistics_are_one_on_every_rank(tmp_path):
+    """Each rank's BatchNorm sees its shard; rank 0's running statistics are broadcast after every
+    epoch, so the method state (iCaRL: network, teacher, memory, class means) still agrees."""
+    two = launch(config("icarl", nproc=2, extra=("model.options={hidden: [64], batchnorm: true}",)), out=tmp_path / "bn")
+    assert two["complete"]
+    assert_one_memory(two)
 
 
 def test_refused_settings_stop_before_any_process_starts(tmp_path):

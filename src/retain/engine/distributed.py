@@ -225,7 +225,7 @@ def _feed(h: Any, obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu().contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(obj, np.ndarray):
         h.update(f"A{obj.dtype}{obj.shape}".encode())
         h.update(np.ascontiguousarray(obj).tobytes())
@@ -235,6 +235,9 @@ def _feed(h: Any, obj: Any) -> None:
             h.update(repr(key).encode())
             _feed(h, obj[key])
         h.update(b"}")
+    elif isinstance(obj, (set, frozenset)):
+        h.update(b"S")
+        _feed(h, sorted(obj, key=repr))
     elif isinstance(obj, (list, tuple)):
         h.update(b"[")
         for value in obj:
