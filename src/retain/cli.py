@@ -99,7 +99,7 @@ def run(
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (a GPU when there is one; one per rank under --nproc)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
