@@ -142,11 +142,14 @@ def test_a_killed_rank_stops_the_run_and_a_two_process_resume_repeats_it(replay_
     assert final[-1] == expected[-1]
 
 
-def test_batchnorm_statistics_are_one_on_every_rank(tmp_path):
+def test_batchnorm_statistics_and_jpeg_rows_are_one_on_every_rank(tmp_path):
     """Each rank's BatchNorm sees its shard; rank 0's running statistics are broadcast after every
-    epoch, so the method state (iCaRL: network, teacher, memory, class means) still agrees."""
-    two = launch(config("icarl", nproc=2, extra=("model.options={hidden: [64], batchnorm: true}",)), out=tmp_path / "bn")
-    assert two["complete"]
+    epoch, so the method state (iCaRL: network, teacher, class means, a JPEG memory whose encoded
+    bytes every rank makes itself) still agrees bit for bit."""
+    extra = ("model.options={hidden: [64], batchnorm: true}", "memory.codec=jpeg", "memory.quality=50")
+    two = launch(config("icarl", nproc=2, extra=extra), out=tmp_path / "bn")
+    assert two["complete"] and two["config"]["memory"]["codec"] == "jpeg"
+    assert two["ledger"][-1]["total_bytes"] <= two["ledger"][-1]["budget_bytes"]
     assert_one_memory(two)
 
 
@@ -186,3 +189,25 @@ def test_a_rank_killed_mid_epoch_resumes_from_the_epoch_checkpoint_as_if_uninter
     assert again["resumes"] == [{"completed_tasks": 1, "epoch_checkpoint": True}]
     assert again["accuracy"] == full["accuracy"]
     assert again["method_results"] == full["method_results"]  # MAER's selection log: the same rows chosen
+
+
+@pytest.mark.slow
+def test_torchrun_starts_the_same_run(tmp_path):
+    """`torchrun --nproc-per-node 2 -m retain run ...`: each process joins torchrun's group."""
+    import os
+    import subprocess
+    import sys
+
+    import retain
+
+    out = tmp_path / "torchrun"
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "retain", "run",
+            "--preset", "demo", "--seed", "0", "--out", str(out), "-q"]
+    for value in [*BASE, "method.name=icarl"]:
+        args += ["--set", value]
+    env = {**os.environ, "PYTHONPATH": str(Path(retain.__file__).parents[1])}
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["distributed"]["nproc"] == 2 and results["complete"]
+    assert_one_memory(results)

@@ -148,7 +148,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         if writer:
             reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
         return {"plan": plan.to_dict(), "dry_run": True}
-    for note in ignored_settings(config):
+    for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.warn(note)
     if not writer:  # rank 0 alone writes the run directory
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
@@ -230,7 +230,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         with _agreed(group):
             point = checkpointer.load()
             setup = build_setup(config, reporter)
-        for note in point.notes:
+        for note in point.notes if writer else ():
             reporter.warn(note)
         if writer:
             remove_stale_temporaries(run_dir)
