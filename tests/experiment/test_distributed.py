@@ -68,6 +68,12 @@ def test_a_shard_keeps_its_stream_rows_first_and_its_memory_columns():
     assert torch.cat([s.stream_part(s.indices) for s in shards]).tolist() == [100, 101, 102, 103]
     assert [s.extras["logits"].flatten().tolist() for s in shards] == [[0.0, 1.0], [2.0]]
     assert [s.memory_part(s.labels).tolist() for s in shards] == [[4, 5], [6]]
+    # One stream row and three memory rows: two rows each (BatchNorm needs two), not 3 + 1.
+    few = Batch(images=batch.images[3:], labels=batch.labels[3:], raw=batch.raw[3:], from_memory=batch.from_memory[3:],
+                indices=batch.indices[3:], extras=batch.extras, stream_rows=1)
+    shards = [Group(rank, 2, torch.device("cpu"), 1.0).shard(few) for rank in range(2)]
+    assert [s.labels.tolist() for s in shards] == [[3, 4], [5, 6]]
+    assert [s.extras["logits"].flatten().tolist() for s in shards] == [[0.0], [1.0, 2.0]]
 
 
 def test_state_digest_sees_every_bit():

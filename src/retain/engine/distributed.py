@@ -78,11 +78,14 @@ class Group:
 
     def shard(self, batch: Batch) -> Batch:
         """This rank's rows of a global batch: its part of the stream rows, then its part of the
-        memory rows, so the ranks' stream parts concatenated in rank order are the global one."""
+        memory rows, so the ranks' stream parts (and memory parts) concatenated in rank order are
+        the global ones. Every rank gets the same number of rows (±1) whatever the mix: its
+        memory part is what its share of all rows leaves after its stream part."""
         stream_rows = batch.stream_rows if batch.stream_rows is not None else int((~batch.from_memory).sum())
         total = batch.labels.shape[0]
         s0, s1 = self.bounds(stream_rows)
-        m0, m1 = self.bounds(total - stream_rows)
+        t0, t1 = self.bounds(total)
+        m0, m1 = t0 - s0, t1 - s1
         rows = torch.cat([torch.arange(s0, s1), torch.arange(stream_rows + m0, stream_rows + m1)])
         rows = rows.to(batch.labels.device)
         mix = batch.mix
@@ -277,7 +280,9 @@ def rank_device(requested: str) -> torch.device:
         return torch.device("cuda", local % torch.cuda.device_count())
     if requested == "auto":
         return torch.device("cpu")
-    return torch.device(requested)
+    from retain.engine.device import resolve_device
+
+    return resolve_device(requested)
 
 
 @contextmanager
