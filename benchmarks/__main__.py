@@ -1,4 +1,4 @@
-"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|all [--repeats N] [--quick] [--device cpu|cuda]`."""
+"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|all [--repeats N] [--quick] [--device cpu|cuda]`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "memory": "benchmarks.memory",
     "rainbow": "benchmarks.rainbow",
     "peer": "benchmarks.peer",
+    "distributed": "benchmarks.distributed",
 }
 
 

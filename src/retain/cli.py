@@ -99,24 +99,27 @@ def run(
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (a GPU when there is one; one per rank under --nproc)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train this one run on N processes (sets distributed.nproc; see docs/distributed.md)."),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
     with _user_errors("write the run directory"):
         from retain.experiment.config import build_config
         from retain.experiment.console import Reporter
         from retain.experiment.launch import launch as run_experiment
+        from retain.experiment.launch import resume as resume_run
         from retain.experiment.plugins import load_plugins
-        from retain.experiment.run import resume_run
 
         out_dir, resume_dir = _out_option(out), _out_option(resume, "--resume")
         overrides = list(set_)
         if device:
             overrides.append(f"device={device}")
+        if nproc is not None and resume_dir is None:
+            overrides.append(f"distributed.nproc={nproc}")
         if resume_dir is not None:
             if out_dir is not None or dry_run:
                 raise ConfigError("--resume continues the run in its own directory; leave out --out and --dry-run.")
@@ -128,7 +131,7 @@ def run(
             elif (overrides or seed is not None) and (resume_dir / "config.yaml").is_file():
                 # --set/--seed alone are read against the run's own config, so a difference names just them.
                 cfg = build_config(resume_dir / "config.yaml", None, overrides, seed, import_)
-            resume_run(resume_dir, cfg, reporter=Reporter(quiet=quiet))
+            resume_run(resume_dir, cfg, reporter=Reporter(quiet=quiet), nproc=nproc)
             return
         if config is None and preset is None:
             preset = "demo"

@@ -86,3 +86,20 @@ def test_every_registered_method_is_in_the_matrix():
 
     assert {c.method for c in CELLS} == set(method_names())
     assert all(len([c for c in CELLS if c.method == m]) in (3, 6) for m in method_names())
+
+
+@pytest.mark.parametrize("name", sorted({c.method for c in CELLS}))
+def test_several_processes_learn_or_refuse_before_training(name, tmp_path):
+    """distributed.nproc > 1 is refused when the config is built (before any process starts) for a
+    method that declares why, and accepted for every other one."""
+    from retain.methods import get_method_class
+
+    cell = next(c for c in CELLS if c.method == name and c.runs)
+    values = [*overrides(cell), "distributed.nproc=2"]
+    reason = get_method_class(name).distributed_refusal
+    if reason is None:
+        assert build_config(preset="demo", overrides=values, seed=1).distributed.nproc == 2
+        return
+    with pytest.raises(ConfigError) as refused:
+        build_config(preset="demo", overrides=values, seed=1)
+    assert "distributed.nproc=2" in str(refused.value) and reason in str(refused.value)

@@ -8,6 +8,7 @@ checked when the run is built, in `retain.experiment`.
 
 from retain.config.augment import AugmentConfig
 from retain.config.budget import DEFAULT_POINT_BACKBONES, BudgetConfig
+from retain.config.distributed import DistributedConfig
 from retain.config.memory import MemoryConfig
 from retain.config.schema import RetainConfig, config_to_dict, parse_config
 from retain.config.sections import (
@@ -28,6 +29,7 @@ __all__ = [
     "BudgetConfig",
     "CheckpointConfig",
     "DataConfig",
+    "DistributedConfig",
     "EvalConfig",
     "LoggingConfig",
     "MemoryConfig",

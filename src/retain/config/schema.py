@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from retain.config.augment import AugmentConfig
 from retain.config.budget import BudgetConfig
+from retain.config.distributed import DistributedConfig
 from retain.config.memory import MemoryConfig
 from retain.config.sections import (
     CheckpointConfig,
@@ -46,6 +47,7 @@ class RetainConfig(StrictSection):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @model_validator(mode="after")
     def _resolve_channels_last(self) -> "RetainConfig":

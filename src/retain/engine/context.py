@@ -11,6 +11,7 @@ from torch import nn
 
 from retain.augment import Augmenter
 from retain.data import Dataset
+from retain.engine.distributed import Group
 from retain.scenarios import Plan, TaskSpec
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class RunContext:
     generator: torch.Generator
     budget_bytes: int | None = None
     log: Any = field(default=print)
+    dist: Group | None = None  # the process group of a distributed run (engine/distributed.py); None: one process
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:

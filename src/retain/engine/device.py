@@ -8,11 +8,16 @@ from retain.errors import ConfigError
 
 
 def resolve_device(name: str, field: str = "device") -> torch.device:
-    """The requested device, or a ConfigError naming `field` when it is no device name or absent here."""
+    """The requested device, or a ConfigError naming `field` when it is no device name or absent here.
+
+    `auto` is the first GPU when CUDA is available, else the CPU (a distributed run gives each
+    rank its own GPU instead: engine/distributed.py)."""
+    if name == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"`{field}` = {name!r} is not a device name; use cpu, cuda or cuda:N.") from None
+        raise ConfigError(f"`{field}` = {name!r} is not a device name; use cpu, cuda, cuda:N or auto.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"`{field}` = {name!r} but no CUDA device is available on this machine; use {field}=cpu.")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

@@ -31,10 +31,20 @@ class EvalResult:
     seconds: float = 0.0
 
 
-def _accuracies(scores: torch.Tensor, labels: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
+def _hits(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(rows, 2) bool: top-1 hit, top-5 hit of each row."""
     top1_hit = scores.argmax(dim=1) == labels
     k = min(5, scores.shape[1])
     top5_hit = (scores.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    return torch.stack([top1_hit, top5_hit], dim=1)
+
+
+def _accuracies(scores: torch.Tensor, labels: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
+    return _from_hits(_hits(scores, labels), column_masks)
+
+
+def _from_hits(hits: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
+    top1_hit, top5_hit = hits[:, 0], hits[:, 1]
     per_task = [float(top1_hit[m].float().mean() * 100) if m.any() else float("nan") for m in column_masks]
     return ScoreAccuracy(
         per_task=per_task,
@@ -50,10 +60,13 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
     test = ctx.dataset.test
     indices = torch.as_tensor(task.test_indices, device=test.images.device)
     labels = test.labels[indices]
+    group = ctx.dist
+    # Distributed: each rank scores its contiguous part of the test set; the rows' hits are gathered.
+    local = indices if group is None else indices[slice(*group.bounds(indices.numel()))]
     method.network.eval()
     collected: dict[str, list[torch.Tensor]] = {}
     batch_size = ctx.config.eval.batch_size
-    for chunk in indices.split(batch_size):
+    for chunk in local.split(batch_size):
         images = ctx.augmenter.eval(test.images[chunk])
         if ctx.config.train.channels_last and images.shape[1] > 1:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -75,13 +88,23 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
     while columns < len(ctx.plan.task_classes) and columns in tested:
         columns += 1
     masks = [label_task == j for j in range(columns)]
-    result = EvalResult()
+    local_rows = slice(0, labels.numel()) if group is None else slice(*group.bounds(labels.numel()))
+    local_labels, local_label_task = labels[local_rows], label_task[local_rows]
+    hits: dict[str, torch.Tensor] = {}
     for name, parts in collected.items():
-        result.scores[name] = _accuracies(torch.cat(parts), labels.to(parts[0].device), masks)
+        scores = torch.cat(parts) if parts else torch.empty(0, 1)
+        hits[name] = _hits(scores, local_labels.to(scores.device))
     if ctx.config.eval.task_incremental:  # next to each score set: the same scores with the task known
         for name, parts in collected.items():
-            masked = mask_to_own_task(torch.cat(parts), class_task, label_task)
-            result.scores[name + TASK_AWARE_SUFFIX] = _accuracies(masked, labels.to(parts[0].device), masks)
+            masked = mask_to_own_task(torch.cat(parts), class_task, local_label_task)
+            hits[name + TASK_AWARE_SUFFIX] = _hits(masked, local_labels.to(masked.device))
+    if group is not None:  # one all-gather of every score set's hits, rows in rank (= test set) order
+        names = list(hits)
+        stacked = group.gather_rows(torch.cat([hits[n].cpu().to(torch.uint8) for n in names], dim=1)).bool()
+        hits = {n: stacked[:, 2 * i : 2 * i + 2] for i, n in enumerate(names)}
+    result = EvalResult()
+    for name, values in hits.items():
+        result.scores[name] = _from_hits(values.to(labels.device), masks)
     result.seconds = time.perf_counter() - started
     return result
 

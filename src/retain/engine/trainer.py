@@ -72,6 +72,10 @@ def _memory_store(method: Method):
     return None if memory is None else memory.store
 
 
+def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 def _has_batchnorm(network: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in network.modules())
 
@@ -198,10 +202,13 @@ def train_task(
             optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)
             scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
         batch_size = phase.batch_size or train_cfg.batch_size
+        group = ctx.dist
         method.network.train()
         # BatchNorm cannot normalise a single row (PyTorch raises): skip a one-row last batch, as
         # RM's loaders do with drop_last; a network without BatchNorm keeps it.
         smallest = 2 if _has_batchnorm(method.network) else 1
+        if group is not None:  # every rank's shard must hold that many rows
+            smallest *= group.world_size
         accumulate = train_cfg.grad_accumulation
         for epoch in range(first_epoch, phase.epochs):
             started = time.perf_counter()
@@ -213,12 +220,19 @@ def train_task(
                     continue
                 batch = _gather(ctx, method, stream_idx, memory_slots)
                 batch.step = stats.steps
+                # Distributed: the loss sees this rank's shard, weighted by its share of the rows, and
+                # the gradients are summed over ranks before the step (engine/distributed.py).
+                local = batch if group is None else group.shard(batch)
                 with ctx.autocast():
-                    result = method.training_loss(batch)
+                    result = method.training_loss(local)
                 loss = result[0] if isinstance(result, tuple) else result
+                if group is not None:
+                    loss = loss * (local.labels.numel() / batch.labels.numel())
                 (loss / accumulate if accumulate > 1 else loss).backward()
                 batches += 1
                 if batches % accumulate == 0:
+                    if group is not None:
+                        group.reduce_gradients(_parameters(optimizer))
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                 loss_sum.add_(loss.detach())  # float32 sum whatever the loss dtype
@@ -226,8 +240,13 @@ def train_task(
                 stats.steps += 1
                 method.after_step(batch)
             if batches % accumulate:
+                if group is not None:
+                    group.reduce_gradients(_parameters(optimizer))
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+            if group is not None:  # every rank sees the same loss (and stops together if it diverged)
+                loss_sum = group.sum_scalar(loss_sum)
+                group.broadcast_buffers(method.network)  # BatchNorm statistics of rank 0's shards
             mean_loss = (loss_sum / max(batches, 1)).item()  # one host sync per epoch
             if mean_loss != mean_loss or mean_loss in (float("inf"), float("-inf")):
                 raise TrainingDiverged(

@@ -3,8 +3,8 @@
 `RETAIN_FAULT=<moment>[@<task>]` (task numbered from 1; default: any task) makes the process
 kill itself with SIGKILL when it reaches that moment; `RETAIN_FAULT_ACTION=interrupt` raises
 KeyboardInterrupt instead (an in-process test can catch it) and `RETAIN_FAULT_ACTION=stop` stops
-the process (SIGSTOP: it keeps its locks until it is continued or killed). Unset, every hook is
-one environment lookup. The moments:
+the process (SIGSTOP: it keeps its locks until it is continued or killed); in a distributed run
+`RETAIN_FAULT_RANK=<rank>` limits it to that rank. Unset, every hook is one environment lookup. The moments:
 
 * `start-up`: the run directory and config.yaml are written, nothing is trained yet;
 * `mid-epoch`: half-way through the second epoch of the task (never in a one-epoch task);
@@ -28,6 +28,9 @@ _state: dict[str, Any] = {"task": None, "steps": 0, "steps_per_epoch": None, "ep
 def _armed(moment: str) -> bool:
     spec = os.environ.get(_ENV)
     if not spec:
+        return False
+    only = os.environ.get("RETAIN_FAULT_RANK")  # a distributed run: only this rank faults
+    if only is not None and only != os.environ.get("RANK", "0"):
         return False
     name, _, task = spec.partition("@")
     return name == moment and (not task or _state["task"] is None or int(task) == _state["task"])

@@ -1,22 +1,71 @@
 """Start what a config asks for: one run, or under budget.protocol=auc without budget.point, the AUC sweep.
 
-`retain run` and the cells of `retain sweep` come through here; `run.run` is one run only.
+`retain run` and the cells of `retain sweep` come through here; `run.run` is one run only. With
+distributed.nproc > 1 the run is started on that many local processes, and under `torchrun`
+this process joins the group torchrun made (experiment/distributed.py).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from retain.config import RetainConfig
+from retain.experiment import distributed as launcher
 from retain.experiment.auc_sweep import run_budget_sweep
 from retain.experiment.console import Reporter
-from retain.experiment.run import run
+from retain.experiment.run import check_run_dir, default_run_dir, run
 
 
 def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
            reporter: Reporter | None = None) -> dict[str, Any]:
     """Run `config` (or sweep its AUC budget points) and return the results (or the AUC summary)."""
+    world = launcher.torchrun_world()
+    if world is not None:  # started by torchrun: join its group, then run as one of its ranks
+        config = launcher.check_torchrun_config(config, world)
+        with launcher.joined(config):
+            return launch(config, out=out, dry_run=dry_run, reporter=reporter)
+    if config.distributed.nproc > 1 and launcher.distributed.current() is None and not dry_run:
+        run_dir = Path(out) if out else default_run_dir(config)
+        check_run_dir(run_dir)  # before any process starts
+        launcher.check_before_start(config)
+        quiet = reporter.quiet if reporter is not None else True
+        launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)
+        results = run_dir / "results.json"
+        return json.loads(results.read_text()) if results.is_file() else {}
     if config.budget.protocol == "auc" and config.budget.point is None:
         return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True))
     return run(config, out=out, dry_run=dry_run, reporter=reporter)
+
+
+def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None,
+           nproc: int | None = None) -> dict[str, Any]:
+    """Continue the run in `run_dir` on as many processes as it started with (`nproc`, when given, must be that number)."""
+    from retain.errors import ConfigError
+    from retain.experiment.run import resume_run
+
+    run_dir = Path(run_dir)
+    started = launcher.saved_nproc(run_dir)
+    world = launcher.torchrun_world()
+    asked = world if world is not None else (nproc if nproc is not None else started)
+    if asked != started:
+        raise ConfigError(
+            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and would be resumed on {asked}; "
+            f"the number of processes decides each rank's share of every batch, so resume with --nproc {started} "
+            f"(or start a new run with --nproc {asked})."
+        )
+    if world is not None:
+        from retain.experiment.config import read_yaml, validate_config
+
+        with launcher.joined(validate_config(read_yaml(run_dir / "config.yaml"))):
+            return resume_run(run_dir, config, reporter=reporter)
+    if started > 1 and launcher.distributed.current() is None:
+        quiet = reporter.quiet if reporter is not None else True
+        from retain.experiment.config import read_yaml, validate_config
+
+        saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        launcher.spawn(started, config, None, run_dir, quiet, saved.device, saved.distributed.timeout_s)
+        results = run_dir / "results.json"
+        return json.loads(results.read_text()) if results.is_file() else {}
+    return resume_run(run_dir, config, reporter=reporter)

@@ -21,7 +21,8 @@ from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine.trainer import TrainingDiverged, train_task
-from retain.errors import CheckpointError, DatasetError, storage_error
+from retain.engine import distributed
+from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
@@ -82,7 +83,8 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     seed_everything(config.seed)
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
-    device = resolve_device(config.device)
+    group = distributed.current()
+    device = resolve_device(config.device) if group is None else distributed.rank_device(config.device)
     raw = load_configured_dataset(config.data)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
@@ -92,10 +94,12 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
-        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print),
+        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print), dist=group,
     )
     method = spec.method_cls(ctx, spec.params)
     method.check_setup()
+    if group is not None:
+        prepare_method(method, config, device)
     return Setup(config, dataset, plan, ctx, method, spec)
 
 
@@ -124,20 +128,30 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     checked before the first file is written; the run directory is locked while it is written.
     """
     reporter = reporter or Reporter(quiet=True)
+    group = distributed.current()
     run_dir = Path(out) if out else default_run_dir(config)
-    if not dry_run:
-        check_run_dir(run_dir)
-        check_backends(config)
-    else:
-        # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
-        reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
-    setup = build_setup(config, reporter)
+    if group is not None:
+        run_dir = Path(group.broadcast_object(str(run_dir)))  # rank 0's default name (its clock) on every rank
+        group.run_dir = str(run_dir)
+    writer = group is None or group.is_writer
+    with _agreed(group):  # a check failing on one rank stops every rank
+        if not dry_run:
+            if writer:
+                check_run_dir(run_dir)
+            check_backends(config)
+        elif writer:
+            # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
+            reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
+        setup = build_setup(config, reporter)
     plan, ctx = setup.plan, setup.ctx
     if dry_run:
-        reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
+        if writer:
+            reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
         return {"plan": plan.to_dict(), "dry_run": True}
-    for note in ignored_settings(config):
+    for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.warn(note)
+    if not writer:  # rank 0 alone writes the run directory
+        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
     with RunDirLock(run_dir):
         check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
         remove_stale_temporaries(run_dir)
@@ -146,6 +160,32 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         faults.fault_point("start-up")
         reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+
+
+@contextlib.contextmanager
+def _agreed(group: distributed.Group | None):
+    """Run checks on every rank; when one rank's check fails, every rank raises (no rank is left
+    waiting in a collective for a peer that stopped)."""
+    if group is None:
+        yield
+        return
+    try:
+        yield
+    except RetainError as exc:
+        group.first_error(exc)
+        raise
+    group.first_error(None)
+
+
+def prepare_method(method: Method, config: RetainConfig, device: torch.device) -> None:
+    """Distributed: SyncBatchNorm when asked (CUDA only), and one starting state on every rank."""
+    if config.distributed.sync_batchnorm:
+        if device.type != "cuda":
+            raise ConfigError(
+                f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but this "
+                f"rank trains on {device}; set distributed.sync_batchnorm=false (each rank then normalises its shard)."
+            )
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.network)
 
 
 def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -162,14 +202,21 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
             "directory of the run to continue."
         )
-    with RunDirLock(run_dir):
+    group = distributed.current()
+    writer = group is None or group.is_writer
+    if group is not None:
+        group.run_dir = str(run_dir)
+    with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
         if config is not None:
             check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
         config = saved
         check_backends(config)
+        _check_same_nproc(saved, config, run_dir)
         previous = _read_results(run_dir)
         if previous is not None and previous.get("complete"):
+            if not writer:
+                return previous
             remove_stale_temporaries(run_dir)
             if config.logging.report and not (run_dir / "report.md").is_file():
                 from retain.experiment.report import write_report
@@ -180,16 +227,33 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
                 reporter.log(f"{run_dir} is already complete; nothing to resume.")
             return previous
         checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
-        point = checkpointer.load()
-        setup = build_setup(config, reporter)
-        for note in point.notes:
+        with _agreed(group):
+            point = checkpointer.load()
+            setup = build_setup(config, reporter)
+        for note in point.notes if writer else ():
             reporter.warn(note)
-        remove_stale_temporaries(run_dir)
-        checkpointer.remove_orphan_digests()
+        if writer:
+            remove_stale_temporaries(run_dir)
+            checkpointer.remove_orphan_digests()
         done = point.progress.completed_tasks
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def _check_same_nproc(saved: RetainConfig, config: RetainConfig | None, run_dir: Path) -> None:
+    """A distributed run resumes on as many processes as it started with: its checkpoints hold one
+    state for every rank, but each rank's share of a batch (BatchNorm over a shard, float summation
+    order) depends on the number of processes, so another number would not continue the same run."""
+    started = saved.distributed.nproc
+    group = distributed.current()
+    now = group.world_size if group is not None else 1
+    if now != started:
+        raise ConfigError(
+            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and is resumed on {now}; the "
+            f"number of processes decides each rank's share of every batch, so resume with --nproc {started} "
+            f"(or start a new run with --nproc {now})."
+        )
 
 
 def _storage_guard(write, run_dir: Path):
@@ -230,8 +294,13 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     if progress.ledger is None and ctx.budget_bytes is not None and method.uses_memory:
         progress.ledger = Ledger()
     train_resume = Checkpointer.train_resume(point, method, ctx)
+    group = ctx.dist
+    writer = group is None or group.is_writer
     checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
-    tracker = Tracker(run_dir, config, resume_epoch=progress.global_epoch, resume_task=progress.completed_tasks)
+    if writer:
+        tracker = Tracker(run_dir, config, resume_epoch=progress.global_epoch, resume_task=progress.completed_tasks)
+    else:  # rank 0 alone writes curves, results and checkpoints
+        tracker, reporter = _SilentTracker(), Reporter(quiet=True)
     elapsed_before, started = progress.elapsed_seconds, time.perf_counter()
     finished = False
     try:
@@ -242,16 +311,20 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 t0 = time.perf_counter()
                 faults.enter_task(task.index + 1, method)
                 method.before_task(task)
+                if group is not None and train_resume is None:
+                    group.synchronise(method, task.index, "before_task")
                 if train_resume is None:
                     progress.epoch_scores = []
                 on_epoch = _epoch_callback(progress, reporter, tracker, task)
                 if config.eval.every_epoch:
                     on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
-                after_epoch = checkpointer.epoch_hook(method, ctx, progress)
+                after_epoch = checkpointer.epoch_hook(method, ctx, progress) if writer else None
                 stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume)
                 train_resume = None
                 t1 = time.perf_counter()
                 method.after_task(task)
+                if group is not None:
+                    group.synchronise(method, task.index, "after_task")
                 faults.fault_point("memory-update")
                 t2 = time.perf_counter()
                 evaluation = evaluate(method, task, ctx)
@@ -278,7 +351,8 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 progress.completed_tasks = task.index + 1
                 progress.elapsed_seconds = elapsed_before + time.perf_counter() - started
                 results = _write_results(config, setup, method, progress, run_dir)
-                checkpointer.save_task(method, ctx, progress)
+                if writer:
+                    checkpointer.save_task(method, ctx, progress)
                 tracker.task(results)
                 reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
         finished = True
@@ -295,7 +369,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     finally:
         tracker.close(finished)
     results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
-    if config.logging.report:
+    if config.logging.report and writer:
         from retain.experiment.report import write_report
 
         try:
@@ -343,8 +417,25 @@ def _write_results(config: RetainConfig, setup: Setup, method: Method, progress:
     results["complete"] = progress.completed_tasks == len(setup.plan.tasks)
     results["timings"]["checkpoint_seconds"] = progress.checkpoint_seconds
     results["resumes"] = progress.resumes
-    write_json(run_dir / "results.json", results)
+    group = setup.ctx.dist
+    if group is not None:
+        results["distributed"] = group.summary()
+    if group is None or group.is_writer:
+        write_json(run_dir / "results.json", results)
     return results
+
+
+class _SilentTracker:
+    """The tracker of a rank other than 0: logs nothing."""
+
+    def epoch(self, *args: Any) -> None:
+        pass
+
+    def task(self, results: dict[str, Any]) -> None:
+        pass
+
+    def close(self, finished: bool) -> None:
+        pass
 
 
 def _add_optional_metrics(results: dict[str, Any], config: RetainConfig, best_epoch_stage: list[float]) -> None:

@@ -62,6 +62,9 @@ class Method:
     # True when the scores of `predict` rank the classes, so masking them to one task's classes
     # gives its task-incremental prediction (eval.task_incremental); False refuses that setting.
     task_incremental: ClassVar[bool] = True
+    # Why this method cannot train one run on several processes (distributed.nproc > 1), or None:
+    # set where a step keeps per-batch state that a rank's shard cannot reproduce (docs/distributed.md).
+    distributed_refusal: ClassVar[str | None] = None
 
     @classmethod
     def refusal(cls, setting: Setting) -> str | None:
@@ -78,6 +81,12 @@ class Method:
             from retain.errors import ConfigError
 
             raise ConfigError(f"method.name={cls.name!r} does not run with {setting.describe()}: {reason}")
+        nproc = config.distributed.nproc
+        if nproc > 1 and cls.distributed_refusal is not None:
+            from retain.errors import ConfigError
+
+            raise ConfigError(f"method.name={cls.name!r} does not run with distributed.nproc={nproc} (--nproc): "
+                              f"{cls.distributed_refusal} Train it on one process (distributed.nproc=1).")
 
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
         self.check_setting(ctx.config)

@@ -42,6 +42,11 @@ class DERpp(MemorizationAwareReplay):
     """DER++: CE on the stream + α·MSE to the logits stored with one buffer minibatch + β·CE on
     a second, independent buffer minibatch; the buffer (reservoir) keeps logits at insertion."""
 
+    distributed_refusal = (
+        "each step draws a second buffer minibatch of the size of the rank's memory rows and stores the "
+        "logits of the rank's stream rows, so the ranks' buffers and generators would drift apart."
+    )
+
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
 
     Params = DERppParams

@@ -26,6 +26,11 @@ class ERACE(MemorizationAwareReplay):
     """ER-ACE: from the second task on, the stream CE masks logits of classes neither in the
     batch nor beyond the highest seen class; the buffer minibatch uses plain CE."""
 
+    distributed_refusal = (
+        "its loss masks the classes present in the batch's stream rows and keeps the classes seen so far from"
+        " them, and a rank sees only its shard's classes."
+    )
+
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
 
     def __init__(self, ctx, params) -> None:

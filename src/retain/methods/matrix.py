@@ -56,9 +56,11 @@ def markdown_table() -> str:
         "`refusal(setting)`; `tests/methods/test_matrix.py` runs every cell (scikit-learn digits, 2 tasks,",
         "1 epoch) and checks that ✔ cells learn within the budget and refused cells stop before training",
         "with a `ConfigError` that names the setting. Methods without memory have no codec column.",
+        "The last column is one run on several processes (`distributed.nproc > 1`, `--nproc`; any setting",
+        "above, see docs/distributed.md).",
         "",
-        "| method | " + " | ".join(f"{title}, {codec}" for _, _, title, codec in columns) + " |",
-        "|---|" + "---|" * len(columns),
+        "| method | " + " | ".join(f"{title}, {codec}" for _, _, title, codec in columns) + " | nproc > 1 |",
+        "|---|" + "---|" * (len(columns) + 1),
     ]
     reasons: list[str] = []
     for name in method_names():
@@ -72,6 +74,13 @@ def markdown_table() -> str:
             if reason is None:
                 cells.append("✔" if cls.uses_memory else "✔ (no memory)")
                 continue
+            if reason not in reasons:
+                reasons.append(reason)
+            cells.append(f"refused ({reasons.index(reason) + 1})")
+        reason = cls.distributed_refusal
+        if reason is None:
+            cells.append("✔")
+        else:
             if reason not in reasons:
                 reasons.append(reason)
             cells.append(f"refused ({reasons.index(reason) + 1})")

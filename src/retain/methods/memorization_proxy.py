@@ -169,7 +169,10 @@ class MemorizationAwareReplay(ExemplarMethod):
         """Proxy bookkeeping from the pre-step logits of the batch's stream rows."""
         if self.maer_active and self.scores is None:
             correct = stream_logits.detach().argmax(dim=1) == batch.stream_part(batch.labels)
-            self.proxy.observe(batch.stream_part(batch.indices), correct)
+            indices = batch.stream_part(batch.indices)
+            if self.ctx.dist is not None:  # a rank's shard: the whole batch's rows, in batch order, on every rank
+                indices, correct = self.ctx.dist.gather_rows(indices), self.ctx.dist.gather_rows(correct)
+            self.proxy.observe(indices, correct)
 
     def stored_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """Memory columns for rows written at task end (DER++: their logits)."""

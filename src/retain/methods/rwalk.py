@@ -36,6 +36,11 @@ class RWalkParams(RegularizationParams):
 class RWalk(RegularizedReplay):
     """Reservoir replay + λ·Σ (F + s)(θ − θ*)² with the path score s accumulated per step."""
 
+    distributed_refusal = (
+        "its path integral reads each parameter's gradient as it is accumulated, before the ranks' gradients "
+        "are summed, so every rank would score a different gradient."
+    )
+
     Params = RWalkParams
     # Once per task, after the memory epochs (RM consolidates after every training call, but its
     # path score was zero; with the score accumulated, consolidating after the online stream pass
