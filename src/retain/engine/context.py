@@ -33,6 +33,9 @@ class RunContext:
     generator: torch.Generator
     budget_bytes: int | None = None
     log: Any = field(default=print)
+    # `train.reset_optimizer: false`: the optimiser state per parameter name at the end of the
+    # last task, handed to the next task's optimiser (saved with the checkpoints).
+    optimizer_carry: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:
@@ -55,7 +58,7 @@ class RunContext:
         """The configured backbone with an incremental linear head (no classes yet)."""
         from retain.models import IncrementalNet
 
-        return IncrementalNet(self.build_backbone(**overrides))
+        return IncrementalNet(self.build_backbone(**overrides), head_init=self.config.model.head_init)
 
     # ------------------------------------------------------------------ data services
     def train_images(self, indices: torch.Tensor) -> torch.Tensor:

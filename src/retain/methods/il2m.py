@@ -98,7 +98,7 @@ class IL2M(ExemplarMethod):
         super().before_task(task)
         if task.index > 0 and self.params.reset_head:
             # A freshly initialised FC over old + new classes; the old rows are not kept (§4.3).
-            self.network.head.reset(len(task.seen_classes))
+            self.network.head.reset(self.head_width(task))
             self.network.head.to(self.ctx.device)
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
