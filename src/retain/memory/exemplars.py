@@ -257,7 +257,7 @@ class ExemplarMemory:
         positions, slots = chooser.assign(self.num_seen, labels, store.labels, capacity, self.generator)
         self.num_seen += images.shape[0]
         self._write_stream(positions, slots, images, labels, task, step, scores, extras)
-        self._evict_over_budget(room, balanced=chooser.name != "reservoir")
+        self._evict_over_budget(room, balanced=getattr(chooser, "balanced", chooser.name != "reservoir"))
         return positions, slots
 
     def _columns_per_row(self, extras: dict[str, torch.Tensor] | None, scores: torch.Tensor | None) -> int:
