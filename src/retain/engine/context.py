@@ -33,6 +33,9 @@ class RunContext:
     generator: torch.Generator
     budget_bytes: int | None = None
     log: Any = field(default=print)
+    # budget.exemplars=fixed (fair/auc): the bytes exemplars may use at every task (the last
+    # task's count as raw images), below what the budget would leave in early tasks.
+    exemplar_bytes: int | None = None
     # `train.reset_optimizer: false`: the optimiser state per parameter name at the end of the
     # last task, handed to the next task's optimiser (saved with the checkpoints).
     optimizer_carry: dict[str, dict[str, Any]] | None = None

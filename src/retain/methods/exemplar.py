@@ -62,6 +62,15 @@ class ExemplarMethod(Method):
 
     # ------------------------------------------------------------------ budget
     def reserved_bytes(self) -> int:
+        """Bytes of the budget the exemplars may not use: those charged besides exemplars (extra
+        parameters, statistics, teacher), and under budget.exemplars=fixed everything above the
+        fixed exemplar room (ctx.exemplar_bytes)."""
+        charged = self.charged_bytes()
+        if self.ctx.exemplar_bytes is not None and self.ctx.budget_bytes is not None:
+            return max(charged, self.ctx.budget_bytes - self.ctx.exemplar_bytes)
+        return charged
+
+    def charged_bytes(self) -> int:
         """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
         return sum(self.extra_ledger_items().values())
 

@@ -87,7 +87,7 @@ class IL2M(ExemplarMethod):
         classes = int((self.class_state >= 0).sum())
         return {"class_statistics": FLOAT_BYTES * (classes + len(self.confidence))}
 
-    def reserved_bytes(self) -> int:
+    def charged_bytes(self) -> int:
         """The second memory at its largest (every class and state of the run): a streaming
         memory fixes its row capacity at its first insertion, before any statistic exists, so
         reserving only what is stored now would let the statistics push the total over the budget."""
