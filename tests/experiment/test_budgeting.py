@@ -28,8 +28,43 @@ def test_fair_exemplars_after_the_last_task(method, exemplars):
     assert round(resolved.total_bytes / 2**20, 2) == 23.54
 
 
-def test_memo_fair_forecast_grows_the_model_and_shrinks_the_exemplars():
+def test_memo_fair_keeps_the_scripts_fixed_count_at_every_task():
+    # Issue 17, item 8: the official MEMO scripts pass -ms 3312 once, and every task keeps 3312
+    # exemplars (33 per class after the last). That is budget.exemplars=fixed, the default.
     resolved = resolve_budget(cifar_config("memo", "budget.protocol=fair"), CIFAR_SHAPE, 10)
+    rows = forecast(resolved, [10 * (t + 1) for t in range(10)])
+    assert [r.capacity for r in rows] == [3312] * 10
+    assert [r.per_class for r in rows[:2]] == [331, 165]
+    assert [r.extra_bytes for r in rows] == [4 * 351_488 * t for t in range(10)]
+
+
+def test_budget_exemplars_is_refused_under_benchmark():
+    with pytest.raises(ConfigError) as refused:
+        cifar_config("memo", "budget.exemplars=fill")
+    assert "budget.exemplars=fill" in str(refused.value) and "budget.protocol" in str(refused.value)
+
+
+def test_fixed_exemplars_reserve_the_room_above_the_final_count():
+    from retain.experiment.console import Reporter
+    from retain.experiment.run import build_setup
+
+    overrides = ["method.name=memo", "model.backbone=resnet14", "model.options={}", "budget.protocol=fair",
+                 "budget.reference_backbone=resnet14", "budget.reference_exemplars=100", "scenario.increment=5"]
+    for mode, fixed in (("fixed", True), ("fill", False)):
+        setup = build_setup(build_config(preset="demo", overrides=[*overrides, f"budget.exemplars={mode}"], seed=1),
+                            Reporter(quiet=True))
+        method, ctx = setup.method, setup.ctx
+        method.before_task(setup.plan.tasks[0])
+        room = method.memory.capacity_bytes(method.reserved_bytes())
+        final = resolve_budget(setup.config, (1, 8, 8), 2).final_exemplars()
+        if fixed:  # the last task's count (64-byte digits) already at task 1
+            assert ctx.exemplar_bytes == room == final * 64 < ctx.budget_bytes
+        else:      # task 1 has no extra branch yet: the whole ledger budget
+            assert ctx.exemplar_bytes is None and room == ctx.budget_bytes > final * 64
+
+
+def test_memo_fair_fill_grows_the_model_and_shrinks_the_exemplars():
+    resolved = resolve_budget(cifar_config("memo", "budget.protocol=fair", "budget.exemplars=fill"), CIFAR_SHAPE, 10)
     rows = forecast(resolved, [10 * (t + 1) for t in range(10)])
     assert [r.extra_bytes for r in rows] == [4 * 351_488 * t for t in range(10)]
     assert all(a.capacity > b.capacity for a, b in zip(rows, rows[1:]))

@@ -45,7 +45,12 @@ def test_stage_one_loss_and_held_out_split():
     method.before_task(first)
     method.after_task(first)
     method.before_task(second)
-    per_class = method.validation_per_class(len(second.seen_classes))
+    per_class = method.validation_per_class(len(first.seen_classes))
+    # PyCIL's rule (models/bic.py): split_ratio x memory / the classes known before the task.
+    # The demo's 100 images, split_ratio 0.1: 10 / 2 old classes = 5 per class (PyCIL's 5);
+    # dividing by the 4 seen classes would give 2.
+    assert (len(first.seen_classes), len(second.seen_classes)) == (2, 4)
+    assert per_class == 5
     labels = setup.dataset.train.labels[method.val_stream]
     assert sorted(labels.tolist()) == sorted([c for c in second.new_classes for _ in range(per_class)])
     phase_stream = method.training_phases(second)[0].stream

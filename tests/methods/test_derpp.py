@@ -64,3 +64,23 @@ def test_derpp_with_the_maer_buffer_learns(tmp_path):
     results = run(config, out=tmp_path / "derpp")
     assert results["accuracy_matrix"][-1][0] > 30
     assert len(results["method_results"]["maer_selection"]) == 5
+
+
+def test_stored_logits_are_charged_as_their_own_ledger_item_unless_left_out():
+    # Issue 17, item 4: every row keeps num_classes float32 logits (10 x 4 = 40 bytes on digits,
+    # next to 64 bytes of pixels), so 40 images' worth of bytes holds floor(40*64 / 104) = 24 rows.
+    # Free logits (mammoth's buffer; memory.charge_columns=false) leave room for all 40 rows.
+    results = {}
+    for charge in (True, False):
+        setup = _setup(f"memory.charge_columns={str(charge).lower()}")
+        method, ctx = setup.method, setup.ctx
+        first = setup.plan.tasks[0]
+        method.before_task(first)
+        train_task(method, first, ctx)
+        results[charge] = (len(method.memory.store), method.ledger_items())
+    rows, items = results[True]
+    assert rows == (40 * 64) // (64 + 4 * 10) == 24
+    assert items["stored_columns"] == rows * 40 and items["exemplars"] == rows * 64
+    assert sum(items.values()) <= 40 * 64
+    free_rows, free_items = results[False]
+    assert free_rows == 40 and "stored_columns" not in free_items

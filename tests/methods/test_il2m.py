@@ -149,3 +149,16 @@ def test_il2m_learns_and_reports_both_score_sets(tmp_path):
     assert "average_incremental_accuracy_excl_first" in results["metrics"]
     assert len(results["stage_accuracy_top5"]) == 5
     assert len(results["method_results"]["il2m_confidence"]) == 5  # conf(s) of every state
+
+
+def test_a_streaming_memory_leaves_room_for_the_statistics(tmp_path):
+    # Issue 17: a reservoir fixes its row capacity at its first insertion, when no statistic exists
+    # yet; IL2M reserves the second memory at its largest (4 bytes x (10 classes + 2 states) = 48),
+    # so the 6,400-byte budget holds 99 rows of 64 bytes, not 100 (which plus the statistics would
+    # exceed the budget and stop the run with a BudgetError).
+    overrides = ["method.name=il2m", "memory.policy=reservoir", "memory.replay=batch", "scenario.increment=5",
+                 "train.epochs=1", "memory.budget=100 images", "logging.report=false", "logging.tensorboard=false"]
+    result = run(build_config(preset="demo", overrides=overrides, seed=1), out=tmp_path / "run")
+    for entry in result["ledger"]:
+        assert entry["exemplars"] == 99
+        assert entry["total_bytes"] <= entry["budget_bytes"] == 6400

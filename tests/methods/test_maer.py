@@ -163,3 +163,25 @@ def test_maer_high_keeps_a_longtail_area(tmp_path):
     assert method.longtail_rows == 2 * 2 * 2  # ⌊200·0.1/10⌋ = 2 per class, 2 classes per task
     assert method.memory.stream_capacity == 200 - method.longtail_rows
     assert len(method.memory.store) == 200
+
+
+def test_each_plugin_inserts_with_the_papers_reservoir():
+    # Issue 17, item 5: mammoth's maer.py (ER) keeps a balanced reservoir, maer_derpp.py a plain one.
+    # On a stream of one class filling a full buffer of two classes, the balanced reservoir only
+    # overwrites rows of the most frequent class, a plain one overwrites any slot r < K.
+    from retain.memory.policies.reservoir import balanced_reservoir_assign, reservoir_assign
+
+    kinds = {}
+    for method in ("maer", "derpp"):
+        config = build_config(preset="demo", overrides=[f"method.name={method}", "memory.policy=maer",
+                                                        "memory.budget=100 images", "scenario.num_tasks=2"], seed=1)
+        policy = build_setup(config).method.memory.policy
+        kinds[method] = policy.balanced
+        store_labels = torch.tensor([0] * 90 + [1] * 10)
+        batch = torch.full((50,), 1)
+        g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+        got = policy.assign(1000, batch, store_labels, 100, g1)
+        want = (balanced_reservoir_assign(1000, batch, store_labels, 100, g2) if policy.balanced
+                else reservoir_assign(1000, 50, 100, g2))
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert kinds == {"maer": True, "derpp": False}

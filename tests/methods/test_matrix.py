@@ -50,13 +50,19 @@ def overrides(cell) -> list[str]:
     ]
     values += ["scenario.num_tasks=2"] if setting.kind == "blurry" else ["scenario.increment=5"]
     values += SETUP.get(cell.method, [])
+    if setting.replay is not None:
+        values.append(f"memory.replay={setting.replay}")
+    if setting.head != "growing":
+        values.append(f"model.head={setting.head}")
     if setting.codec is not None:
         values += [f"memory.codec={setting.codec}"] + (["memory.quality=50"] if setting.codec == "jpeg" else [])
     return values
 
 
 def _id(cell) -> str:
-    return f"{cell.method}-{cell.setting.kind}-{cell.setting.stream}-{cell.setting.codec or 'none'}"
+    s = cell.setting
+    return f"{cell.method}-{s.kind}-{s.stream}-{s.codec or 'none'}" + (f"-{s.replay}" if s.replay else "") + (
+        f"-head-{s.head}" if s.head != "growing" else "")
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[_id(c) for c in CELLS])
@@ -65,7 +71,8 @@ def test_cell_learns_or_refuses_before_training(cell, tmp_path):
         with pytest.raises(ConfigError) as refused:
             run(build_config(preset="demo", overrides=overrides(cell), seed=1), out=tmp_path / "run")
         message = str(refused.value)
-        assert cell.setting.describe() in message and cell.refusal in message
+        # The error names every field of the cell's setting (it may name the resolved memory.replay too).
+        assert all(part in message for part in cell.setting.describe().split(", ")) and cell.refusal in message
         assert not (tmp_path / "run" / "results.json").exists()  # nothing was trained
         return
     result = run(build_config(preset="demo", overrides=overrides(cell), seed=1), out=tmp_path / "run")
@@ -85,7 +92,8 @@ def test_every_registered_method_is_in_the_matrix():
     from retain.methods import method_names
 
     assert {c.method for c in CELLS} == set(method_names())
-    assert all(len([c for c in CELLS if c.method == m]) in (3, 6) for m in method_names())
+    # 3 scenario kinds (x 2 codecs for a method with memory) + 3 options (docs/replay.md).
+    assert all(len([c for c in CELLS if c.method == m]) in (3 + 3, 6 + 3) for m in method_names())
 
 
 @pytest.mark.parametrize("name", sorted({c.method for c in CELLS}))

@@ -24,10 +24,42 @@ def test_grow_keeps_old_rows_and_biases_bit_identical():
     assert torch.equal(head.weight[:5], old_weight)
     assert torch.equal(head.bias[:5], old_bias)
     assert torch.equal(head.bias[5:], torch.zeros(3))
-    # nn.Linear's kaiming-uniform(a=sqrt(5)) bound is 1/sqrt(fan_in).
+    # PyCIL's SimpleLinear (the default): kaiming-uniform(nonlinearity='linear'), bound sqrt(3/fan_in).
     new_rows = head.weight[5:]
-    assert new_rows.abs().max() <= 1 / math.sqrt(16)
+    assert new_rows.abs().max() <= math.sqrt(3 / 16)
     assert new_rows.abs().sum() > 0
+
+
+def test_pycil_linear_and_torch_default_inits_have_their_references_bounds():
+    # Issue 17, item 2. PyCIL's SimpleLinear.reset_parameters: kaiming_uniform_(nonlinearity='linear')
+    # -> U(±sqrt(3)/sqrt(fan_in)), bias 0. torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) ->
+    # U(±1/sqrt(fan_in)), bias U(±1/sqrt(fan_in)). With 400 x 512 draws the largest |w| lies within
+    # 1 % of the bound, so each rule is told apart from the other (a factor sqrt(3)).
+    torch.manual_seed(0)
+    fan_in = 512
+    pycil = IncrementalLinear(fan_in, num_classes=400)
+    assert pycil.init == "pycil_linear"
+    assert 0.99 * math.sqrt(3 / fan_in) < pycil.weight.abs().max() <= math.sqrt(3 / fan_in)
+    assert torch.equal(pycil.bias, torch.zeros(400))
+    torch_default = IncrementalLinear(fan_in, num_classes=400, init="torch_default")
+    reference = torch.nn.Linear(fan_in, 400)
+    assert 0.99 / math.sqrt(fan_in) < torch_default.weight.abs().max() <= 1 / math.sqrt(fan_in)
+    assert 0.9 / math.sqrt(fan_in) < torch_default.bias.abs().max() <= 1 / math.sqrt(fan_in)
+    assert reference.weight.abs().max() <= 1 / math.sqrt(fan_in)
+    # The same rule for rows added by growth.
+    torch_default.grow(400)
+    assert 0.99 / math.sqrt(fan_in) < torch_default.weight[400:].abs().max() <= 1 / math.sqrt(fan_in)
+    with pytest.raises(ValueError):
+        IncrementalLinear(4, 1, init="xavier")
+
+
+def test_the_configured_head_init_reaches_every_head():
+    from retain.experiment.config import build_config
+    from retain.experiment.run import build_setup
+
+    setup = build_setup(build_config(preset="demo", overrides=["model.head_init=torch_default"], seed=1))
+    assert setup.method.network.head.init == "torch_default"
+    assert build_setup(build_config(preset="demo", seed=1)).method.network.head.init == "pycil_linear"
 
 
 def test_grow_from_zero_and_by_zero():

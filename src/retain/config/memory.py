@@ -21,6 +21,13 @@ class MemoryConfig(StrictSection):
     `budget` is None for no memory; `per_class` fixes the exemplars per class instead of a
     total. `quality: "auto"` lets the method choose the JPEG quality (MRDC's Rq criterion).
     `charge_teacher` / `charge_head` add a frozen teacher / the classifier head to the ledger.
+    `charge_columns` (default true) charges the values stored with each row (DER++'s logits,
+    scores) as their float bytes, ledger item `stored_columns`; false leaves them free, as
+    mammoth's buffer sizes do (for comparison with its tables).
+    `replay` says how stored rows are replayed, whatever the policy stores: `concat` shuffles them
+    into the task's pool (iCaRL/PyCIL), `batch` adds a memory minibatch of `batch_size` rows
+    (default: train.batch_size) to every step (ER, Avalanche's Replay); unset, the policy's
+    usual mode (concat for a selection policy, batch for a streaming one). docs/replay.md.
     """
 
     budget: str | int | None = None
@@ -32,8 +39,10 @@ class MemoryConfig(StrictSection):
     per_class: int | None = None
     charge_teacher: bool = False
     charge_head: bool = False
+    charge_columns: bool = True
     decode_cache: bool = True
     maer_policy: Literal["min", "middle", "max"] = "min"
+    replay: Literal["concat", "batch"] | None = None
     batch_size: int | None = None
 
     @field_validator("budget")

@@ -58,6 +58,12 @@ class ModelConfig(StrictSection):
 
     backbone: str = "mlp"
     options: dict[str, Any] = Field(default_factory=dict)
+    # `growing`: the head has a row per class seen so far (PyCIL); `full`: a row per class of the
+    # run from the first task on, never masked (mammoth, Avalanche). docs/replay.md.
+    head: Literal["growing", "full"] = "growing"
+    # Fresh head rows: PyCIL's SimpleLinear (U(±√3/√fan_in), zero bias) or torch.nn.Linear's rule
+    # (U(±1/√fan_in) weights and bias; mammoth, Avalanche). retain.models.heads.HEAD_INITS.
+    head_init: Literal["pycil_linear", "torch_default"] = "pycil_linear"
 
 
 class TrainConfig(StrictSection):
@@ -71,12 +77,19 @@ class TrainConfig(StrictSection):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     nesterov: bool = False
-    schedule: Literal["constant", "multistep", "cosine", "warmup-cosine-restarts"] = "constant"
+    schedule: Literal["constant", "multistep", "cosine", "warmup-cosine-restarts", "plateau"] = "constant"
     milestones: list[int] = Field(default_factory=list)
     first_milestones: list[int] | None = None
     first_weight_decay: float | None = Field(None, ge=0)
     gamma: float = Field(0.1, gt=0)
+    # schedule: plateau (IL2M's ReduceLROnPlateau): lr x gamma after `patience` epochs without a
+    # lower mean training loss; `first_patience` for the first task (IL2M: 10, then 5).
+    patience: int = Field(5, ge=0)
+    first_patience: int | None = Field(None, ge=0)
     grad_accumulation: int = Field(1, ge=1)
+    # True: a fresh optimiser (no momentum) at every task; False: the optimiser state of every
+    # parameter that is still there carries over to the next task (Avalanche >= 0.5).
+    reset_optimizer: bool = True
     channels_last: bool | None = None  # None: on for convolutional backbones on CPU (RetainConfig resolves it)
     bf16: bool = False
     # Torch intra-op threads for the run (None: PyTorch's default). Small-batch runs (RM's batch 16)

@@ -35,6 +35,12 @@ class RunContext:
     budget_bytes: int | None = None
     log: Any = field(default=print)
     dist: Group | None = None  # the process group of a distributed run (engine/distributed.py); None: one process
+    # budget.exemplars=fixed (fair/auc): the bytes exemplars may use at every task (the last
+    # task's count as raw images), below what the budget would leave in early tasks.
+    exemplar_bytes: int | None = None
+    # `train.reset_optimizer: false`: the optimiser state per parameter name at the end of the
+    # last task, handed to the next task's optimiser (saved with the checkpoints).
+    optimizer_carry: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:
@@ -57,7 +63,7 @@ class RunContext:
         """The configured backbone with an incremental linear head (no classes yet)."""
         from retain.models import IncrementalNet
 
-        return IncrementalNet(self.build_backbone(**overrides))
+        return IncrementalNet(self.build_backbone(**overrides), head_init=self.config.model.head_init)
 
     # ------------------------------------------------------------------ data services
     def train_images(self, indices: torch.Tensor) -> torch.Tensor:

@@ -39,8 +39,36 @@ def build_optimizer(params: Any, train: TrainConfig, first_task: bool, lr: float
     )
 
 
+def carry_state(optimizer: torch.optim.Optimizer, network: torch.nn.Module) -> dict[str, dict[str, Any]]:
+    """The optimiser's per-parameter state (momentum buffers, ...) by parameter name, detached."""
+    names = {id(p): name for name, p in network.named_parameters()}
+    return {
+        names[id(p)]: {key: value.detach().clone() if isinstance(value, torch.Tensor) else value for key, value in state.items()}
+        for p, state in optimizer.state.items() if id(p) in names and state
+    }
+
+
+def restore_carried_state(optimizer: torch.optim.Optimizer, network: torch.nn.Module, carry: dict[str, dict[str, Any]]) -> int:
+    """Give every parameter the carried state saved under its name when its shape is unchanged
+    (a grown head's new tensor starts fresh, as Avalanche's `update_optimizer` does). Returns
+    how many parameters got their state back."""
+    params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    restored = 0
+    for name, p in network.named_parameters():
+        state = carry.get(name)
+        if id(p) not in params or state is None:
+            continue
+        buffers = [v for v in state.values() if isinstance(v, torch.Tensor) and v.dim() > 0]
+        if any(v.shape != p.shape for v in buffers):
+            continue
+        optimizer.state[p] = {k: v.to(p.device).clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+        restored += 1
+    return restored
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, epochs: int, first_task: bool):
-    """A per-epoch scheduler for the configured schedule (stepped once after every epoch)."""
+    """A per-epoch scheduler for the configured schedule (stepped once after every epoch; `plateau`
+    is stepped with the epoch's mean training loss, see `step_scheduler`)."""
     if train.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     if train.schedule == "multistep":
@@ -48,6 +76,17 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, epochs
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=train.gamma)
     if train.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if train.schedule == "plateau":
+        patience = train.first_patience if first_task and train.first_patience is not None else train.patience
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train.gamma, patience=patience)
     if train.schedule == "warmup-cosine-restarts":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_restarts_factor)
     raise AssertionError(f"unhandled schedule {train.schedule}")
+
+
+def step_scheduler(scheduler: Any, epoch_loss: float) -> None:
+    """Step a per-epoch scheduler; ReduceLROnPlateau watches the epoch's mean training loss."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(epoch_loss)
+    else:
+        scheduler.step()

@@ -12,7 +12,7 @@ import torch
 from retain.devices import to_device
 from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
-from retain.engine.optim import build_optimizer, build_scheduler
+from retain.engine.optim import build_optimizer, build_scheduler, carry_state, restore_carried_state, step_scheduler
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.errors import RetainError
 from retain.scenarios import TaskSpec
@@ -201,6 +201,8 @@ def train_task(
         elif optimizer is None or phase.fresh_optimizer:
             optimizer = build_optimizer(method.trainable_parameters(), train_cfg, task.index == 0, lr=phase.lr)
             scheduler = build_scheduler(optimizer, train_cfg, phase.epochs, task.index == 0)
+            if optimizer is not None and not train_cfg.reset_optimizer and ctx.optimizer_carry and index == 0:
+                restore_carried_state(optimizer, method.network, ctx.optimizer_carry)
         batch_size = phase.batch_size or train_cfg.batch_size
         group = ctx.dist
         method.network.train()
@@ -255,11 +257,13 @@ def train_task(
                     "or check the data; the last good checkpoint is kept."
                 )
             lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+            step_scheduler(scheduler, mean_loss)
             stats.epoch_losses.append(mean_loss)
             stats.seconds += time.perf_counter() - started
             if on_epoch is not None:
                 on_epoch(phase.name, epoch + 1, phase.epochs, mean_loss, lr)
             if after_epoch is not None:
                 after_epoch(TrainPoint(index, epoch + 1, optimizer, scheduler, stats))
+    if optimizer is not None and not train_cfg.reset_optimizer:
+        ctx.optimizer_carry = carry_state(optimizer, method.network)
     return stats

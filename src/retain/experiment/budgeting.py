@@ -98,7 +98,8 @@ def resolve_budget(config, image_shape: tuple[int, ...], num_tasks: int) -> Prot
             )
         total = point.total_bytes
     ledger_bytes = total - parameter_bytes(cost.parameters)
-    result = ProtocolBudget(budget.protocol, growth, cost, num_tasks, image_bytes, ledger_bytes, True, point, notes)
+    result = ProtocolBudget(budget.protocol, growth, cost, num_tasks, image_bytes, ledger_bytes, True, point, notes,
+                            fixed_exemplars=(budget.exemplars or "fixed") == "fixed")
     if ledger_bytes < 0 or result.exemplar_room(num_tasks) < 0:
         raise BudgetError(
             f"Impossible budget: under budget.protocol={budget.protocol} the total memory is {total:,} bytes, but "
@@ -162,6 +163,8 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
     ]
     if resolved.protocol == "fair":
         lines.append(f"reference: {b.reference_method} with {b.reference_backbone} and {b.reference_exemplars} exemplars")
+    if resolved.protocol != "benchmark":
+        lines.append(f"exemplars: {'the same count at every task (budget.exemplars=fixed, MEMO -ms)' if resolved.fixed_exemplars else 'whatever fits after each task (budget.exemplars=fill)'}")
     if resolved.point is not None:
         lines.append(f"budget point {resolved.point.index}: {resolved.point.mib:.2f} MiB, model-based backbone {resolved.point.backbone.name}")
     if not resolved.charges_model and resolved.growth != "single":

@@ -53,7 +53,8 @@ _NAME = re.compile(r"^(task|epoch)-(\d+)\.pt$")
 # ---------------------------------------------------------------------- RNG states
 def capture_rng(ctx: RunContext) -> dict[str, Any]:
     """Every random state a run draws from: python, numpy, torch (CPU and CUDA), the sampling
-    generator and the augmenter's generator."""
+    generator and the augmenter's generator; also the optimiser state carried to the next task
+    (`train.reset_optimizer: false`), the one other piece of run state outside the method."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -65,6 +66,8 @@ def capture_rng(ctx: RunContext) -> dict[str, Any]:
     }
     if ctx.device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if ctx.optimizer_carry is not None:
+        state["optimizer_carry"] = ctx.optimizer_carry
     return state
 
 
@@ -76,6 +79,7 @@ def restore_rng(ctx: RunContext, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     ctx.generator.set_state(state["sampling"])
     ctx.augmenter.load_state_dict(state["augmenter"])
+    ctx.optimizer_carry = state.get("optimizer_carry")
     if "cuda" in state and ctx.device.type == "cuda":
         torch.cuda.set_rng_state_all(state["cuda"])
 

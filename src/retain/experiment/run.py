@@ -95,6 +95,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
         generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print), dist=group,
+        exemplar_bytes=spec.exemplar_bytes,
     )
     method = spec.method_cls(ctx, spec.params)
     method.check_setup()

@@ -72,6 +72,12 @@ class RunSpec:
         """The ledger budget of the run (ctx.budget_bytes)."""
         return None if self.budget is None else self.budget.budget_bytes
 
+    @property
+    def exemplar_bytes(self) -> int | None:
+        """The room for exemplars at every task under budget.exemplars=fixed (fair/auc), else None."""
+        budget = self.budget
+        return budget.fixed_room_bytes if budget is not None and budget.fixed_exemplars else None
+
     def forecast_text(self) -> str:
         """The budget and per-task ledger forecast printed by `retain run --dry-run` (for a method
         without memory: that it keeps none, and which memory settings it ignores)."""

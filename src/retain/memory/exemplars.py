@@ -253,16 +253,30 @@ class ExemplarMemory:
         if not chooser.streaming:
             raise ConfigError(f"memory.policy={chooser.name!r} does not insert during training; use a streaming policy such as 'reservoir'.")
         room = self.capacity_bytes(reserved_bytes)
-        capacity = self._stream_rows(images, room)
+        capacity = self._stream_rows(images, room, self._columns_per_row(extras, scores))
         positions, slots = chooser.assign(self.num_seen, labels, store.labels, capacity, self.generator)
         self.num_seen += images.shape[0]
         self._write_stream(positions, slots, images, labels, task, step, scores, extras)
-        self._evict_over_budget(room, balanced=chooser.name != "reservoir")
+        self._evict_over_budget(room, balanced=getattr(chooser, "balanced", chooser.name != "reservoir"))
         return positions, slots
 
-    def _stream_rows(self, images: torch.Tensor, room: int) -> int:
+    def _columns_per_row(self, extras: dict[str, torch.Tensor] | None, scores: torch.Tensor | None) -> int:
+        """Charged bytes per row of the values stored with it (`memory.charge_columns`)."""
+        if not self.config.charge_columns:
+            return 0
+        columns = sum(values[0].numel() * values.element_size() for values in (extras or {}).values() if len(values))
+        return columns + (4 if scores is not None or self.store.scores_kept else 0)
+
+    def column_bytes(self) -> int:
+        """Bytes charged for the stored columns of the rows held now (0 with charge_columns off)."""
+        if not self.config.charge_columns:
+            return 0
+        return len(self.store) * self.store.column_row_bytes()
+
+    def _stream_rows(self, images: torch.Tensor, room: int, column_bytes: int = 0) -> int:
         if self.stream_capacity is None:
             row = self._cheapest_row_bytes(images) if not self.codec.stores_pixels else raw_image_bytes(self.image_shape)
+            row += column_bytes
             header = len(self.codec.header)
             self.stream_capacity = row_capacity(room - header, row)
             if self.stream_capacity < 1:
@@ -286,7 +300,7 @@ class ExemplarMemory:
         store = self.store
         if self.codec.stores_pixels:
             return  # raw rows: the row capacity already guarantees the budget
-        while len(store) and store.nbytes() > room:
+        while len(store) and store.nbytes() + self.column_bytes() > room:
             labels = store.labels.cpu()
             pool = torch.arange(len(store))
             if balanced:
@@ -303,7 +317,10 @@ class ExemplarMemory:
         store = self.store
         rows = int(store.row_nbytes().sum()) if len(store) else 0
         header = len(self.codec.header) if len(store) else 0
-        return {"exemplars": rows, "codec_header": header}
+        items = {"exemplars": rows, "codec_header": header}
+        if self.config.charge_columns and store.column_row_bytes():  # memories that keep values with their rows
+            items["stored_columns"] = self.column_bytes()
+        return items
 
     def exemplars_per_class(self) -> dict[int, int]:
         return self.store.class_counts()

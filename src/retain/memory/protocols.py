@@ -184,6 +184,7 @@ class ProtocolBudget:
     charges_model: bool
     point: BudgetPoint | None = None
     notes: list[str] = field(default_factory=list)
+    fixed_exemplars: bool = False  # budget.exemplars=fixed: the last task's count at every task
 
     @property
     def base_model_bytes(self) -> int:
@@ -197,10 +198,21 @@ class ProtocolBudget:
         return parameter_bytes(extra_parameters(self.cost, self.growth, tasks_done))
 
     def exemplar_room(self, tasks_done: int) -> int:
-        """Bytes left for exemplars after `tasks_done` tasks."""
+        """Bytes left for exemplars after `tasks_done` tasks (with `fixed_exemplars`, the room of
+        the final count at every task)."""
+        if self.fixed_exemplars:
+            return min(self._room(tasks_done), self.fixed_room_bytes)
+        return self._room(tasks_done)
+
+    def _room(self, tasks_done: int) -> int:
         charged = self.extra_model_bytes(tasks_done) if self.charges_model else 0
         return self.budget_bytes - charged
 
+    @property
+    def fixed_room_bytes(self) -> int:
+        """Bytes of the final exemplar count as raw images: the room at every task when fixed."""
+        return self.final_exemplars() * self.image_bytes
+
     def final_exemplars(self) -> int:
         """Raw exemplars after the last task: MEMO's `-ms` (3312 for MEMO fair on CIFAR-100)."""
-        return max(self.exemplar_room(self.tasks), 0) // self.image_bytes
+        return max(self._room(self.tasks), 0) // self.image_bytes

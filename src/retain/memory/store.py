@@ -40,6 +40,7 @@ class MemoryStore:
         self._encoded: list[bytes] = []
         self._columns = {name: torch.empty(0, dtype=dtype, device=self.device) for name, dtype in _COLUMNS.items()}
         self._extras: dict[str, torch.Tensor] = {}
+        self.scores_kept = False  # a method wrote per-row scores (then they are stored data)
 
     # ----------------------------------------------------------------- sizes and views
     def __len__(self) -> int:
@@ -81,6 +82,12 @@ class MemoryStore:
         if self.codec.stores_pixels:
             return torch.full((self._size,), raw_image_bytes(self.image_shape), dtype=torch.int64)
         return torch.tensor([self.codec.row_bytes(r) for r in self._encoded], dtype=torch.int64)
+
+    def column_row_bytes(self) -> int:
+        """Bytes per row of the values a method stores with its rows: every extra column (DER++'s
+        logits) and the scores when a method wrote them, at their dtype's size (float32: 4)."""
+        columns = sum(values[0].numel() * values.element_size() for values in self._extras.values()) if self._extras else 0
+        return columns + (self._columns["scores"].element_size() if self.scores_kept else 0)
 
     def nbytes(self) -> int:
         """Bytes charged: every row plus the codec's shared header once (when rows exist)."""
@@ -186,6 +193,7 @@ class MemoryStore:
                 self._encoded[slot] = row
             if self.decode_cache:
                 _copy_rows(self._pixels, slots, self.codec.decode(rows, self.image_shape[0]).to(self.device))
+        self.scores_kept = self.scores_kept or scores is not None
         for name, value in (("labels", labels), ("tasks", task), ("steps", step), ("scores", 0.0 if scores is None else scores)):
             column = self._columns[name]
             if isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.dim() == 0):
@@ -267,6 +275,7 @@ class MemoryStore:
             "size": self._size,
             "columns": {name: self._columns[name][: self._size].cpu().clone() for name in _COLUMNS},
             "extras": {name: values[: self._size].cpu().clone() for name, values in self._extras.items()},
+            "scores_kept": int(self.scores_kept),
         }
         if self.codec.stores_pixels:
             state["pixels"] = self._pixels[: self._size].cpu().clone() if self._size else torch.empty(0, dtype=torch.uint8)
@@ -289,6 +298,7 @@ class MemoryStore:
         self._size = 0
         self._encoded = []
         self._extras = {}
+        self.scores_kept = bool(state.get("scores_kept", 0))
         self._grow(size)
         self._size = size
         for name in _COLUMNS:

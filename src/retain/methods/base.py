@@ -22,22 +22,45 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Setting:
-    """The kind of run a method is asked to learn in: the split, the stream and the memory codec
-    (None for a method without memory). `Method.refusal` answers whether it can."""
+    """The kind of run a method is asked to learn in: the split, the stream, the memory codec
+    (None for a method without memory), how the memory is replayed (`memory.replay`, resolved:
+    None for a method without memory unless the config sets it) and the head (`model.head`).
+    `Method.refusal` answers whether it can."""
 
     kind: str                 # scenario.kind: "class-incremental" | "blurry"
     stream: str               # scenario.stream: "offline" | "online"
     codec: str | None = None  # memory.codec: "raw" | "jpeg"
+    replay: str | None = None  # memory.replay: "concat" | "batch"
+    head: str = "growing"     # model.head: "growing" | "full"
 
     def describe(self) -> str:
         """The setting as the config fields that give it."""
         codec = "" if self.codec is None else f", memory.codec={self.codec}"
-        return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}"
+        replay = "" if self.replay is None else f", memory.replay={self.replay}"
+        head = "" if self.head == "growing" else f", model.head={self.head}"
+        return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}{replay}{head}"
 
 
-def setting_of(config: Any, uses_memory: bool) -> Setting:
-    """The setting a run's config asks for."""
-    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec if uses_memory else None)
+def replay_mode(config: Any, method: type[Method]) -> str:
+    """`memory.replay` as the run will use it: the configured mode, else the method's fixed mode,
+    else the policy's usual one (a memory minibatch per step for a streaming policy, the
+    concatenated pool otherwise)."""
+    if config.memory.replay is not None:
+        return config.memory.replay
+    if method.fixed_replay is not None:
+        return method.fixed_replay
+    from retain.memory.policies import build_policy
+
+    policy = config.memory.policy or getattr(method, "default_policy", "random")
+    return "batch" if build_policy(policy).streaming else "concat"
+
+
+def setting_of(config: Any, method: type[Method]) -> Setting:
+    """The setting a run's config asks of `method`."""
+    head = config.model.head
+    if not method.uses_memory:
+        return Setting(config.scenario.kind, config.scenario.stream, None, config.memory.replay, head)
+    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec, replay_mode(config, method), head)
 
 
 class MethodParams(StrictSection):
@@ -65,28 +88,67 @@ class Method:
     # Why this method cannot train one run on several processes (distributed.nproc > 1), or None:
     # set where a step keeps per-batch state that a rank's shard cannot reproduce (docs/distributed.md).
     distributed_refusal: ClassVar[str | None] = None
+    # True when the method works with a head of every class from the first task on (`model.head:
+    # full`, mammoth/Avalanche style); methods whose mechanics split old from new rows set False.
+    supports_full_head: ClassVar[bool] = True
+    # The memory modes (`memory.replay`) the method can run; empty for a method without memory.
+    replay_modes: ClassVar[tuple[str, ...]] = ()
+    # The mode of a method that fixes how memory rows enter its batches (None: memory.replay or
+    # the policy's usual mode), and whether it draws its per-step memory minibatch with
+    # `memory.batch_size` (Rainbow Memory draws half of train.batch_size instead).
+    fixed_replay: ClassVar[str | None] = None
+    takes_memory_batch_size: ClassVar[bool] = True
 
     @classmethod
     def refusal(cls, setting: Setting) -> str | None:
         """Why this method cannot learn in `setting` (None: it can). Checked before anything is
         built; the method × setting table in docs/matrix.md is generated from it."""
+        if setting.replay is not None and setting.replay not in cls.replay_modes:
+            if not cls.replay_modes:
+                return "it keeps no memory, so there is nothing to replay; leave memory.replay unset."
+            return cls.replay_refusal(setting.replay)
+        if setting.head == "full" and not cls.supports_full_head:
+            return cls.full_head_refusal()
         return None
+
+    @classmethod
+    def replay_refusal(cls, mode: str) -> str:
+        """Why memory.replay=`mode` is not one of this method's `replay_modes`."""
+        allowed = " or ".join(f"memory.replay={m}" for m in cls.replay_modes)
+        return f"it fixes how its memory rows enter the batches; use {allowed} or leave memory.replay unset."
+
+    @classmethod
+    def full_head_refusal(cls) -> str:
+        """Why `model.head: full` is refused (methods with supports_full_head = False)."""
+        return ("its training or prediction treats the rows of past and new classes differently, which needs a "
+                "head that grows with the classes; use model.head=growing.")
 
     @classmethod
     def check_setting(cls, config: Any) -> None:
         """ConfigError when the run's config asks for a setting this method refuses (see `refusal`)."""
-        setting = setting_of(config, cls.uses_memory)
+        from retain.errors import ConfigError
+
+        setting = setting_of(config, cls)
         reason = cls.refusal(setting)
         if reason is not None:
-            from retain.errors import ConfigError
-
             raise ConfigError(f"method.name={cls.name!r} does not run with {setting.describe()}: {reason}")
         nproc = config.distributed.nproc
         if nproc > 1 and cls.distributed_refusal is not None:
-            from retain.errors import ConfigError
-
             raise ConfigError(f"method.name={cls.name!r} does not run with distributed.nproc={nproc} (--nproc): "
                               f"{cls.distributed_refusal} Train it on one process (distributed.nproc=1).")
+        size = config.memory.batch_size
+        if size is not None and setting.replay == "batch" and not cls.takes_memory_batch_size:
+            raise ConfigError(
+                f"memory.batch_size={size} is not used by method.name={cls.name!r}: it sizes its memory minibatch "
+                "from train.batch_size (see its docs page). Remove memory.batch_size."
+            )
+        if size is not None and setting.replay != "batch":
+            mode = "unset (the method keeps no memory)" if setting.replay is None else f"{setting.replay}"
+            raise ConfigError(
+                f"memory.batch_size={size} is the size of the memory minibatch drawn at every step, which only "
+                f"memory.replay=batch has; for method.name={cls.name!r} memory.replay is {mode}. "
+                "Set memory.replay=batch (docs/replay.md), or remove memory.batch_size."
+            )
 
     def __init__(self, ctx: RunContext, params: MethodParams) -> None:
         self.check_setting(ctx.config)
@@ -116,7 +178,14 @@ class Method:
     def before_task(self, task: TaskSpec) -> None:
         """Prepare for a task: by default grow the head to cover every class seen so far."""
         self.current_task = task
-        grow_head_to(self.network, len(task.seen_classes))
+        grow_head_to(self.network, self.head_width(task))
+
+    def head_width(self, task: TaskSpec) -> int:
+        """Rows the head has during `task`: the classes seen so far, or every class of the run
+        with `model.head: full`."""
+        if self.ctx.config.model.head == "full":
+            return self.ctx.plan.num_classes
+        return len(task.seen_classes)
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         """The phases of training for this task; by default the task's data for the configured epochs,

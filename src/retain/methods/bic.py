@@ -65,7 +65,7 @@ class BiC(ICaRL):
             # class is already in the head) get the new (α, β).
             self.bias.add(min(task.new_classes), max(task.new_classes) + 1)
             self.bias.to(self.ctx.device)
-        per_class = self.validation_per_class(len(task.seen_classes))
+        per_class = self.validation_per_class(self.known_classes(task))
         generator = torch.Generator().manual_seed(self.ctx.config.seed * 1009 + task.index)
         labels = self.ctx.dataset.train.labels.cpu()
         stream = torch.as_tensor(task.train_indices)
@@ -92,7 +92,7 @@ class BiC(ICaRL):
         super().before_phase(task, phase)  # online: the memory update before the memory epochs
         if phase.name == MEMORY_EPOCHS and task.index > 0:
             # The update renumbered the memory's slots: hold the old classes' rows out again.
-            self._hold_out_memory_rows(self.validation_per_class(len(task.seen_classes)))
+            self._hold_out_memory_rows(self.validation_per_class(self.known_classes(task)))
 
     def stream_by_class(self, task: TaskSpec) -> dict[int, torch.Tensor]:
         candidates = super().stream_by_class(task)
@@ -104,11 +104,18 @@ class BiC(ICaRL):
         labels = self.ctx.dataset.train.labels[kept]
         return {c: self.ctx.dataset.train.images[kept[labels == c]] for c in candidates}
 
-    def validation_per_class(self, seen: int) -> int:
-        """split_ratio × (exemplar capacity in images) / seen classes, at least 1."""
+    @staticmethod
+    def known_classes(task: TaskSpec) -> int:
+        """Classes learned before `task` (PyCIL's `_known_classes`)."""
+        return len(set(task.seen_classes) - set(task.new_classes))
+
+    def validation_per_class(self, known: int) -> int:
+        """split_ratio × (exemplar capacity in images) / the classes known before the task, at
+        least 1: PyCIL's `val_samples_per_class = int(split_ratio * memory_size / known_classes)`
+        (models/bic.py), so the held-out split shrinks as the old classes grow, not the seen ones."""
         room = self.memory.capacity_bytes(self.reserved_bytes())
         images = room // raw_image_bytes(self.ctx.dataset.image_shape)
-        return max(1, int(self.params.split_ratio * images / seen))
+        return max(1, int(self.params.split_ratio * images / max(known, 1)))
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         phases = super().training_phases(task)

@@ -50,6 +50,7 @@ class DERpp(MemorizationAwareReplay):
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
 
     Params = DERppParams
+    maer_insertion = "reservoir"  # maer_derpp.py: a plain reservoir
 
     def __init__(self, ctx, params: DERppParams) -> None:
         super().__init__(ctx, params)

@@ -45,6 +45,9 @@ class ERMixed(ExemplarMethod):
 
     Params = ERMixedParams
     default_policy = "random"
+    supports_full_head = False  # RM re-initialises (or grows) the head to the seen classes
+    fixed_replay = "concat"     # RM's finetune loader: one shuffled pool
+    replay_modes = ("concat",)
 
     # ------------------------------------------------------------------ task and phases
     def before_task(self, task: TaskSpec) -> None:

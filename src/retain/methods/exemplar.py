@@ -1,9 +1,11 @@
 """The shared base of replay methods: a byte-budgeted memory that works with every policy and codec.
 
-With a *selection* policy (random, herding, ...) the memory is rebuilt class-balanced at the end
-of each task and its rows join the task's data in one shuffled pool (iCaRL/LUCIR/PyCIL style).
-With a *streaming* policy (reservoir, balanced reservoir, GDumb's greedy sampler) every stream
-batch is inserted after its step and each step draws an extra memory minibatch (ER style).
+What is stored is the policy's business: a *selection* policy (random, herding, ...) rebuilds
+the memory class-balanced at the end of each task; a *streaming* policy (reservoir, balanced
+reservoir, GDumb's greedy sampler) inserts every stream batch after its step. How it is replayed
+is `memory.replay`'s: `concat` shuffles the memory rows into the task's pool (iCaRL/LUCIR/PyCIL
+style), `batch` draws an extra memory minibatch of `memory.batch_size` rows at every step (ER,
+Avalanche's Replay). Unset, each policy keeps its usual mode (docs/replay.md).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ExemplarMethod(Method):
 
     uses_memory: ClassVar[bool] = True
     default_policy: ClassVar[str] = "herding"
+    replay_modes: ClassVar[tuple[str, ...]] = ("concat", "batch")
 
     def __init__(self, ctx, params: MethodParams) -> None:
         super().__init__(ctx, params)
@@ -59,6 +62,15 @@ class ExemplarMethod(Method):
 
     # ------------------------------------------------------------------ budget
     def reserved_bytes(self) -> int:
+        """Bytes of the budget the exemplars may not use: those charged besides exemplars (extra
+        parameters, statistics, teacher), and under budget.exemplars=fixed everything above the
+        fixed exemplar room (ctx.exemplar_bytes)."""
+        charged = self.charged_bytes()
+        if self.ctx.exemplar_bytes is not None and self.ctx.budget_bytes is not None:
+            return max(charged, self.ctx.budget_bytes - self.ctx.exemplar_bytes)
+        return charged
+
+    def charged_bytes(self) -> int:
         """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
         return sum(self.extra_ledger_items().values())
 
@@ -87,6 +99,13 @@ class ExemplarMethod(Method):
         then the epochs over the memory only."""
         return self.ctx.config.scenario.stream == "online"
 
+    @property
+    def replay(self) -> str:
+        """How memory rows enter the batches: "concat" or "batch" (`memory.replay`, resolved)."""
+        from retain.methods.base import replay_mode
+
+        return replay_mode(self.ctx.config, type(self))
+
     def memory_batch_size(self) -> int:
         return self.ctx.config.memory.batch_size or self.ctx.config.train.batch_size
 
@@ -98,9 +117,9 @@ class ExemplarMethod(Method):
         return [self.stream_phase(stream, 1, STREAM_PASS), self.memory_phase(epochs)]
 
     def stream_phase(self, stream: torch.Tensor, epochs: int, name: str) -> Phase:
-        """The task's stream with the memory: an extra memory minibatch per step for a streaming
-        policy (ER style), else memory rows shuffled into the pool (iCaRL/LUCIR style)."""
-        if self.streaming:
+        """The task's stream with the memory: an extra memory minibatch per step (`memory.replay:
+        batch`, ER style), or memory rows shuffled into the pool (`concat`, iCaRL/LUCIR style)."""
+        if self.replay == "batch":
             return Phase(stream=stream, epochs=epochs, memory="batch", memory_batch_size=self.memory_batch_size(), name=name)
         return Phase(stream=stream, epochs=epochs, memory="concat", name=name)
 

@@ -36,6 +36,7 @@ class ExpandableMethod(ExemplarMethod):
 
     Params: ClassVar[type[MethodParams]] = ExpandableParams
     default_policy: ClassVar[str] = "herding"
+    supports_full_head: ClassVar[bool] = False  # a head block per expansion
     model_growth: ClassVar[str] = "backbone"
 
     @classmethod

@@ -15,6 +15,13 @@ class GDumb(ExemplarMethod):
     re-initialises the network and trains it on the memory only before each evaluation."""
 
     default_policy = "class_balanced"
+    fixed_replay = "concat"  # trains on the memory alone
+    replay_modes = ("concat",)
+
+    @classmethod
+    def replay_refusal(cls, mode: str) -> str:
+        return ("GDumb trains on its memory alone (no stream rows), so there is no stream batch to add a memory "
+                "minibatch to; leave memory.replay unset.")
 
     def before_task(self, task: TaskSpec) -> None:
         self.current_task = task
@@ -23,7 +30,7 @@ class GDumb(ExemplarMethod):
         self.network = self.ctx.build_incremental_net().to(self.ctx.device)
         if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
-        self.network.grow(len(task.seen_classes))
+        self.network.grow(self.head_width(task))
 
     def _sample_stream(self, task: TaskSpec) -> None:
         """Offer the task's samples to the memory in a seeded random stream order."""

@@ -30,6 +30,7 @@ class ICaRL(ExemplarMethod):
 
     Params = ICaRLParams
     default_policy = "herding"
+    supports_full_head = False  # distils the rows of the classes before the task
     primary_score = "nme"
 
     def __init__(self, ctx, params: ICaRLParams) -> None:

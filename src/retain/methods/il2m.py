@@ -87,18 +87,20 @@ class IL2M(ExemplarMethod):
         classes = int((self.class_state >= 0).sum())
         return {"class_statistics": FLOAT_BYTES * (classes + len(self.confidence))}
 
-    def check_setup(self) -> None:
-        super().check_setup()
-        if self.params.rectify:
-            full = FLOAT_BYTES * (self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
-            self.memory.check_feasible(self.ctx.plan.num_classes, reserved_bytes=full)
+    def charged_bytes(self) -> int:
+        """The second memory at its largest (every class and state of the run): a streaming
+        memory fixes its row capacity at its first insertion, before any statistic exists, so
+        reserving only what is stored now would let the statistics push the total over the budget."""
+        if not self.params.rectify:
+            return 0
+        return FLOAT_BYTES * (self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
 
     # ------------------------------------------------------------------ training
     def before_task(self, task: TaskSpec) -> None:
         super().before_task(task)
         if task.index > 0 and self.params.reset_head:
             # A freshly initialised FC over old + new classes; the old rows are not kept (§4.3).
-            self.network.head.reset(len(task.seen_classes))
+            self.network.head.reset(self.head_width(task))
             self.network.head.to(self.ctx.device)
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:

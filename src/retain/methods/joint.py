@@ -43,7 +43,7 @@ class Joint(Method):
 
     def before_task(self, task: TaskSpec) -> None:
         self.current_task = task
-        grow_head_to(self.network, self.ctx.plan.num_classes if self.once else len(task.seen_classes))
+        grow_head_to(self.network, self.ctx.plan.num_classes if self.once else self.head_width(task))
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         if self.once:

@@ -94,6 +94,7 @@ class LUCIR(ExemplarMethod):
 
     Params = LUCIRParams
     default_policy = "herding"
+    supports_full_head = False  # a cosine head of old and new blocks
     primary_score = "cnn"
     chooses_quality: ClassVar[bool] = False  # MRDC resolves memory.quality='auto'
 

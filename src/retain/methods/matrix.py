@@ -20,6 +20,22 @@ SCENARIOS: tuple[tuple[str, str, str], ...] = (
     ("blurry", "online", "blurry online"),
 )
 CODECS: tuple[str, ...] = ("raw", "jpeg")
+# Options that change how a method trains, each checked on the disjoint split with a raw memory
+# (or the method's codec):
+# how the memory is replayed (docs/replay.md) and a head of every class from the first task on.
+OPTIONS: tuple[tuple[str, str], ...] = (("memory.replay", "concat"), ("memory.replay", "batch"), ("model.head", "full"))
+
+
+def option_setting(method: str, field: str, value: str) -> Setting:
+    """The disjoint, offline setting with one option set: the raw codec, or the first codec the
+    method takes (MRDC stores JPEG)."""
+    cls = get_method_class(method)
+    codec = None
+    if cls.uses_memory:
+        codec = next((c for c in CODECS if cls.refusal(Setting("class-incremental", "offline", c)) is None), CODECS[0])
+    if field == "memory.replay":
+        return Setting("class-incremental", "offline", codec, replay=value)
+    return Setting("class-incremental", "offline", codec, head=value)
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,8 @@ class Cell:
 def settings_for(method: str) -> list[Setting]:
     """Every scenario kind × every codec (memory methods) or no codec (memory-free methods)."""
     codecs = CODECS if get_method_class(method).uses_memory else (None,)
-    return [Setting(kind, stream, codec) for kind, stream, _ in SCENARIOS for codec in codecs]
+    settings = [Setting(kind, stream, codec) for kind, stream, _ in SCENARIOS for codec in codecs]
+    return settings + [option_setting(method, field, value) for field, value in OPTIONS]
 
 
 def matrix() -> list[Cell]:
@@ -81,6 +98,25 @@ def markdown_table() -> str:
         if reason is None:
             cells.append("✔")
         else:
+            if reason not in reasons:
+                reasons.append(reason)
+            cells.append(f"refused ({reasons.index(reason) + 1})")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Options (docs/replay.md), each on the disjoint split with a raw memory (JPEG for `mrdc`); unset, `memory.replay` is the",
+        "method's fixed mode or its policy's usual one, and `model.head` is `growing`:",
+        "",
+        "| method | " + " | ".join(f"`{field}: {value}`" for field, value in OPTIONS) + " |",
+        "|---|" + "---|" * len(OPTIONS),
+    ]
+    for name in method_names():
+        cells = []
+        for field, value in OPTIONS:
+            reason = get_method_class(name).refusal(option_setting(name, field, value))
+            if reason is None:
+                cells.append("✔")
+                continue
             if reason not in reasons:
                 reasons.append(reason)
             cells.append(f"refused ({reasons.index(reason) + 1})")

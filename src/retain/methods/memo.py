@@ -27,7 +27,7 @@ class Memo(ExpandableMethod):
         channels, height, _ = self.ctx.dataset.image_shape
         model = self.ctx.config.model
         split = build_split_backbone(model.backbone, channels, height, **model.options)
-        return AdaptiveNet(split.generalized, split.make_specialized, split.feature_dim)
+        return AdaptiveNet(split.generalized, split.make_specialized, split.feature_dim, head_init=self.ctx.config.model.head_init)
 
     def before_task(self, task: TaskSpec) -> None:
         if task.index > 0 and not self.params.train_base and not self.network.trunk_frozen:

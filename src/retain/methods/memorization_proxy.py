@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -132,6 +132,9 @@ class MemorizationAwareReplay(ExemplarMethod):
 
     Params = MemorizationParams
     default_policy = "reservoir"
+    # How `memory.policy: maer` inserts during a task for this plug-in (the paper's code):
+    # a balanced reservoir for ER (maer.py), a plain reservoir for DER++ (maer_derpp.py).
+    maer_insertion: ClassVar[str] = "balanced_reservoir"
 
     def __init__(self, ctx, params: MemorizationParams) -> None:
         super().__init__(ctx, params)
@@ -140,6 +143,8 @@ class MemorizationAwareReplay(ExemplarMethod):
                 f"method.name={self.name!r} replays a buffer filled during training, so memory.policy must be a "
                 f"streaming policy (reservoir, balanced_reservoir or maer), not {self.memory.policy.name!r}."
             )
+        if self.memory.policy.name == "maer":
+            self.memory.policy.balanced = self.maer_insertion == "balanced_reservoir"
         self.proxy = MemorizationProxy(ctx.dataset.train.labels.numel(), ctx.dataset.train.labels.device)
         self.scores = None
         if params.scores_file is not None:

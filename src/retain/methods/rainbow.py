@@ -22,6 +22,9 @@ class RainbowMemory(ERMixed):
     """RM: the RM stream protocol with half-stream/half-memory batches and the rainbow policy."""
 
     default_policy = "rainbow"
+    fixed_replay = "batch"  # half stream, half memory rows at every step
+    replay_modes = ("batch",)
+    takes_memory_batch_size = False  # the memory half is train.batch_size // 2
 
     def stream_phase(self, stream: torch.Tensor, epochs: int, name: str) -> Phase:
         batch = self.ctx.config.train.batch_size

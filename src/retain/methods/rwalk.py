@@ -3,7 +3,9 @@ the path score actually accumulated.
 
 Importance = Fisher + path score. The Fisher is an EMA of squared step gradients (α = 0.5; the
 first step sets it). The path score adds, at every step, (g_new − g_old)/(½·F·Δθ² + ε), ε = 1e-3
-(RM's formula; `path_score: chaudhry` uses −g·Δθ/(½·F·Δθ² + ε) as in the paper). RM's code took
+(RM's formula; `path_score: chaudhry` uses −g·Δθ/(½·F·Δθ² + ε) as in the paper). RM's `_train`
+takes g_old right after `optimizer.zero_grad()`, so a snapshot holds zeros and g_old = 0
+(`path_score: rm`); `previous_step` uses the previous step's gradient (retain before issue 17). RM's code took
 `detach()` views of the weights and gradients, which alias the live tensors, so its score stayed
 zero (spec §3.9); here every snapshot is a clone. Across tasks the score is averaged ½·old + ½·new.
 The single slot (`online`) follows `scenario.stream`, as for EWC.
@@ -26,7 +28,7 @@ from retain.scenarios import TaskSpec
 
 
 class RWalkParams(RegularizationParams):
-    path_score: Literal["rm", "chaudhry"] = "rm"
+    path_score: Literal["rm", "previous_step", "chaudhry"] = "rm"
     fisher_alpha: float = Field(0.5, gt=0, le=1)
     epsilon: float = Field(1e-3, gt=0)
     normalize: bool = True
@@ -73,6 +75,9 @@ class RWalk(RegularizedReplay):
             delta = new_params[n] - self._old_params[n]
             denominator = 0.5 * self.fisher[n] * delta.pow(2) + eps
             if self.params.path_score == "rm":
+                # g_old is RM's snapshot taken right after zero_grad(): zeros.
+                self.task_score[n] += g / denominator
+            elif self.params.path_score == "previous_step":
                 self.task_score[n] += (g - self._old_grads.get(n, torch.zeros_like(g))) / denominator
             else:
                 self.task_score[n] += -g * delta / denominator

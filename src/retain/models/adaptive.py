@@ -20,13 +20,15 @@ class AdaptiveNet(nn.Module):
     newest branch with |C_t| + 1 outputs (old classes as one, spec §2.3).
     """
 
-    def __init__(self, trunk: nn.Module, make_branch: Callable[[], nn.Module], branch_dim: int) -> None:
+    def __init__(self, trunk: nn.Module, make_branch: Callable[[], nn.Module], branch_dim: int,
+                 head_init: str = "pycil_linear") -> None:
         super().__init__()
+        self.head_init = head_init  # new head columns and auxiliary heads (models.heads.HEAD_INITS)
         self.trunk = trunk
         self.make_branch = make_branch
         self.branch_dim = branch_dim
         self.branches = nn.ModuleList()
-        self.head = IncrementalLinear(0, 0)
+        self.head = IncrementalLinear(0, 0, init=head_init)
         self.aux_head: IncrementalLinear | None = None
         self.trunk_frozen = False
 
@@ -51,12 +53,12 @@ class AdaptiveNet(nn.Module):
             for old in self.branches:
                 freeze(old)
         self.branches.append(branch)
-        head = IncrementalLinear(self.feature_dim, num_classes).to(device)
+        head = IncrementalLinear(self.feature_dim, num_classes, init=self.head_init).to(device)
         with torch.no_grad():
             head.weight[:old_classes, : self.head.in_features] = self.head.weight
             head.bias[:old_classes] = self.head.bias
         self.head = head
-        self.aux_head = IncrementalLinear(self.branch_dim, num_classes - old_classes + 1).to(device)
+        self.aux_head = IncrementalLinear(self.branch_dim, num_classes - old_classes + 1, init=self.head_init).to(device)
 
     def freeze_trunk(self) -> None:
         """Freeze the shared trunk and keep its BatchNorm in eval mode (MEMO with train_base=False)."""

@@ -9,20 +9,46 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# How fresh head rows are initialised (`model.head_init`):
+# - "pycil_linear": PyCIL's SimpleLinear (convs/linears.py): kaiming_uniform_(nonlinearity="linear"),
+#   i.e. U(±√3/√fan_in), and a zero bias;
+# - "torch_default": torch.nn.Linear's reset_parameters (mammoth's and Avalanche's heads):
+#   kaiming_uniform_(a=√5), i.e. U(±1/√fan_in), and a bias U(±1/√fan_in).
+HEAD_INITS = ("pycil_linear", "torch_default")
+
+
+def init_head_rows(weight: torch.Tensor, bias: torch.Tensor, init: str) -> None:
+    """Initialise head rows in place with the rule `init` (one of HEAD_INITS)."""
+    if weight.numel() == 0:  # initialising an empty tensor only warns
+        return
+    if init == "pycil_linear":
+        nn.init.kaiming_uniform_(weight, nonlinearity="linear")
+        nn.init.zeros_(bias)
+    elif init == "torch_default":
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(weight.shape[1]) if weight.shape[1] > 0 else 0.0
+        nn.init.uniform_(bias, -bound, bound)
+    else:
+        raise ValueError(f"head init {init!r} is not one of {HEAD_INITS}")
+
+
 class IncrementalLinear(nn.Module):
     """Linear head over `in_features` whose rows (classes) can be appended.
 
-    New rows get nn.Linear's kaiming-uniform weights and a zero bias (PyCIL's SimpleLinear);
-    `grow` keeps the old rows and biases bit-identical. The parameters are replaced on growth,
-    so an optimizer must be rebuilt afterwards.
+    New rows are initialised by `init` (HEAD_INITS: PyCIL's SimpleLinear by default, or
+    torch.nn.Linear's rule); `grow` keeps the old rows and biases bit-identical. The parameters
+    are replaced on growth, so an optimizer must be rebuilt afterwards.
     """
 
     # Marks parameters that `count_parameters(..., exclude_head=True)` leaves out.
     is_head = True
 
-    def __init__(self, in_features: int, num_classes: int = 0) -> None:
+    def __init__(self, in_features: int, num_classes: int = 0, init: str = "pycil_linear") -> None:
         super().__init__()
+        if init not in HEAD_INITS:
+            raise ValueError(f"head init {init!r} is not one of {HEAD_INITS}")
         self.in_features = in_features
+        self.init = init
         self.weight = nn.Parameter(torch.empty(0, in_features))
         self.bias = nn.Parameter(torch.empty(0))
         self.reset(num_classes)
@@ -34,9 +60,9 @@ class IncrementalLinear(nn.Module):
     def _fresh(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         like = self.weight
         weight = torch.empty(rows, self.in_features, dtype=like.dtype, device=like.device)
-        if weight.numel():  # initialising an empty tensor only warns
-            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
-        return weight, torch.zeros(rows, dtype=like.dtype, device=like.device)
+        bias = torch.zeros(rows, dtype=like.dtype, device=like.device)
+        init_head_rows(weight, bias, self.init)
+        return weight, bias
 
     def reset(self, num_classes: int) -> None:
         """Forget every row and start over with `num_classes` freshly initialised ones (IL2M, RM)."""

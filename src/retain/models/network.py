@@ -15,10 +15,11 @@ class IncrementalNet(nn.Module):
     need one forward only.
     """
 
-    def __init__(self, backbone: nn.Module, num_classes: int = 0, head: nn.Module | None = None) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int = 0, head: nn.Module | None = None,
+                 head_init: str = "pycil_linear") -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = head if head is not None else IncrementalLinear(backbone.out_dim, num_classes)
+        self.head = head if head is not None else IncrementalLinear(backbone.out_dim, num_classes, init=head_init)
 
     @property
     def feature_dim(self) -> int:

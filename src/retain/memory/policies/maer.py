@@ -10,7 +10,7 @@ import torch
 
 from retain.errors import ConfigError
 from retain.memory.policies.registry import MemoryPolicy, register_policy
-from retain.memory.policies.reservoir import balanced_reservoir_assign
+from retain.memory.policies.reservoir import balanced_reservoir_assign, reservoir_assign
 from retain.memory.store import MemoryStore
 
 SELECTIONS = ("min", "middle", "max")
@@ -26,8 +26,13 @@ class MaerPolicy(MemoryPolicy):
     """
 
     streaming = True
+    # The paper's buffer per plug-in: a balanced reservoir for MAER (ER) and ER-ACE, a plain one
+    # for MAER + DER++ (mammoth `maer_derpp.py`); the method sets it (MemorizationAwareReplay).
+    balanced = True
 
     def assign(self, num_seen, batch_labels, store_labels, capacity, generator):
+        if not self.balanced:
+            return reservoir_assign(num_seen, batch_labels.shape[0], capacity, generator)
         return balanced_reservoir_assign(num_seen, batch_labels, store_labels[:capacity], capacity, generator)
 
 
