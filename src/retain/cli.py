@@ -179,37 +179,45 @@ def report(
 
 @app.command("list")
 def list_things(
+    kind: Optional[str] = typer.Argument(None, help="methods, policies, backbones, datasets, presets or grids (default: all)."),
+    name: Optional[str] = typer.Argument(None, help="A method: show its parameters with type, default and help."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
-    """Show the presets, methods, datasets, backbones and memory policies retain knows (plugins included)."""
+    """Show the presets, methods, datasets, backbones, memory policies and grids retain knows (plugins
+    included) with their descriptions; `retain list methods icarl` shows a method's parameters."""
     with _user_errors("read the plugins"):
-        from retain.data import dataset_names
+        from retain.experiment import catalog
         from retain.experiment.plugins import load_plugins
-        from retain.experiment.presets import preset_description, preset_names
-        from retain.experiment.sweep import grid_names
-        from retain.memory.policies import policy_names
-        from retain.methods import get_method_class, method_names
-        from retain.models import backbone_names
 
         load_plugins(import_)
-    out = Console()
-    table = Table(title="presets")
-    table.add_column("name")
-    table.add_column("description")
-    for name in preset_names():
-        table.add_row(name, preset_description(name))
-    out.print(table)
-    methods = Table(title="methods")
-    methods.add_column("name")
-    methods.add_column("description")
-    for name in method_names():
-        doc = (get_method_class(name).__doc__ or "").strip().splitlines()[0]
-        methods.add_row(name, doc)
-    out.print(methods)
-    out.print("datasets: " + ", ".join(dataset_names()))
-    out.print("backbones: " + ", ".join(backbone_names()))
-    out.print("memory policies: " + ", ".join(policy_names()))
-    out.print("grids (retain sweep NAME): " + ", ".join(grid_names()))
+        out = Console()
+        if kind is None:
+            for each in catalog.KINDS:
+                out.print(_catalog_table(each, catalog.entries(each)))
+            return
+        kind = catalog.check_kind(kind)
+        catalog.check_method_detail(kind, name)
+        if name is None:
+            out.print(_catalog_table(kind, catalog.entries(kind)))
+            return
+        described = dict(catalog.entries("methods"))
+        params = catalog.method_parameters(name)
+        out.print(f"{name}: {described[name]}", markup=False, highlight=False)
+        table = Table(title=f"method.* parameters of {name}")
+        for column in ("parameter", "type", "default", "help"):
+            table.add_column(column, overflow="fold")
+        for param in params:
+            table.add_row(f"method.{param.name}", param.type, repr(param.default), param.help)
+        out.print(table if params else f"{name} has no parameters.")
+
+
+def _catalog_table(kind: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=kind)
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for name, description in rows:
+        table.add_row(escape(name), escape(description))
+    return table
 
 
 @app.command()

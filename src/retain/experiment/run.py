@@ -164,9 +164,10 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         )
     with RunDirLock(run_dir):
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        changed = []
         if config is not None:
-            check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
-        config = saved
+            changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+        config = config if changed else saved
         check_backends(config)
         previous = _read_results(run_dir)
         if previous is not None and previous.get("complete"):
@@ -182,6 +183,9 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
         point = checkpointer.load()
         setup = build_setup(config, reporter)
+        if changed:  # settings that cannot change the results: the run goes on with the new ones
+            write_yaml(run_dir / "config.yaml", config_to_dict(config))
+            reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
         for note in point.notes:
             reporter.warn(note)
         remove_stale_temporaries(run_dir)

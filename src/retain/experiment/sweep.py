@@ -98,7 +98,7 @@ def load_grid(path: str | Path) -> GridFile:
     try:
         grid = GridFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(exc).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
+        raise ConfigError(validation_message(exc, GridFile).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
     for key, values in grid.axes.items():
         if not values:
             raise ConfigError(f"Grid axis `axes.{key}` in {str(path)!r} is an empty list; give at least one value.")

@@ -21,7 +21,7 @@ class ICaRLParams(MethodParams):
     `loss: sigmoid` is the original iCaRL binary cross-entropy with sigmoid distillation."""
 
     loss: Literal["pycil", "sigmoid"] = "pycil"
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0, description="Temperature T of the knowledge distillation on old logits.")
 
 
 @register_method("icarl")
