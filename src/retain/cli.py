@@ -152,15 +152,17 @@ def sweep(
             from retain.experiment.sweep import run_sweep
 
             summary = run_sweep(grid, out=_out_option(out), executor=executor, workers=workers, ray_address=ray_address,
-                                log=(lambda message: None) if quiet else (lambda message: _err.print(message, markup=False)),
+                                log=(lambda message: None) if quiet else (lambda message: _err.print(message, markup=False, highlight=False, soft_wrap=True)),
                                 imports=list(import_))
     except typer.Exit as stop:
         if stop.exit_code == 130:
             _err.print(f"interrupted; run `retain sweep {grid}` again to continue.", markup=False)
         raise
     if not quiet:
+        repeats = f", {len(summary.repeats)} not run (a memory-free method repeated across budgets)" if summary.repeats else ""
         Console().print(f"{len(summary.finished)} finished, {len(summary.skipped)} already complete, "
-                        f"{len(summary.failed)} failed; report: {summary.report or '(not written: cells failed)'}")
+                        f"{len(summary.failed)} failed{repeats}; report: {summary.report or '(not written: cells failed)'}",
+                        markup=False, highlight=False, soft_wrap=True)
     if summary.failed:
         raise typer.Exit(code=1)
 
