@@ -57,6 +57,12 @@ class Reporter:
                 self._progress.remove_task(self._epoch_bar)
             self._epoch_bar = self._progress.add_task(f"task {index + 1}/{num_tasks}", total=max(epochs, 1), info="")
 
+    def start_epoch(self, phase: str, epoch: int, epochs: int, steps: int | None) -> None:
+        """An epoch begins; `steps` is its number of steps when known."""
+
+    def step(self) -> None:
+        """One training step done (counted on the host)."""
+
     def epoch(self, phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
         info = f"{phase} loss {loss:.4f} lr {lr:.4g}"
         if self._progress is not None and self._epoch_bar is not None:

@@ -20,7 +20,7 @@ from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine.trainer import TrainingDiverged, train_task
+from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, DatasetError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
@@ -248,11 +248,13 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 method.before_task(task)
                 if train_resume is None:
                     progress.epoch_scores = []
-                on_epoch = _epoch_callback(progress, reporter, tracker, task)
+                hook = _ProgressHook(reporter)
+                on_epoch = _epoch_callback(progress, reporter, tracker, task, hook)
                 if config.eval.every_epoch:
                     on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
                 after_epoch = checkpointer.epoch_hook(method, ctx, progress)
-                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume)
+                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume,
+                                   progress=hook)
                 train_resume = None
                 t1 = time.perf_counter()
                 method.after_task(task)
@@ -297,17 +299,22 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
                                "and start in a new --out.") from None
     finally:
-        tracker.close(finished)
-    results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
-    if config.logging.report:
-        from retain.experiment.report import write_report
+        if not finished:
+            tracker.close(False)
+    try:
+        results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
+        if config.logging.report:
+            from retain.experiment.report import write_report
 
-        try:
-            results["report"] = str(write_report(run_dir))
-        except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
-            reporter.console.print(f"interrupted while writing the report; write it with: retain run --resume {run_dir}",
-                                   markup=False)
-            raise
+            try:
+                results["report"] = str(write_report(run_dir))
+            except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
+                reporter.console.print(f"interrupted while writing the report; write it with: retain run --resume {run_dir}",
+                                       markup=False)
+                raise
+        tracker.finish(results)  # summary metrics, hyper-parameters, the run's files
+    finally:
+        tracker.close(True)
     if not reporter.quiet:
         reporter.final_table(results)
     return results
@@ -327,14 +334,33 @@ def _checkpoint_state(run_dir: Path):
         ) from None
 
 
-def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec):
+class _ProgressHook(TrainProgress):
+    """The trainer's progress hook: epochs and steps go to the console (steps are counted on the
+    host), the epoch's loss terms to the tracker with the next `on_epoch`."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.terms: dict[str, float] = {}
+
+    def epoch_started(self, phase: str, epoch: int, epochs: int, steps: int | None) -> None:
+        self.reporter.start_epoch(phase, epoch, epochs, steps)
+
+    def step(self) -> None:
+        self.reporter.step()
+
+    def loss_terms(self, terms: dict[str, float]) -> None:
+        self.terms = terms
+
+
+def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec, hook: _ProgressHook):
     """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
 
     def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
         faults.epoch_ended()
         progress.global_epoch += 1
         reporter.epoch(phase, epoch, epochs, loss, lr)
-        tracker.epoch(progress.global_epoch, task.index, phase, loss, lr)
+        terms, hook.terms = hook.terms, {}
+        tracker.epoch(progress.global_epoch, task.index, phase, loss, lr, terms)
 
     return on_epoch
 
