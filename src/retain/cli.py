@@ -18,6 +18,7 @@ except ValueError:  # imported outside the main thread: signals cannot be handle
     _previous_sigint = None
 
 import contextlib  # noqa: E402
+import logging  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -37,6 +38,15 @@ def _fail(exc: Exception) -> None:
     # The message is user data, not markup: `pip install 'retain[mlflow]'` must print its brackets.
     _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    """Every line of a command goes through `logging`: -q shows warnings only, -v adds detail."""
+    from retain.experiment.console import setup_logging
+
+    if quiet and verbose:
+        raise typer.BadParameter("give --quiet or --verbose, not both")
+    setup_logging(-1 if quiet else (1 if verbose else 0))
 
 
 @contextlib.contextmanager
@@ -101,11 +111,13 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per epoch, and other libraries' INFO lines."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
+    _setup_logging(quiet, verbose)
     with _user_errors("write the run directory"):
         from retain.experiment.config import build_config
         from retain.experiment.console import Reporter
@@ -143,16 +155,18 @@ def sweep(
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or ray (default: the grid's `executor`)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Other libraries' INFO lines too."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP + " Added to every cell."),
 ) -> None:
     """Run every cell of a grid; complete cells are skipped and interrupted ones resumed."""
+    _setup_logging(quiet, verbose)
     try:
         with _user_errors("write the sweep directory"):
             from retain.experiment.sweep import run_sweep
 
             summary = run_sweep(grid, out=_out_option(out), executor=executor, workers=workers, ray_address=ray_address,
-                                log=(lambda message: None) if quiet else (lambda message: _err.print(message, markup=False, highlight=False, soft_wrap=True)),
+                                log=logging.getLogger("retain").info,
                                 imports=list(import_))
     except typer.Exit as stop:
         if stop.exit_code == 130:

@@ -25,7 +25,7 @@ from retain.errors import CheckpointError, DatasetError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
-from retain.experiment.console import Reporter
+from retain.experiment.console import LOGGER, Reporter
 from retain.experiment.results import versions, write_json, write_yaml
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
@@ -92,7 +92,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
-        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print),
+        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else LOGGER.info),
     )
     method = spec.method_cls(ctx, spec.params)
     method.check_setup()
@@ -128,6 +128,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     if not dry_run:
         check_run_dir(run_dir)
         check_backends(config)
+        reporter.log(f"run directory: {run_dir}")
     else:
         # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
         reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
@@ -157,6 +158,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
+    reporter.log(f"run directory: {run_dir} (resume)")
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(
             f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
@@ -240,7 +242,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     finished = False
     try:
         with reporter:
-            reporter.start_run(num_tasks)
+            reporter.start_run(num_tasks, progress.completed_tasks)
             for task in plan.tasks[progress.completed_tasks :]:
                 reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
                 t0 = time.perf_counter()
@@ -289,7 +291,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
         finished = True
     except KeyboardInterrupt:
-        reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}", markup=False)
+        LOGGER.warning(f"interrupted; continue with: retain run --resume {run_dir}")
         raise
     except TrainingDiverged as exc:  # say what the run directory really keeps
         done = progress.completed_tasks
@@ -309,8 +311,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
             try:
                 results["report"] = str(write_report(run_dir))
             except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
-                reporter.console.print(f"interrupted while writing the report; write it with: retain run --resume {run_dir}",
-                                       markup=False)
+                LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {run_dir}")
                 raise
         tracker.finish(results)  # summary metrics, hyper-parameters, the run's files
     finally:

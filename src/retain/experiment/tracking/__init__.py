@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retain.experiment.config import RetainConfig
+from retain.experiment.console import apply_levels
 from retain.experiment.tracking.sink import Sink, artifact_files, summary_metrics
 from retain.experiment.tracking.mlflow_sink import MLFLOW_INSTALL_HINT, MLFLOW_RUN_FILE, MlflowSink
 from retain.experiment.tracking.tensorboard_sink import TENSORBOARD_DIR, TensorBoardSink
@@ -48,6 +49,7 @@ class Tracker:
         self.run_dir = Path(run_dir)
         self.config = config
         self.sinks = [cls(self.run_dir, config, resume_epoch, resume_task) for cls in SINK_CLASSES if cls.enabled(config)]
+        apply_levels()  # a back-end that set up its own loggers on import (MLflow) follows -q/-v again
 
     def epoch(self, global_epoch: int, task: int, phase: str, loss: float, lr: float,
               terms: dict[str, float] | None = None) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from retain.errors import ConfigError
 from retain.experiment.config import RetainConfig, config_to_dict
+from retain.experiment.console import apply_levels
 from retain.experiment.tracking.sink import Sink, hparams
 
 MLFLOW_RUN_FILE = "mlflow_run_id.txt"
@@ -17,6 +18,7 @@ def _mlflow_client_class():
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ConfigError(f"logging.mlflow = true but MLflow is not installed; {MLFLOW_INSTALL_HINT}.") from None
+    apply_levels()  # MLflow sets up its own INFO logger on import: -q/-v decide again
     return MlflowClient
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from retain.errors import ConfigError
 from retain.experiment.config import RetainConfig, config_to_dict
+from retain.experiment.console import LOGGER
 from retain.experiment.tracking.sink import Sink
 
 WANDB_RUN_FILE = "wandb_run_id.txt"
@@ -32,9 +34,10 @@ class WandbSink(Sink):
         settings = config.logging.wandb
         id_file = self.run_dir / WANDB_RUN_FILE
         run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        quiet = {} if LOGGER.isEnabledFor(logging.INFO) or not hasattr(wandb, "Settings") else {"settings": wandb.Settings(silent=True)}
         self.run = wandb.init(project=settings.project, entity=settings.entity, mode=settings.mode, dir=str(self.run_dir),
                               name=self.run_dir.name, id=run_id, resume="allow", config=config_to_dict(config),
-                              reinit=True)
+                              reinit=True, **quiet)  # -q: wandb's own console lines too
         id_file.write_text(run_id + "\n")
         # Two x axes: epochs trained in the run, and tasks learned.
         self.run.define_metric("train/epoch")
