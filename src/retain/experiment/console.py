@@ -54,6 +54,18 @@ class _Prefixed(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Plain lines to whatever sys.stderr is when a line is written (a test runner may swap it)."""
+
+    @property
+    def stream(self):  # noqa: ANN201 - logging's own attribute
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # noqa: ANN001 - set by StreamHandler.__init__; sys.stderr wins
+        pass
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """Show retain's lines on stderr: verbosity -1 (`-q`: warnings only), 0 (progress), 1 (`-v`:
     every epoch, and other libraries' INFO lines). A rich handler on a terminal, plain lines
@@ -68,7 +80,7 @@ def setup_logging(verbosity: int = 0) -> None:
             handler: logging.Handler = RichHandler(console=console, show_time=False, show_level=False, show_path=False,
                                                    markup=False, highlighter=None, rich_tracebacks=False)
         else:
-            handler = logging.StreamHandler(sys.stderr)
+            handler = _StderrHandler()
         handler.setFormatter(_Prefixed("%(message)s"))
         handler._retain = True  # type: ignore[attr-defined]
         root.addHandler(handler)
