@@ -185,12 +185,13 @@ def sweep(
 def report(
     path: Path = typer.Argument(..., help="A run directory or a sweep directory."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Where to write report.md, runs.csv and plots/ (default: PATH)."),
+    latex: bool = typer.Option(False, "--latex", help="Also write the results table as LaTeX (booktabs): report.tex."),
 ) -> None:
-    """Write a Markdown report with plots and a CSV of every run's metrics."""
+    """Write a Markdown report with plots (PNG and PDF) and a CSV of every run's metrics."""
     with _user_errors("write the report"):
         from retain.experiment.report import write_report
 
-        Console().print(f"report: {write_report(path, _out_option(out))}", markup=False)
+        Console().print(f"report: {write_report(path, _out_option(out), latex=latex)}", markup=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -81,7 +81,7 @@ def test_mlflow_logs_params_and_metrics_through_its_client(tmp_path, monkeypatch
     artifacts = {c[1]: c[2] for c in calls if c[0] == "artifact"}
     assert {"results.json", "config.yaml", "report.md", "runs.csv"} <= set(artifacts)
     plots = [name for name, where in artifacts.items() if where == "plots"]
-    assert "accuracy_per_task.png" in plots
+    assert "accuracy_per_task.png" in plots and "accuracy_per_task.pdf" in plots
     assert calls[-1] == ("end", "FINISHED")
     assert (tmp_path / "run" / "mlflow_run_id.txt").read_text().strip() == "r1"
 
