@@ -133,3 +133,38 @@ def test_resume_with_neutral_change_continues_and_records_it(tmp_path, monkeypat
     results = resume_run(tmp_path / "r", neutral)
     assert results["complete"]
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["eval"]["batch_size"] == 7
+
+
+def test_checkpoints_of_runs_started_before_method_parameters_were_resolved_still_resume(tmp_path, monkeypatch):
+    # An older retain stored `method: {name: icarl}` in config.yaml and in every checkpoint.
+    import torch
+
+    from retain.experiment.checkpoint import Checkpointer, save_checked
+
+    base = ["train.epochs=1", "method.name=icarl", "logging.report=false", "logging.tensorboard=false"]
+    monkeypatch.setenv("RETAIN_FAULT", "evaluation@2")
+    monkeypatch.setenv("RETAIN_FAULT_ACTION", "interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config(preset="demo", overrides=base), out=tmp_path / "r")
+    monkeypatch.delenv("RETAIN_FAULT")
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    saved["method"] = {"name": "icarl"}
+    (tmp_path / "r" / "config.yaml").write_text(yaml.safe_dump(saved))
+    for path in Checkpointer(tmp_path / "r", {}, 0).files("task"):
+        payload = torch.load(path, weights_only=True)
+        payload["config"]["method"] = {"name": "icarl"}
+        save_checked(path, payload)
+    results = resume_run(tmp_path / "r")
+    assert results["complete"]
+    # A checkpoint whose method parameters really differ is still refused.
+    other = tmp_path / "o"
+    monkeypatch.setenv("RETAIN_FAULT", "evaluation@2")
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config(preset="demo", overrides=base), out=other)
+    monkeypatch.delenv("RETAIN_FAULT")
+    for path in Checkpointer(other, {}, 0).files("task"):
+        payload = torch.load(path, weights_only=True)
+        payload["config"]["method"] = {"name": "icarl", "temperature": 3.0}
+        save_checked(path, payload)
+    with pytest.raises(CheckpointError, match="method.temperature: 2.0 != 3.0"):
+        resume_run(other)

@@ -20,6 +20,7 @@ teachers) and side effects come back exactly as they were.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -236,6 +237,19 @@ def config_differences(expected: dict[str, Any], found: dict[str, Any], neutral:
     return [f"{key}: {a.get(key, '<unset>')!r} != {b.get(key, '<unset>')!r}" for key in keys]
 
 
+def with_resolved_method(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with every method parameter written out, as config.yaml now holds them:
+    checkpoints of runs started by an older retain stored only the parameters the user gave.
+    A config that no longer validates is returned as it is (the comparison names the difference)."""
+    from retain.errors import RetainError
+    from retain.experiment.config import config_to_dict, validate_config
+
+    try:
+        return config_to_dict(validate_config(copy.deepcopy(config_dict)))
+    except (RetainError, TypeError, ValueError):
+        return config_dict
+
+
 def check_same_config(expected: dict[str, Any], found: dict[str, Any], what: str, where: Path) -> list[str]:
     """Refuse to continue a run with a config that would change its results; return the
     differences in result-neutral settings (RESULT_NEUTRAL_SETTINGS), which are allowed."""
@@ -354,7 +368,8 @@ class Checkpointer:
                 else:
                     if not accept(payload):
                         continue
-                    check_same_config(self.config_dict, payload["config"], f"Checkpoint {str(path)!r}", self.dir.parent)
+                    check_same_config(self.config_dict, with_resolved_method(payload["config"]), f"Checkpoint {str(path)!r}",
+                                      self.dir.parent)
                     return path, payload
             refused.append(f"{self._shown(path)} is refused: {problem}")
         return None
