@@ -126,7 +126,7 @@ class Reporter:
         self._last_line = time.monotonic()
         self._run_started = time.monotonic()
         self._task_started = time.monotonic()
-        self._tasks_done = 0
+        self._tasks_done = self._first_task = self._num_tasks = 0
         self._epochs_done = 0
 
     @property
