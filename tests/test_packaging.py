@@ -47,7 +47,7 @@ def test_the_wheel_holds_the_package_its_presets_and_the_command(dist):
     assert not any(n.startswith(("tests/", "examples/", "benchmarks/")) for n in names)
     assert "retain = retain.cli:main" in entry_points
     assert f"Version: {version}" in metadata
-    for extra in ("test", "ray", "mlflow", "hf"):
+    for extra in ("test", "ray", "mlflow", "wandb", "hf"):
         assert f"Provides-Extra: {extra}" in metadata
     assert 'Requires-Dist: datasets>=2.16; extra == "hf"' in metadata
     assert not any(line.startswith("Requires-Dist: ray") and "extra" not in line for line in metadata.splitlines())

@@ -18,6 +18,7 @@ except ValueError:  # imported outside the main thread: signals cannot be handle
     _previous_sigint = None
 
 import contextlib  # noqa: E402
+import logging  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -37,6 +38,15 @@ def _fail(exc: Exception) -> None:
     # The message is user data, not markup: `pip install 'retain[mlflow]'` must print its brackets.
     _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    """Every line of a command goes through `logging`: -q shows warnings only, -v adds detail."""
+    from retain.experiment.console import setup_logging
+
+    if quiet and verbose:
+        raise typer.BadParameter("give --quiet or --verbose, not both")
+    setup_logging(-1 if quiet else (1 if verbose else 0))
 
 
 @contextlib.contextmanager
@@ -101,12 +111,14 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (a GPU when there is one; one per rank under --nproc)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per epoch, and other libraries' INFO lines."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
     nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train this one run on N processes (sets distributed.nproc; see docs/distributed.md)."),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
+    _setup_logging(quiet, verbose)
     with _user_errors("write the run directory"):
         from retain.experiment.config import build_config
         from retain.experiment.console import Reporter
@@ -146,24 +158,28 @@ def sweep(
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or ray (default: the grid's `executor`)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="local executor: parallel worker processes."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Other libraries' INFO lines too."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP + " Added to every cell."),
 ) -> None:
     """Run every cell of a grid; complete cells are skipped and interrupted ones resumed."""
+    _setup_logging(quiet, verbose)
     try:
         with _user_errors("write the sweep directory"):
             from retain.experiment.sweep import run_sweep
 
             summary = run_sweep(grid, out=_out_option(out), executor=executor, workers=workers, ray_address=ray_address,
-                                log=(lambda message: None) if quiet else (lambda message: _err.print(message, markup=False)),
+                                log=logging.getLogger("retain").info,
                                 imports=list(import_))
     except typer.Exit as stop:
         if stop.exit_code == 130:
             _err.print(f"interrupted; run `retain sweep {grid}` again to continue.", markup=False)
         raise
     if not quiet:
+        repeats = f", {len(summary.repeats)} not run (a memory-free method repeated across budgets)" if summary.repeats else ""
         Console().print(f"{len(summary.finished)} finished, {len(summary.skipped)} already complete, "
-                        f"{len(summary.failed)} failed; report: {summary.report or '(not written: cells failed)'}")
+                        f"{len(summary.failed)} failed{repeats}; report: {summary.report or '(not written: cells failed)'}",
+                        markup=False, highlight=False, soft_wrap=True)
     if summary.failed:
         raise typer.Exit(code=1)
 
@@ -172,47 +188,56 @@ def sweep(
 def report(
     path: Path = typer.Argument(..., help="A run directory or a sweep directory."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Where to write report.md, runs.csv and plots/ (default: PATH)."),
+    latex: bool = typer.Option(False, "--latex", help="Also write the results table as LaTeX (booktabs): report.tex."),
 ) -> None:
-    """Write a Markdown report with plots and a CSV of every run's metrics."""
+    """Write a Markdown report with plots (PNG and PDF) and a CSV of every run's metrics."""
     with _user_errors("write the report"):
         from retain.experiment.report import write_report
 
-        Console().print(f"report: {write_report(path, _out_option(out))}", markup=False)
+        Console().print(f"report: {write_report(path, _out_option(out), latex=latex)}", markup=False, soft_wrap=True)
 
 
 @app.command("list")
 def list_things(
+    kind: Optional[str] = typer.Argument(None, help="methods, policies, backbones, datasets, presets or grids (default: all)."),
+    name: Optional[str] = typer.Argument(None, help="A method: show its parameters with type, default and help."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
-    """Show the presets, methods, datasets, backbones and memory policies retain knows (plugins included)."""
+    """Show the presets, methods, datasets, backbones, memory policies and grids retain knows (plugins
+    included) with their descriptions; `retain list methods icarl` shows a method's parameters."""
     with _user_errors("read the plugins"):
-        from retain.data import dataset_names
+        from retain.experiment import catalog
         from retain.experiment.plugins import load_plugins
-        from retain.experiment.presets import preset_description, preset_names
-        from retain.experiment.sweep import grid_names
-        from retain.memory.policies import policy_names
-        from retain.methods import get_method_class, method_names
-        from retain.models import backbone_names
 
         load_plugins(import_)
-    out = Console()
-    table = Table(title="presets")
-    table.add_column("name")
-    table.add_column("description")
-    for name in preset_names():
-        table.add_row(name, preset_description(name))
-    out.print(table)
-    methods = Table(title="methods")
-    methods.add_column("name")
-    methods.add_column("description")
-    for name in method_names():
-        doc = (get_method_class(name).__doc__ or "").strip().splitlines()[0]
-        methods.add_row(name, doc)
-    out.print(methods)
-    out.print("datasets: " + ", ".join(dataset_names()))
-    out.print("backbones: " + ", ".join(backbone_names()))
-    out.print("memory policies: " + ", ".join(policy_names()))
-    out.print("grids (retain sweep NAME): " + ", ".join(grid_names()))
+        out = Console()
+        if kind is None:
+            for each in catalog.KINDS:
+                out.print(_catalog_table(each, catalog.entries(each)))
+            return
+        kind = catalog.check_kind(kind)
+        catalog.check_method_detail(kind, name)
+        if name is None:
+            out.print(_catalog_table(kind, catalog.entries(kind)))
+            return
+        described = dict(catalog.entries("methods"))
+        params = catalog.method_parameters(name)
+        out.print(f"{name}: {described[name]}", markup=False, highlight=False)
+        table = Table(title=f"method.* parameters of {name}")
+        for column in ("parameter", "type", "default", "help"):
+            table.add_column(column, overflow="fold")
+        for param in params:
+            table.add_row(f"method.{param.name}", param.type, repr(param.default), param.help)
+        out.print(table if params else f"{name} has no parameters.")
+
+
+def _catalog_table(kind: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=kind)
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for name, description in rows:
+        table.add_row(escape(name), escape(description))
+    return table
 
 
 @app.command()

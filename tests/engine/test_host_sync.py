@@ -105,8 +105,10 @@ def reads_during_training(overrides: list[str], tasks: int = 2) -> list[tuple[st
 
 
 def per_step(reads: list[tuple[str, str]], tasks: int = 2) -> list[tuple[str, str]]:
-    """Reads other than the loop's one per epoch (the mean loss, read after the epoch)."""
-    epoch_reads = [r for r in reads if r[0] == "item" and r[1].startswith("engine/trainer.py")]
+    """Reads other than the loop's one per epoch (the mean loss, with the loss terms when the
+    method returns some, read after the epoch)."""
+    lines = _epoch_read_lines()
+    epoch_reads = [r for r in reads if r[0] in ("item", "tolist") and r[1] in lines]
     assert len(epoch_reads) == tasks, reads  # one per epoch, 1 epoch per task
     return [r for r in reads if r not in epoch_reads]
 
@@ -156,3 +158,20 @@ def _lines_of_cpu_reads() -> list[str]:
 
     lines = inspect.getsource(reservoir).splitlines()
     return [str(number) for number, line in enumerate(lines, start=1) if "labels.detach().cpu()" in line]
+
+
+def _epoch_read_lines() -> set[str]:
+    """trainer.py's lines that read the epoch's mean loss (and loss terms), marked in the source."""
+    import inspect
+
+    from retain.engine import trainer
+
+    lines = inspect.getsource(trainer).splitlines()
+    return {f"engine/trainer.py:{n}" for n, line in enumerate(lines, start=1) if "one host sync per epoch" in line}
+
+
+def test_loss_terms_are_read_with_the_mean_loss():
+    # icarl returns (loss, {"ce", "kd"}) from task 2: still one read per epoch, nothing per step.
+    reads = reads_during_training(["method.name=icarl"])
+    assert per_step(reads) == []
+    assert [name for name, _ in reads] == ["item", "tolist"]  # task 1: no terms; task 2: loss and terms together

@@ -69,26 +69,44 @@ def test_interrupted_grid_continues_and_every_cell_finishes_once(tmp_path):
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     first = Counter(e["event"] for e in _events(sweep_dir))
-    assert 3 <= first["finished"] < 8
+    assert 3 <= first["finished"] < 6
 
     summary = run_sweep(path)
-    assert len(summary.skipped) == first["finished"] and len(summary.finished) == 8 - first["finished"]
-    finished = Counter(e["cell"] for e in _events(sweep_dir) if e["event"] == "finished")
-    assert sorted(finished) == sorted(c.name for c in expand_cells(load_grid(path), path, sweep_dir))
+    # finetune keeps no memory: its cells at 80 images would repeat those at 40 and are not run.
+    assert summary.repeats == {f"method=finetune__budget=80-images__seed={s}": f"method=finetune__budget=40-images__seed={s}"
+                               for s in (0, 1)}
+    assert len(summary.skipped) == first["finished"] and len(summary.finished) == 6 - first["finished"]
+    events = _events(sweep_dir)
+    finished = Counter(e["cell"] for e in events if e["event"] == "finished")
+    cells = [c.name for c in expand_cells(load_grid(path), path, sweep_dir)]
+    assert sorted(finished) == sorted(name for name in cells if name not in summary.repeats)
     assert set(finished.values()) == {1}
+    assert not (sweep_dir / "method=finetune__budget=80-images__seed=0").exists()
+    assert {e["cell"] for e in events if e["event"] == "repeat"} == set(summary.repeats)
+    # Real start and end times: cells ran one after another, so each started after the previous ended.
+    ran = [e for e in events if e["event"] == "finished" and e.get("mode") == "new" and "started_at" in e]
+    assert len(ran) >= 2
+    for e in ran:
+        assert e["started_at"] < e["ended_at"] <= e["time"]
+        assert e["ended_at"] - e["started_at"] == pytest.approx(e["seconds"], abs=0.5)
+    ran.sort(key=lambda e: e["started_at"])
+    assert all(b["started_at"] >= a["ended_at"] for a, b in zip(ran, ran[1:]))
+    starts = [e for e in events if e["event"] == "start"]
+    assert len({round(e["time"], 3) for e in starts}) == len(starts)  # not all stamped at the same instant
     # A third run has nothing left to do.
     again = run_sweep(path)
-    assert again.finished == [] and len(again.skipped) == 8
+    assert again.finished == [] and len(again.skipped) == 6
 
     # The report of the grid: Markdown, CSV (one row per run) and plots.
     report = write_report(sweep_dir)
     text = report.read_text()
     with open(sweep_dir / "runs.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 8
+    assert len(rows) == 6
     assert set(LEADING_COLUMNS + METRIC_COLUMNS + ["axis:method", "axis:budget", "axis:seed"]) <= set(rows[0])
     assert {(r["method"], r["axis:budget"], r["seed"]) for r in rows} == {
         (m, b, str(s)) for m in AXES["method"] for b in AXES["budget"] for s in AXES["seed"]
+        if m == "replay" or b == "40 images"
     }
     for row in rows:  # each row carries its own run's figures
         saved = json.loads((sweep_dir / row["run"] / "results.json").read_text())

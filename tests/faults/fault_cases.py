@@ -134,10 +134,10 @@ def _set_cases() -> list[Case]:
         ("backbone-option", ["model.options.hiden=[10]"], ["model.options", "hiden", "hidden"]),
         ("backbone-option-type", ["model.options.hidden=ten"], ["model.options", "hidden"]),
         # unknown keys
-        ("unknown-train-key", ["train.epoch=3"], ["train.epoch", "not a known setting"]),
+        ("unknown-train-key", ["train.epoch=3"], ["train.epoch", "not a known setting", "did you mean `train.epochs`"]),
         ("unknown-top-key", ["colour=red"], ["colour", "not a known setting"]),
-        ("unknown-memory-key", ["memory.budgt=100"], ["memory.budgt", "not a known setting"]),
-        ("unknown-data-key", ["data.nme=digits"], ["data.nme", "not a known setting"]),
+        ("unknown-memory-key", ["memory.budgt=100"], ["memory.budgt", "not a known setting", "did you mean `memory.budget`"]),
+        ("unknown-data-key", ["data.nme=digits"], ["data.nme", "not a known setting", "did you mean `data.name`"]),
         ("unknown-method-param", ["method.name=finetune", "method.T=2"], ["method.T", "not a known setting"]),
         ("scalar-becomes-section", ["train.lr.value=1"], ["train.lr"]),
         # budgets
@@ -233,7 +233,7 @@ def _file_cases() -> list[Case]:
         Case("file-scalar", ("run", f"{ws}/scalar.yaml", "--dry-run"), ("scalar.yaml", "mapping", "int")),
         Case("file-dup-top", ("run", f"{ws}/dup-top.yaml", "--dry-run"), ("dup-top.yaml", "train", "twice", "line 3")),
         Case("file-dup-nested", ("run", f"{ws}/dup-nested.yaml", "--dry-run"), ("dup-nested.yaml", "epochs", "twice")),
-        Case("file-unknown-section", ("run", f"{ws}/unknown-section.yaml", "--dry-run"), ("trian", "not a known setting")),
+        Case("file-unknown-section", ("run", f"{ws}/unknown-section.yaml", "--dry-run"), ("trian", "not a known setting", "did you mean `train`")),
         Case("file-bool", ("run", f"{ws}/bool-epochs.yaml", "--dry-run"), ("train.epochs", "boolean")),
         Case("file-bad-preset", ("run", f"{ws}/bad-preset.yaml", "--dry-run"), ("preset", "nope")),
         Case("budget-cmd-file-dup", ("budget", f"{ws}/dup-top.yaml"), ("dup-top.yaml", "twice")),
@@ -411,7 +411,7 @@ def _plugin_cases() -> list[Case]:
         Case("plugin-param-bool", ("run", "--dry-run", "--import", f"{ws}/strict_method.py", "--set", "method.name=fault-plugin",
                                    "--set", "method.strength=true"), ("method.strength", "boolean"), subprocess=True),
         Case("plugin-param-unknown", ("run", "--dry-run", "--import", f"{ws}/strict_method.py", "--set", "method.name=fault-plugin",
-                                      "--set", "method.strenght=2"), ("method.strenght", "not a known setting"), subprocess=True),
+                                      "--set", "method.strenght=2"), ("method.strenght", "not a known setting", "did you mean `method.strength`"), subprocess=True),
     ]
     return cases
 

@@ -73,7 +73,9 @@ def test_icarl_distillation_uses_frozen_previous_model(tmp_path):
                   from_memory=torch.zeros(8, dtype=torch.bool), indices=idx)
     cross_entropy = sum(math.log(8) if y == 2 else math.log(4) for y in labels.tolist()) / 8
     kd = -(0.25 * math.log(2 / 3) + 0.75 * math.log(1 / 3))  # −Σ softmax(q/T) log softmax(p/T) = 0.9254
-    assert method.training_loss(batch).item() == pytest.approx(cross_entropy + kd, rel=1e-5)
+    loss, terms = method.training_loss(batch)  # with a teacher the terms are named for the tracker
+    assert loss.item() == pytest.approx(cross_entropy + kd, rel=1e-5)
+    assert terms["ce"].item() == pytest.approx(cross_entropy, rel=1e-5) and terms["kd"].item() == pytest.approx(kd, rel=1e-5)
     method.teacher = None
     assert method.training_loss(batch).item() == pytest.approx(cross_entropy, rel=1e-5)
 

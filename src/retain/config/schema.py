@@ -81,7 +81,7 @@ def parse_config(tree: dict[str, Any]) -> RetainConfig:
     try:
         return RetainConfig.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(validation_message(exc)) from None
+        raise ConfigError(validation_message(exc, RetainConfig)) from None
 
 
 def config_to_dict(config: RetainConfig) -> dict[str, Any]:

@@ -125,11 +125,20 @@ class CheckpointConfig(StrictSection):
     every_epochs: int = Field(0, ge=0)  # 0: at task boundaries only
 
 
+class WandbConfig(StrictSection):
+    """Weights & Biases tracking: the project, and offline (files only, `wandb sync` later) or online."""
+
+    project: str = Field(min_length=1)
+    mode: Literal["offline", "online"] = "offline"
+    entity: str | None = None  # default: the user's wandb default entity
+
+
 class LoggingConfig(StrictSection):
-    """Live logging (TensorBoard, optional MLflow) and the report written at the end of a run."""
+    """Live tracking (TensorBoard, optional MLflow and wandb) and the report written at the end of a run."""
 
     tensorboard: bool = True
     mlflow: bool = False
     mlflow_uri: str | None = None         # default: sqlite:///<parent of the run directory>/mlflow.db
     mlflow_experiment: str | None = None  # default: the preset (or dataset) name
+    wandb: WandbConfig | None = None      # e.g. {project: my-project, mode: offline}; None: off
     report: bool = True

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from retain.errors import ConfigError
+from retain.errors import ConfigError, closest_match
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -125,18 +126,50 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def validation_message(exc: ValidationError) -> str:
+def _model_classes(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (`X`, `X | None`, `list[X]`, `dict[str, X]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _model_classes(arg)]
+
+
+def known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The setting names allowed next to the key at `loc` (its parent's fields), for "did you mean"."""
+    models = [model]
+    for part in loc[:-1]:
+        if not isinstance(part, str) or _TYPE_TAG.match(part):
+            continue  # list indices and union tags do not change the model
+        inner = [m for parent in models if part in parent.model_fields for m in _model_classes(parent.model_fields[part].annotation)]
+        if not inner:
+            return []
+        models = inner
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def unknown_key_text(field: str, choices: list[str]) -> str:
+    """"`train.epoch` is not a known setting (did you mean `train.epochs`?)"."""
+    suggestion = closest_match(field.rsplit(".", 1)[-1], choices)
+    if suggestion is None:
+        return f"`{field}` is not a known setting"
+    prefix = field.rsplit(".", 1)[0] + "." if "." in field else ""
+    return f"`{field}` is not a known setting (did you mean `{prefix}{suggestion}`?)"
+
+
+def validation_message(exc: ValidationError, model: type[BaseModel] | None = None, prefix: str = "") -> str:
     """One paragraph naming every offending field, its value and what is allowed.
 
     The errors of one field (one per union member pydantic tried) are joined: "`memory.budget` =
-    [1]: Input should be a valid string, or a valid integer".
+    [1]: Input should be a valid string, or a valid integer". With the validated `model`, an
+    unknown key gets the closest known one at its level ("did you mean `train.epochs`?").
+    `prefix` goes before every field name (`method.` for a method's parameters).
     """
     fields: dict[str, dict[str, Any]] = {}
     for error in exc.errors():
-        field = _field_path(error["loc"])
-        entry = fields.setdefault(field, {"input": error.get("input"), "messages": [], "unknown": False})
+        field = prefix + _field_path(error["loc"])
+        entry = fields.setdefault(field, {"input": error.get("input"), "messages": [], "unknown": False, "choices": []})
         if error["type"] == "extra_forbidden":
             entry["unknown"] = True
+            entry["choices"] = known_keys(model, tuple(error["loc"])) if model is not None else []
             continue
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if entry["messages"] and message.startswith("Input should be "):
@@ -146,7 +179,7 @@ def validation_message(exc: ValidationError) -> str:
     parts = []
     for field, entry in fields.items():
         if entry["unknown"]:
-            parts.append(f"`{field}` is not a known setting")
+            parts.append(unknown_key_text(field, entry["choices"]))
         elif isinstance(entry["input"], dict):  # a section-level check: its message names the fields
             parts.append(f"`{field}`: {', or '.join(entry['messages'])}")
         else:

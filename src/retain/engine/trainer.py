@@ -39,6 +39,22 @@ class TrainStats:
 EpochCallback = Callable[[str, int, int, float, float], None]  # phase, epoch, epochs, loss, lr
 
 
+class TrainProgress:
+    """What the trainer tells a progress display or a logger besides `on_epoch` (all no-ops here).
+
+    `step()` runs on the host once per step and must not read device data; the loss terms a
+    method returns are averaged on the device and read once per epoch, with the mean loss."""
+
+    def epoch_started(self, phase: str, epoch: int, epochs: int, steps: int | None) -> None:
+        """Epoch `epoch` (from 1) of `epochs` of `phase` begins; `steps` is its number of steps when known."""
+
+    def step(self) -> None:
+        """One training step done."""
+
+    def loss_terms(self, terms: dict[str, float]) -> None:
+        """The epoch's mean of each named loss term `training_loss` returned (before `on_epoch`)."""
+
+
 @dataclass
 class TrainPoint:
     """Where a task's training stands after an epoch: what a mid-task checkpoint saves."""
@@ -74,6 +90,15 @@ def _memory_store(method: Method):
 
 def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _steps_per_epoch(method: Method, phase: Phase, batch_size: int) -> int | None:
+    """The number of batches of an epoch, from host-side sizes (None when it cannot be told)."""
+    rows = phase.stream.numel()
+    if phase.memory == "concat":
+        store = _memory_store(method)
+        rows += len(store) if store is not None else 0
+    return -(-rows // batch_size) if rows else 0
 
 
 def _has_batchnorm(network: torch.nn.Module) -> bool:
@@ -177,11 +202,14 @@ def train_task(
     on_epoch: EpochCallback | None = None,
     after_epoch: Callable[[TrainPoint], None] | None = None,
     resume: TrainResume | None = None,
+    progress: TrainProgress | None = None,
 ) -> TrainStats:
     """Run every training phase the method asks for on this task (from `resume` when given).
 
-    `after_epoch` sees the position after every epoch (the checkpoint hook)."""
+    `after_epoch` sees the position after every epoch (the checkpoint hook); `progress` is told
+    when epochs start, about every step and the epoch's mean loss terms."""
     stats = resume.stats if resume is not None else TrainStats()
+    progress = progress or TrainProgress()
     train_cfg = ctx.config.train
     optimizer = scheduler = None
     for index, phase in enumerate(method.training_phases(task)):
@@ -215,8 +243,10 @@ def train_task(
         for epoch in range(first_epoch, phase.epochs):
             started = time.perf_counter()
             loss_sum = torch.zeros((), device=ctx.device)
+            term_sums: dict[str, torch.Tensor] = {}
             batches = 0
             optimizer.zero_grad(set_to_none=True)
+            progress.epoch_started(phase.name, epoch + 1, phase.epochs, _steps_per_epoch(method, phase, batch_size))
             for stream_idx, memory_slots in _batches(ctx, method, phase, batch_size):
                 if stream_idx.numel() + memory_slots.numel() < smallest:
                     continue
@@ -230,6 +260,10 @@ def train_task(
                 loss = result[0] if isinstance(result, tuple) else result
                 if group is not None:
                     loss = loss * (local.labels.numel() / batch.labels.numel())
+                if isinstance(result, tuple) and len(result) > 1:
+                    for name, value in result[1].items():  # summed on the device, read once per epoch
+                        total = term_sums.setdefault(name, torch.zeros((), device=ctx.device))
+                        total.add_(value.detach().float() if isinstance(value, torch.Tensor) else float(value))
                 (loss / accumulate if accumulate > 1 else loss).backward()
                 batches += 1
                 if batches % accumulate == 0:
@@ -241,6 +275,7 @@ def train_task(
                 stats.images += batch.labels.numel()
                 stats.steps += 1
                 method.after_step(batch)
+                progress.step()
             if batches % accumulate:
                 if group is not None:
                     group.reduce_gradients(_parameters(optimizer))
@@ -249,7 +284,12 @@ def train_task(
             if group is not None:  # every rank sees the same loss (and stops together if it diverged)
                 loss_sum = group.sum_scalar(loss_sum)
                 group.broadcast_buffers(method.network)  # BatchNorm statistics of rank 0's shards
-            mean_loss = (loss_sum / max(batches, 1)).item()  # one host sync per epoch
+            if term_sums:  # the loss and its terms in one read
+                means = (torch.stack([loss_sum, *term_sums.values()]) / max(batches, 1)).tolist()  # one host sync per epoch
+                mean_loss = means[0]
+                progress.loss_terms(dict(zip(term_sums, means[1:])))
+            else:
+                mean_loss = (loss_sum / max(batches, 1)).item()  # one host sync per epoch
             if mean_loss != mean_loss or mean_loss in (float("inf"), float("-inf")):
                 raise TrainingDiverged(
                     f"Training diverged: the mean loss of task {task.index + 1}, phase {phase.name!r}, "

@@ -20,6 +20,7 @@ teachers) and side effects come back exactly as they were.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -220,21 +221,51 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def config_differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two config mappings, shown as `key: a != b`."""
+# Settings that cannot change what a run computes: a resume may change them (a new tracking
+# back-end, a larger evaluation batch, another device, more frequent checkpoints).
+RESULT_NEUTRAL_SETTINGS = ("logging", "eval.batch_size", "device", "checkpoint.every_epochs")
+
+
+def is_result_neutral(key: str) -> bool:
+    """Whether the dotted setting `key` is one a resume may change (RESULT_NEUTRAL_SETTINGS)."""
+    return any(key == name or key.startswith(name + ".") for name in RESULT_NEUTRAL_SETTINGS)
+
+
+def config_differences(expected: dict[str, Any], found: dict[str, Any], neutral: bool | None = None) -> list[str]:
+    """Dotted keys whose values differ between two config mappings, shown as `key: a != b`;
+    `neutral` True/False keeps only the result-neutral / result-altering ones (None: all)."""
     a, b = flatten(expected), flatten(found)
-    return [f"{key}: {a.get(key, '<unset>')!r} != {b.get(key, '<unset>')!r}" for key in sorted(set(a) | set(b)) if a.get(key, "<unset>") != b.get(key, "<unset>")]
+    keys = [key for key in sorted(set(a) | set(b)) if a.get(key, "<unset>") != b.get(key, "<unset>")]
+    if neutral is not None:
+        keys = [key for key in keys if is_result_neutral(key) == neutral]
+    return [f"{key}: {a.get(key, '<unset>')!r} != {b.get(key, '<unset>')!r}" for key in keys]
 
 
-def check_same_config(expected: dict[str, Any], found: dict[str, Any], what: str, where: Path) -> None:
-    """Refuse to continue a run with a config that differs from the one it was started with."""
-    differences = config_differences(expected, found)
+def with_resolved_method(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with every method parameter written out, as config.yaml now holds them:
+    checkpoints of runs started by an older retain stored only the parameters the user gave.
+    A config that no longer validates is returned as it is (the comparison names the difference)."""
+    from retain.errors import RetainError
+    from retain.experiment.config import config_to_dict, validate_config
+
+    try:
+        return config_to_dict(validate_config(copy.deepcopy(config_dict)))
+    except (RetainError, TypeError, ValueError):
+        return config_dict
+
+
+def check_same_config(expected: dict[str, Any], found: dict[str, Any], what: str, where: Path) -> list[str]:
+    """Refuse to continue a run with a config that would change its results; return the
+    differences in result-neutral settings (RESULT_NEUTRAL_SETTINGS), which are allowed."""
+    differences = config_differences(expected, found, neutral=False)
     if differences:
         shown = "; ".join(differences[:8]) + ("; ..." if len(differences) > 8 else "")
         raise CheckpointError(
             f"{what} does not match the config of the run in {str(where)!r} (config.yaml): {shown}. "
-            "A run can only be resumed with the configuration that started it; nothing was overwritten."
+            "A run can only be resumed with the settings that decide its results; only "
+            f"{', '.join(RESULT_NEUTRAL_SETTINGS)} may change. Nothing was overwritten."
         )
+    return config_differences(expected, found, neutral=True)
 
 
 # ---------------------------------------------------------------------- the checkpointer
@@ -341,7 +372,8 @@ class Checkpointer:
                 else:
                     if not accept(payload):
                         continue
-                    check_same_config(self.config_dict, payload["config"], f"Checkpoint {str(path)!r}", self.dir.parent)
+                    check_same_config(self.config_dict, with_resolved_method(payload["config"]), f"Checkpoint {str(path)!r}",
+                                      self.dir.parent)
                     return path, payload
             refused.append(f"{self._shown(path)} is refused: {problem}")
         return None

@@ -99,6 +99,16 @@ def validate_config(tree: dict[str, Any]) -> RetainConfig:
     config = parse_config(tree)
     load_plugins(config.imports)
     check_registered_names(config)
+    return resolve_method_params(config)
+
+
+def resolve_method_params(config: RetainConfig) -> RetainConfig:
+    """The config with every parameter of its method written out (defaults included), so that
+    config.yaml says which temperature or λ a run used even when the user left them unset."""
+    from retain.methods import get_method_class
+
+    params = method_params(config, get_method_class(config.method_name))
+    config.method = {"name": config.method_name, **params.model_dump(mode="json")}
     return config
 
 
@@ -184,5 +194,4 @@ def method_params(config: RetainConfig, method_cls: type) -> Any:
     try:
         return method_cls.Params.model_validate(config.method_params)
     except ValidationError as exc:
-        message = validation_message(exc).replace("`", "`method.", 1)
-        raise ConfigError(message.replace("; `", "; `method.")) from None
+        raise ConfigError(validation_message(exc, method_cls.Params, prefix="method.")) from None

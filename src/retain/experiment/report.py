@@ -1,7 +1,11 @@
-"""Reports of a run or a sweep: a Markdown page with PNG plots and a CSV of every run's metrics.
+"""Reports of a run or a sweep: a Markdown page with plots (PNG and PDF), a CSV of every run's
+metrics and, on request, the summary table as LaTeX (booktabs).
 
 Runs are grouped by everything that varies between them except the seed; plots show the mean
-over seeds with ± one standard deviation. Plots use matplotlib's object API (no pyplot state).
+over seeds with ± one standard deviation when a group has more than one seed. Every plot of a
+report gives a method one colour and a budget one line style; y-limits follow the data; budgets
+appear in the unit they were given. Plot functions return their matplotlib Figure (object API,
+no pyplot state).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from retain.experiment.faults import fault_point
 from retain.experiment.results import atomic_write, atomic_write_text
 
 MIB = 1024 * 1024
+NO_MEMORY = "no memory"
 PLOTS_DIR = "plots"
 LEADING_COLUMNS = [
     "run", "group", "method", "dataset", "preset", "seed", "budget", "budget_bytes", "complete",
@@ -55,6 +60,9 @@ class RunRecord:
 
     @property
     def budget(self) -> str:
+        """memory.budget as the user wrote it ("100 images", "2 MiB"); NO_MEMORY for a run that kept none."""
+        if not self.results.get("ledger"):
+            return NO_MEMORY
         value = self.results.get("config", {}).get("memory", {}).get("budget")
         return "" if value is None else str(value)
 
@@ -131,8 +139,11 @@ def _assign_groups(records: list[RunRecord]) -> None:
     for record in records:
         values = dict(record.axes) if record.axes else {"method": record.results["method"], "budget": record.budget}
         values.pop("seed", None)
+        if not record.results.get("ledger") and "budget" in values:
+            values["budget"] = NO_MEMORY  # a method without memory ignores memory.budget
         # Runs of other data or another number of tasks never share a group (their curves differ in length).
-        values.update(dataset=record.results.get("dataset"), tasks=len(record.results["task_classes"]))
+        values.update(dataset=record.results.get("dataset"), preset=record.results.get("preset"),
+                      tasks=len(record.results["task_classes"]))
         described.append(values)
     keys = list(dict.fromkeys(k for values in described for k in values))  # grid order
     varying = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in described}) > 1]
@@ -192,9 +203,63 @@ def _figure(width: float = 6.4, height: float = 4.2):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+PLOT_FORMATS = ("png", "pdf")  # PNG for report.md, PDF (vector) for papers
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
+
+
 def _save_figure(fig, path: Path) -> None:
-    """PNG written atomically: an interrupted report never leaves half a plot."""
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110), binary=True)
+    """The figure as PNG (150 dpi) and PDF beside it, each written atomically: an interrupted
+    report never leaves half a plot."""
+    for fmt in PLOT_FORMATS:
+        atomic_write(path.with_suffix(f".{fmt}"), lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=150), binary=True)
+
+
+@dataclass
+class Styles:
+    """One colour per method and one line style per budget, the same in every plot of a report."""
+
+    colours: dict[str, Any]
+    lines: dict[str, Any]
+
+    @classmethod
+    def of(cls, records: list[RunRecord]) -> "Styles":
+        from matplotlib import colormaps
+
+        methods = sorted({str(r.results.get("method")) for r in records})
+        palette = colormaps["tab10" if len(methods) <= 10 else "tab20"].colors
+        budgets = sorted({r.budget for r in records}, key=lambda b: (_budget_value(b)[1], _budget_value(b)[0]))
+        return cls({m: palette[i % len(palette)] for i, m in enumerate(methods)},
+                   {b: LINE_STYLES[i % len(LINE_STYLES)] for i, b in enumerate(budgets)})
+
+    def of_run(self, record: RunRecord) -> dict[str, Any]:
+        return {"color": self.colours[str(record.results.get("method"))], "linestyle": self.lines[record.budget]}
+
+
+def _budget_value(budget: str) -> tuple[float, str]:
+    """"100 images" -> (100.0, "images"); "2 MiB" -> (2.0, "MiB"); 4096 -> (4096.0, "bytes")."""
+    match = re.match(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$", budget or "")
+    if match is None:
+        return (float("nan"), budget or "")
+    unit = match.group(2)
+    canonical = {"image": "images", "images": "images", "img": "images", "imgs": "images", "b": "bytes", "byte": "bytes",
+                 "bytes": "bytes", "": "bytes", "kib": "KiB", "kb": "KiB", "mib": "MiB", "mb": "MiB", "gib": "GiB", "gb": "GiB"}
+    return (float(match.group(1)), canonical.get(unit.lower(), unit))
+
+
+def _y_limits(low: float, high: float) -> tuple[float, float]:
+    """Y-limits from the data (differences in 85-100 stay visible), padded, within 0..100."""
+    span = max(high - low, 4.0)
+    return max(0.0, low - 0.08 * span), min(100.0, high + 0.08 * span) if high <= 100 else high + 0.08 * span
+
+
+def _short_label(label: str) -> str:
+    """"method=replay, budget=100 images" -> "replay, 100 images" (other keys keep their names)."""
+    return ", ".join(part.split("=", 1)[1] if part.startswith(("method=", "budget=")) else part for part in label.split(", "))
+
+
+def _legend_label(label: str, n: int) -> str:
+    """"method=replay, budget=100 images" with 3 seeds -> "replay, 100 images (3 seeds)"."""
+    return f"{_short_label(label)} ({n} seed{'s' if n != 1 else ''})"
 
 
 def _stack(values: list[list[float | None]]) -> np.ndarray:
@@ -208,28 +273,54 @@ def _nanmean(stacked: np.ndarray) -> np.ndarray:
         return np.nanmean(stacked, axis=0)
 
 
-def plot_accuracy_per_task(groups: dict[str, list[RunRecord]], path: Path) -> None:
-    """Accuracy on all seen classes after each task, mean ± std over seeds, one line per group."""
-    fig = _figure()
-    ax = fig.add_subplot()
-    for label, records in groups.items():
-        stages = _stack([r.results["stage_accuracy"] for r in records])
-        mean, std = np.nanmean(stages, axis=0), np.nanstd(stages, axis=0)
-        x = np.asarray(records[0].results.get("seen_classes") or np.arange(1, len(mean) + 1))
-        ax.plot(x, mean, marker="o", label=f"{label} (n={len(records)})")
-        if len(records) > 1:
-            ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set_xticks(x)
-    ax.set_xlabel("classes seen")
-    ax.set_ylabel("accuracy on seen classes (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    ax.set_title("Accuracy after each task (mean ± std over seeds)")
+def _contexts(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Runs by dataset and preset ("digits (demo)"); one entry when the report has one setting."""
+    out: dict[str, list[RunRecord]] = {}
+    for record in records:
+        dataset, preset = record.results.get("dataset"), record.results.get("preset")
+        out.setdefault(f"{dataset}" + (f" ({preset})" if preset else ""), []).append(record)
+    return out
+
+
+def plot_accuracy_per_task(groups: dict[str, list[RunRecord]], path: Path, styles: Styles | None = None):
+    """Accuracy on all seen classes after each task, one line per group: the mean, with a ± one
+    std band when the group has more than one seed. One panel per dataset/preset when the report
+    spans several (titled with it); y-limits follow the data."""
+    records = [r for members in groups.values() for r in members]
+    styles = styles or Styles.of(records)
+    contexts = _contexts(records)
+    fig = _figure(6.4 * min(len(contexts), 3), 4.2 * -(-len(contexts) // 3))
+    any_spread = any(len(members) > 1 for members in groups.values())
+    for index, (context, members_here) in enumerate(contexts.items()):
+        ax = fig.add_subplot(-(-len(contexts) // 3), min(len(contexts), 3), index + 1)
+        low, high = 100.0, 0.0
+        for label, members in groups.items():
+            members = [r for r in members if r in members_here]
+            if not members:
+                continue
+            stages = _stack([r.results["stage_accuracy"] for r in members])
+            mean, std = np.nanmean(stages, axis=0), np.nanstd(stages, axis=0)
+            x = np.asarray(members[0].results.get("seen_classes") or np.arange(1, len(mean) + 1))
+            shown = label if len(contexts) == 1 else ", ".join(p for p in label.split(", ") if not p.startswith(("dataset=", "preset=", "tasks=")))
+            ax.plot(x, mean, marker="o", markersize=4, label=_legend_label(shown or members[0].results["method"], len(members)),
+                    **styles.of_run(members[0]))
+            band = std if len(members) > 1 else np.zeros_like(std)
+            if len(members) > 1:
+                ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=styles.of_run(members[0])["color"], linewidth=0)
+            low, high = min(low, float(np.nanmin(mean - band))), max(high, float(np.nanmax(mean + band)))
+            ax.set_xticks(x)
+        ax.set_xlabel("classes seen")
+        ax.set_ylabel("accuracy on seen classes (%)")
+        ax.set_ylim(*_y_limits(low, high))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        title = "Accuracy after each task" + (" (mean ± std over seeds)" if any_spread else "")
+        ax.set_title(title if len(contexts) == 1 else f"{context}: {title.lower()}", fontsize="medium")
     _save_figure(fig, path)
+    return fig
 
 
-def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> None:
+def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path):
     """The accuracy matrix (row = after task t, column = task j's classes) as a heatmap, mean over seeds."""
     matrix = _nanmean(np.stack([_stack(r.results["accuracy_matrix"]) for r in records]))
     size = matrix.shape[0]
@@ -247,13 +338,14 @@ def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path) -> No
     ax.set_yticks(ticks, [str(t + 1) for t in ticks])
     ax.set_xlabel("accuracy on the classes of task")
     ax.set_ylabel("after task")
-    title = label.replace(", ", "\n") + (f"\n(mean of {len(records)} runs)" if len(records) > 1 else "")
+    title = _short_label(label).replace(", ", "\n") + (f"\n(mean of {len(records)} seeds)" if len(records) > 1 else "")
     ax.set_title(title, fontsize="small")
     fig.colorbar(image, ax=ax, label="%", shrink=0.8)
     _save_figure(fig, path)
+    return fig
 
 
-def plot_memory(label: str, records: list[RunRecord], path: Path) -> None:
+def plot_memory(label: str, records: list[RunRecord], path: Path):
     """What the method keeps after each task, stacked by ledger item (bytes), with the budget."""
     ledgers = [r.results["ledger"] for r in records]
     tasks = len(ledgers[0])
@@ -269,25 +361,40 @@ def plot_memory(label: str, records: list[RunRecord], path: Path) -> None:
         ax.bar(x, values, bottom=bottom, label=item)
         bottom += values
     budget = budget_bytes / scale
-    ax.axhline(budget, color="black", linestyle="--", linewidth=1, label=f"budget {budget:.4g} {unit}")
+    given = records[0].budget
+    as_given = f" = {given}" if given and _budget_value(given)[1] != unit else ""
+    ax.axhline(budget, color="black", linestyle="--", linewidth=1, label=f"budget {budget:.4g} {unit}{as_given}")
     ax.set_xticks(x)
     ax.set_xlabel("after task")
     ax.set_ylabel(f"memory kept ({unit})")
     ax.set_ylim(0, max(budget, bottom.max()) * 1.3)  # room for the legend above the bars
-    ax.set_title(f"Memory composition: {label}", fontsize="medium")
+    ax.set_title(f"Memory composition: {_short_label(label)}" + (f" (mean of {len(records)} seeds)" if len(records) > 1 else ""),
+                 fontsize="medium")
     ax.legend(fontsize="small", loc="upper left", ncol=3)
     _save_figure(fig, path)
+    return fig
+
+
+def budget_axis(records: list[RunRecord]) -> tuple[str, Any]:
+    """The unit the budgets were given in (images, bytes, KiB, MiB, GiB) when all runs share it,
+    else MiB; and a function from a run to its budget in that unit."""
+    units = {_budget_value(r.budget)[1] for r in records if r.budget_bytes is not None}
+    if len(units) == 1 and next(iter(units)) in ("images", "bytes", "KiB", "MiB", "GiB"):
+        unit = next(iter(units))
+        return unit, lambda r: _budget_value(r.budget)[0]
+    return "MiB", lambda r: r.budget_bytes / MIB
 
 
 def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any]]:
-    """Per method (everything but budget and seed): mean accuracies at each budget and MEMO's AUC."""
-    by_curve: dict[str, dict[float, list[RunRecord]]] = {}
-    for records in groups.values():
-        for record in records:
-            if record.budget_bytes is None:
-                continue
-            name = _without_budget(record.group) or record.results["method"]
-            by_curve.setdefault(name, {}).setdefault(record.budget_bytes / MIB, []).append(record)
+    """Per method (everything but budget and seed): mean accuracies at each budget (in the unit the
+    budgets were given, `unit`) and MEMO's AUC, always over the budget in MiB (MEMO's tables' unit:
+    accuracy as a fraction times MB of 2^20 bytes)."""
+    records = [r for members in groups.values() for r in members if r.budget_bytes is not None]
+    unit, given = budget_axis(records)
+    by_curve: dict[str, dict[int, list[RunRecord]]] = {}
+    for record in records:
+        name = _without_budget(record.group) or record.results["method"]
+        by_curve.setdefault(name, {}).setdefault(record.budget_bytes, []).append(record)
     curves = {}
     for name, points in by_curve.items():
         if len(points) < 2:
@@ -295,9 +402,16 @@ def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any
         budgets = sorted(points)
         aia = [float(np.mean([r.results["metrics"]["average_incremental_accuracy"] for r in points[b]])) for b in budgets]
         last = [float(np.mean([r.results["metrics"]["last_accuracy"] for r in points[b]])) for b in budgets]
+        mib = [b / MIB for b in budgets]
+        spread = {key: [float(np.std([r.results["metrics"][key] for r in points[b]])) for b in budgets]
+                  for key in ("average_incremental_accuracy", "last_accuracy")}
         curves[name] = {
-            "budgets_mib": budgets, "average_incremental_accuracy": aia, "last_accuracy": last,
-            "auc_a": metrics.auc(budgets, [a / 100 for a in aia]), "auc_l": metrics.auc(budgets, [a / 100 for a in last]),
+            "std": spread,
+            "method": points[budgets[0]][0].results["method"], "unit": unit,
+            "budgets": [given(points[b][0]) for b in budgets], "budgets_mib": mib,
+            "seeds": min(len(points[b]) for b in budgets),
+            "average_incremental_accuracy": aia, "last_accuracy": last,
+            "auc_a": metrics.auc(mib, [a / 100 for a in aia]), "auc_l": metrics.auc(mib, [a / 100 for a in last]),
         }
     return curves
 
@@ -306,22 +420,57 @@ def _without_budget(group: str) -> str:
     return ", ".join(part for part in group.split(", ") if not part.startswith("budget=") and part)
 
 
-def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path) -> None:
-    """Accuracy versus memory budget for each method, with AUC-A and AUC-L in the legend."""
+def _auc_text(value: float) -> str:
+    """An AUC with three significant digits, never rounded to 0 (image-scale budgets give ~1e-3)."""
+    return f"{value:.3g}"
+
+
+def memory_free_levels(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any]]:
+    """Mean accuracies of the groups that kept no memory (finetune, joint), drawn as levels
+    across the accuracy-versus-memory plot."""
+    levels = {}
+    for label, members in groups.items():
+        if all(not r.results.get("ledger") for r in members):
+            levels[label] = {"method": members[0].results["method"], "seeds": len(members), **{
+                key: float(np.mean([r.results["metrics"][key] for r in members]))
+                for key in ("average_incremental_accuracy", "last_accuracy")}}
+    return levels
+
+
+def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: Styles | None = None,
+                       levels: dict[str, dict[str, Any]] | None = None):
+    """Accuracy versus memory budget for each method (x in the unit the budgets were given; ± one
+    std when seeds > 1), with AUC-A and AUC-L (over MiB, MEMO's unit) in the legend; methods
+    without memory as horizontal levels; y-limits from the data."""
     fig = _figure(10, 4.2)
+    unit = next(iter(curves.values()))["unit"]
     for column, (key, title, auc_key) in enumerate((
         ("average_incremental_accuracy", "Average incremental accuracy", "auc_a"),
         ("last_accuracy", "Last accuracy", "auc_l"),
     )):
         ax = fig.add_subplot(1, 2, column + 1)
+        low, high = 100.0, 0.0
         for name, curve in curves.items():
-            ax.plot(curve["budgets_mib"], curve[key], marker="o", label=f"{name} (AUC {curve[auc_key]:.3g})")
-        ax.set_xlabel("memory budget (MiB)")
+            colour = styles.colours.get(curve["method"]) if styles else None
+            seeds = f", {curve['seeds']} seeds" if curve["seeds"] > 1 else ""
+            ax.errorbar(curve["budgets"], curve[key], yerr=curve["std"][key] if curve["seeds"] > 1 else None, marker="o",
+                        color=colour, capsize=3, label=f"{_short_label(name)} (AUC {_auc_text(curve[auc_key])}{seeds})")
+            low = min(low, min(np.subtract(curve[key], curve["std"][key])))
+            high = max(high, max(np.add(curve[key], curve["std"][key])))
+        for name, level in (levels or {}).items():
+            colour = styles.colours.get(level["method"]) if styles else None
+            ax.axhline(level[key], color=colour, linestyle=":", linewidth=1.5,
+                       label=f"{_short_label(name)} ({level['seeds']} seed{'s' if level['seeds'] != 1 else ''})")
+            low, high = min(low, level[key]), max(high, level[key])
+        ax.set_xlabel(f"memory budget ({unit})")
         ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(*_y_limits(low, high))
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    fig.suptitle("AUC: accuracy (fraction) × budget in MiB, as in MEMO's tables", fontsize="small")
     _save_figure(fig, path)
+    return fig
 
 
 # ---------------------------------------------------------------------- the report
@@ -385,17 +534,53 @@ def intransigence_table(records: list[RunRecord]) -> list[str]:
     return lines
 
 
-def write_report(root: str | Path, out: str | Path | None = None) -> Path:
-    """Write report.md, runs.csv and plots/*.png for the run or sweep under `root`; return report.md's path."""
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Text safe inside a LaTeX table cell."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
+
+
+def _latex_mean_std(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "--"
+    return f"${np.mean(values):.2f} \\pm {np.std(values):.2f}$" if len(values) > 1 else f"{values[0]:.2f}"
+
+
+def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
+    """The summary table as LaTeX (booktabs: \\usepackage{booktabs}): mean ± std over seeds
+    where a group has more than one run, the seed count in its own column."""
+    lines = [r"% retain report --latex; needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
+             f"\\caption{{{latex_escape(title)}: mean $\\pm$ std over seeds (one value when a group has one run).}}",
+             r"\label{tab:retain-results}", r"\begin{tabular}{lrrrrr}", r"\toprule",
+             r"Group & Seeds & Avg.\ inc.\ acc.\ (\%) & Last acc.\ (\%) & Forgetting & Memory (bytes) \\", r"\midrule"]
+    for label, members in groups.items():
+        m = [r.results["metrics"] for r in members]
+        memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
+        cells = [latex_escape(_legend_label(label, len(members)).rsplit(" (", 1)[0]), str(len(members)),
+                 _latex_mean_std([x["average_incremental_accuracy"] for x in m]), _latex_mean_std([x["last_accuracy"] for x in m]),
+                 _latex_mean_std([x.get("forgetting") for x in m]), f"{int(np.mean(memory)):,}".replace(",", "\\,") if memory else "--"]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False) -> Path:
+    """Write report.md, runs.csv and plots/*.png (+ .pdf) for the run or sweep under `root`, and
+    with `latex` the summary table as report.tex (booktabs); return report.md's path."""
     root = Path(root)
     out = Path(out) if out else root
     records = collect_runs(root)  # every results.json is checked before anything is written
     plots = out / PLOTS_DIR
     plots.mkdir(parents=True, exist_ok=True)
-    earlier_plots = set(plots.glob("*.png"))
+    earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")}
     complete = [r for r in records if r.complete]
     groups: dict[str, list[RunRecord]] = {}
-    for record in complete:
+    # Groups by method, then budget (40 images before 160 images), then label.
+    for record in sorted(complete, key=lambda r: (str(r.results.get("method")), r.budget_bytes or 0, r.group)):
         groups.setdefault(record.group, []).append(record)
 
     lines = [f"# retain report: {root.resolve().name}", ""]
@@ -411,7 +596,8 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
                      f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
     lines += intransigence_table(records)
     if groups:
-        plot_accuracy_per_task(groups, plots / "accuracy_per_task.png")
+        styles = Styles.of(complete)
+        plot_accuracy_per_task(groups, plots / "accuracy_per_task.png", styles)
         lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]
         lines += ["", "## Accuracy matrices", "", "Row t: after task t; column j: accuracy on task j's classes (%)."]
         for label, members in groups.items():
@@ -427,13 +613,16 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
                 lines += ["", f"### {label}", "", f"![memory of {label}]({PLOTS_DIR}/{name})"]
         curves = budget_curves(groups)
         if curves:
-            plot_budget_curves(curves, plots / "accuracy_vs_memory.png")
+            plot_budget_curves(curves, plots / "accuracy_vs_memory.png", styles, memory_free_levels(groups))
+            unit = next(iter(curves.values()))["unit"]
             lines += ["", "## Accuracy versus memory", "", f"![accuracy versus memory]({PLOTS_DIR}/accuracy_vs_memory.png)", "",
-                      "| method | budgets (MiB) | AUC-A | AUC-L |", "|---|---|---|---|"]
+                      f"| method | budgets ({unit}) | budgets (MiB) | AUC-A | AUC-L |", "|---|---|---|---|---|"]
             for name, curve in curves.items():
-                budgets = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
-                lines.append(f"| {name} | {budgets} | {curve['auc_a']:.4g} | {curve['auc_l']:.4g} |")
-            lines += ["", "AUC: trapezoid area of accuracy (fraction) over the budget in MiB (MEMO's AUC-A / AUC-L)."]
+                budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
+                mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
+                lines.append(f"| {name} | {budgets} | {mib} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
+            lines += ["", "AUC: trapezoid area of accuracy (fraction) over the budget in MiB (MB of 2^20 bytes), the unit "
+                      "of MEMO's AUC-A / AUC-L tables (CIFAR-100 B0 Inc10: about 10)."]
     lines += ["", "## Runs", "", "| run | method | seed | avg. incremental acc. (%) | last acc. (%) | tasks done |", "|---|---|---|---|---|---|"]
     for record in records:
         row = run_row(record, root)
@@ -441,10 +630,15 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         aia, last = m.get("average_incremental_accuracy"), m.get("last_accuracy")
         lines.append(f"| {row['run']} | {row['method']} | {row['seed']} | {'–' if aia is None else f'{aia:.2f}'} | "
                      f"{'–' if last is None else f'{last:.2f}'} | {row['completed_tasks']}/{row['num_tasks']} |")
-    written = {plots / name for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))}
+    written = {(plots / name).with_suffix(f".{fmt}") for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))
+               for fmt in PLOT_FORMATS}
     for stale in earlier_plots - written:  # plots of groups only an earlier report had
         stale.unlink()
     write_csv(records, root, out / "runs.csv")
+    if latex:
+        atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
+        lines.insert(3, "")
+        lines.insert(4, "The summary table as LaTeX (booktabs): [report.tex](report.tex).")
     fault_point("report")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")

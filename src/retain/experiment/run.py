@@ -20,13 +20,13 @@ from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine.trainer import TrainingDiverged, train_task
 from retain.engine import distributed
+from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
-from retain.experiment.console import Reporter
+from retain.experiment.console import LOGGER, Reporter
 from retain.experiment.results import versions, write_json, write_yaml
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
@@ -94,7 +94,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
-        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else print), dist=group,
+        generator=generator, budget_bytes=spec.budget_bytes, log=(reporter.log if reporter else LOGGER.info), dist=group,
         exemplar_bytes=spec.exemplar_bytes,
     )
     method = spec.method_cls(ctx, spec.params)
@@ -140,6 +140,8 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
             if writer:
                 check_run_dir(run_dir)
             check_backends(config)
+            if writer:
+                reporter.log(f"run directory: {run_dir}")
         elif writer:
             # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
             reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
@@ -198,6 +200,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
+    reporter.log(f"run directory: {run_dir} (resume)")
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(
             f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
@@ -209,9 +212,10 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         group.run_dir = str(run_dir)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        changed = []
         if config is not None:
-            check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
-        config = saved
+            changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+        config = config if changed else saved
         check_backends(config)
         _check_same_nproc(saved, config, run_dir)
         previous = _read_results(run_dir)
@@ -231,6 +235,9 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         with _agreed(group):
             point = checkpointer.load()
             setup = build_setup(config, reporter)
+        if changed and writer:  # settings that cannot change the results: the run goes on with the new ones
+            write_yaml(run_dir / "config.yaml", config_to_dict(config))
+            reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
         for note in point.notes if writer else ():
             reporter.warn(note)
         if writer:
@@ -306,7 +313,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     finished = False
     try:
         with reporter:
-            reporter.start_run(num_tasks)
+            reporter.start_run(num_tasks, progress.completed_tasks)
             for task in plan.tasks[progress.completed_tasks :]:
                 reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
                 t0 = time.perf_counter()
@@ -316,11 +323,13 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                     group.synchronise(method, task.index, "before_task")
                 if train_resume is None:
                     progress.epoch_scores = []
-                on_epoch = _epoch_callback(progress, reporter, tracker, task)
+                hook = _ProgressHook(reporter)
+                on_epoch = _epoch_callback(progress, reporter, tracker, task, hook)
                 if config.eval.every_epoch:
                     on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
                 after_epoch = checkpointer.epoch_hook(method, ctx, progress) if writer else None
-                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume)
+                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume,
+                                   progress=hook)
                 train_resume = None
                 t1 = time.perf_counter()
                 method.after_task(task)
@@ -358,7 +367,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
         finished = True
     except KeyboardInterrupt:
-        reporter.console.print(f"interrupted; continue with: retain run --resume {run_dir}", markup=False)
+        LOGGER.warning(f"interrupted; continue with: retain run --resume {run_dir}")
         raise
     except TrainingDiverged as exc:  # say what the run directory really keeps
         done = progress.completed_tasks
@@ -368,17 +377,21 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
                                "and start in a new --out.") from None
     finally:
-        tracker.close(finished)
-    results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
-    if config.logging.report and writer:
-        from retain.experiment.report import write_report
+        if not finished:
+            tracker.close(False)
+    try:
+        results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
+        if config.logging.report and writer:
+            from retain.experiment.report import write_report
 
-        try:
-            results["report"] = str(write_report(run_dir))
-        except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
-            reporter.console.print(f"interrupted while writing the report; write it with: retain run --resume {run_dir}",
-                                   markup=False)
-            raise
+            try:
+                results["report"] = str(write_report(run_dir))
+            except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
+                LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {run_dir}")
+                raise
+        tracker.finish(results)  # summary metrics, hyper-parameters, the run's files
+    finally:
+        tracker.close(True)
     if not reporter.quiet:
         reporter.final_table(results)
     return results
@@ -398,14 +411,33 @@ def _checkpoint_state(run_dir: Path):
         ) from None
 
 
-def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec):
+class _ProgressHook(TrainProgress):
+    """The trainer's progress hook: epochs and steps go to the console (steps are counted on the
+    host), the epoch's loss terms to the tracker with the next `on_epoch`."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.terms: dict[str, float] = {}
+
+    def epoch_started(self, phase: str, epoch: int, epochs: int, steps: int | None) -> None:
+        self.reporter.start_epoch(phase, epoch, epochs, steps)
+
+    def step(self) -> None:
+        self.reporter.step()
+
+    def loss_terms(self, terms: dict[str, float]) -> None:
+        self.terms = terms
+
+
+def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker, task: TaskSpec, hook: _ProgressHook):
     """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
 
     def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
         faults.epoch_ended()
         progress.global_epoch += 1
         reporter.epoch(phase, epoch, epochs, loss, lr)
-        tracker.epoch(progress.global_epoch, task.index, phase, loss, lr)
+        terms, hook.terms = hook.terms, {}
+        tracker.epoch(progress.global_epoch, task.index, phase, loss, lr, terms)
 
     return on_epoch
 
@@ -433,6 +465,9 @@ class _SilentTracker:
         pass
 
     def task(self, results: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, results: dict[str, Any]) -> None:
         pass
 
     def close(self, finished: bool) -> None:

@@ -41,7 +41,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -98,7 +98,7 @@ def load_grid(path: str | Path) -> GridFile:
     try:
         grid = GridFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(exc).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
+        raise ConfigError(validation_message(exc, GridFile).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
     for key, values in grid.axes.items():
         if not values:
             raise ConfigError(f"Grid axis `axes.{key}` in {str(path)!r} is an empty list; give at least one value.")
@@ -194,6 +194,25 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
     return cells
 
 
+def memory_free_repeats(cells: list[Cell]) -> dict[str, str]:
+    """Cells that would repeat a memory-free method (finetune, joint, ...) already run by an
+    earlier cell: their configs differ only in the `memory` section, which such a method ignores.
+    Maps each repeat's name to the name of the cell it repeats."""
+    from retain.methods import get_method_class
+
+    first: dict[str, str] = {}
+    repeats: dict[str, str] = {}
+    for cell in cells:
+        if get_method_class(cell.config["method"]["name"]).uses_memory:
+            continue
+        key = json.dumps({k: v for k, v in cell.config.items() if k != "memory"}, sort_keys=True, default=str)
+        if key in first:
+            repeats[cell.name] = first[key]
+        else:
+            first[key] = cell.name
+    return repeats
+
+
 # ---------------------------------------------------------------------- one cell (runs in a worker)
 def cell_state(run_dir: Path) -> Literal["complete", "partial", "new"]:
     """complete: results.json says every task is done; partial: the run was started; new: nothing yet."""
@@ -219,7 +238,10 @@ def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]
     run_dir = Path(cell["dir"])
     state = cell_state(run_dir)
     started = time.perf_counter()
-    outcome: dict[str, Any] = {"cell": cell["name"], "mode": "resumed" if state == "partial" else "new"}
+    outcome: dict[str, Any] = {"cell": cell["name"], "mode": "resumed" if state == "partial" else "new", "started_at": time.time()}
+    if cell.get("journal"):  # when this cell really starts (the driver only queued it)
+        with contextlib.suppress(OSError):
+            _Journal(Path(cell["journal"])).write(cell["name"], "start", mode=outcome["mode"])
     try:
         config = validate_config(cell["config"])
         results = resume_run(run_dir, config) if state == "partial" else run(config, out=run_dir)
@@ -229,6 +251,7 @@ def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]
         outcome.update(event="failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
     else:
         outcome.update(event="finished", seconds=time.perf_counter() - started, last_accuracy=results["metrics"]["last_accuracy"])
+    outcome["ended_at"] = time.time()
     if cell.get("journal"):  # recorded by the process that ran the cell, so a dying driver cannot lose it
         try:
             _Journal(Path(cell["journal"])).write(cell["name"], outcome["event"],
@@ -351,6 +374,7 @@ class SweepSummary:
     finished: list[str]
     failed: dict[str, str]
     report: Path | None = None
+    repeats: dict[str, str] = field(default_factory=dict)  # cell not run -> the cell it would repeat
 
 
 def run_sweep(
@@ -387,9 +411,17 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
            ray_address: str | None, log: Callable[[str], None]) -> SweepSummary:
     """Run the cells that are not complete (holding the sweep directory's lock) and write the report."""
     atomic_write_text(sweep_dir / "grid.yaml", grid_path.read_text())
+    repeats = memory_free_repeats(cells)
+    all_cells, cells = len(cells), [cell for cell in cells if cell.name not in repeats]
     write_json(sweep_dir / "cells.json", [{"name": c.name, "dir": c.name, "axes": c.axes} for c in cells])
     journal = _Journal(sweep_dir / "log.jsonl")
     recorded = journal.finished_cells()
+    if repeats:
+        log(f"sweep {sweep_dir}: not running {len(repeats)} cell(s) that would repeat a memory-free method across "
+            "budgets (the method ignores memory.*):")
+        for name, same in repeats.items():
+            log(f"  {name} = {same}")
+            journal.write(name, "repeat", same_as=same)
 
     todo, skipped = [], []
     for cell in cells:
@@ -403,8 +435,8 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
         else:
             cell.journal = str(journal.path.resolve())
             todo.append(cell)
-            journal.write(cell.name, "start", mode="resumed" if state == "partial" else "new")
-    log(f"sweep {sweep_dir}: {len(cells)} cells, {len(skipped)} complete, {len(todo)} to run ({executor})")
+            journal.write(cell.name, "queued", mode="resumed" if state == "partial" else "new")
+    log(f"sweep {sweep_dir}: {all_cells} cells, {len(repeats)} repeats, {len(skipped)} complete, {len(todo)} to run ({executor})")
     payloads = [asdict(cell) for cell in todo]
     cpus = grid.resources.cpus
     if executor == "ray":
@@ -424,7 +456,7 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
             else:
                 failed[outcome["cell"]] = outcome["error"]
                 log(f"  {outcome['cell']}: FAILED: {outcome['error']}")
-    summary = SweepSummary(sweep_dir, len(cells), skipped, finished, failed)
+    summary = SweepSummary(sweep_dir, all_cells, skipped, finished, failed, repeats=repeats)
     if not failed:
         from retain.experiment.report import write_report
 

@@ -22,7 +22,7 @@ class BiCParams(MethodParams):
     """`split_ratio` of the memory held out per class for the bias layer (0.1 in PyCIL);
     `bias_epochs` / `bias_lr` of stage 2 default to the task's epochs and train.lr."""
 
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0, description="Temperature T of the knowledge distillation on old logits.")
     split_ratio: float = Field(0.1, gt=0, lt=1)
     bias_epochs: int | None = Field(None, ge=0)
     bias_lr: float | None = Field(None, gt=0)

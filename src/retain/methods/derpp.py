@@ -17,8 +17,8 @@ class DERppParams(MemorizationParams):
     """α weighs the logit-matching MSE, β the buffer cross-entropy (MEM-CL DER++ baseline:
     α = 0.2, β = 0.5; MAER + DER++ on CIFAR-100: α = 0.1)."""
 
-    alpha: float = Field(0.2, ge=0)
-    beta: float = Field(0.5, ge=0)
+    alpha: float = Field(0.2, ge=0, description="Weight α of the MSE between current and stored logits of buffer samples.")
+    beta: float = Field(0.5, ge=0, description="Weight β of the cross-entropy on buffer samples.")
 
 
 def pad_logits(logits: torch.Tensor, width: int) -> torch.Tensor:

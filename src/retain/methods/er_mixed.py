@@ -34,7 +34,7 @@ class ERMixedParams(MethodParams):
     `num_perturbations` independent RandAugment draws) or its fixed 12-transform `vr` set."""
 
     reset_head: bool = True
-    perturbations: Literal["randaugment", "vr"] = "randaugment"
+    perturbations: Literal["randaugment", "vr"] = Field("randaugment", description="Perturbation set that scores uncertainty for memory.policy: rainbow: RandAugment draws or RM's fixed 12-transform set.")
     num_perturbations: int = Field(12, ge=1)
 
 

@@ -21,7 +21,7 @@ class ICaRLParams(MethodParams):
     `loss: sigmoid` is the original iCaRL binary cross-entropy with sigmoid distillation."""
 
     loss: Literal["pycil", "sigmoid"] = "pycil"
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0, description="Temperature T of the knowledge distillation on old logits.")
 
 
 @register_method("icarl")
@@ -49,15 +49,16 @@ class ICaRL(ExemplarMethod):
             return {"teacher": parameter_bytes(count_parameters(self.teacher, exclude_head=False))}
         return {}
 
-    def training_loss(self, batch: Batch) -> torch.Tensor:
+    def training_loss(self, batch: Batch) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = self.network(batch.images)["logits"]
         if self.params.loss == "sigmoid":
             return self._sigmoid_loss(logits, batch)
-        loss = classification_loss(logits, batch)
-        if self.teacher is not None:
-            old = teacher_outputs(self.teacher, batch.images)["logits"]
-            loss = loss + kd_loss(logits[:, : self.old_classes], old, self.params.temperature)
-        return loss
+        ce = classification_loss(logits, batch)
+        if self.teacher is None:
+            return ce
+        old = teacher_outputs(self.teacher, batch.images)["logits"]
+        kd = kd_loss(logits[:, : self.old_classes], old, self.params.temperature)
+        return ce + kd, {"ce": ce.detach(), "kd": kd.detach()}  # the terms are logged per epoch
 
     def _sigmoid_loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         targets = F.one_hot(batch.labels, logits.shape[1]).float()

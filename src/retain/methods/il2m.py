@@ -22,7 +22,7 @@ class IL2MParams(MethodParams):
 
     rectify: bool = True
     lr_by_state: bool = True
-    reset_head: bool = True
+    reset_head: bool = Field(True, description="A fresh head over the seen classes at every task.")
     epsilon: float = Field(1e-8, ge=0)
 
 

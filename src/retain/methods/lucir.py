@@ -34,22 +34,22 @@ class LUCIRParams(MethodParams):
     class-balanced fine-tuning of ImageNet-full (on the exemplars, after the memory update).
     """
 
-    lambda_base: float = Field(5.0, ge=0)
-    adaptive_lambda: bool = True
-    less_forget: bool = True
-    margin_ranking: bool = True
-    margin: float = Field(0.5, ge=0)
-    top_k: int = Field(2, ge=1)
-    mr_weight: float = Field(1.0, ge=0)
-    imprint: bool = True
-    last_relu: bool = False
+    lambda_base: float = Field(5.0, ge=0, description="λ_base, the weight of the less-forget feature distillation.")
+    adaptive_lambda: bool = Field(True, description="Scale λ by sqrt(#old classes / #new classes) at each task.")
+    less_forget: bool = Field(True, description="Add the less-forget loss (cosine distance of normalised features to the old model's).")
+    margin_ranking: bool = Field(True, description="Add the margin-ranking loss on old-class exemplars.")
+    margin: float = Field(0.5, ge=0, description="Margin of the margin-ranking loss.")
+    top_k: int = Field(2, ge=1, description="Hardest new-class scores compared per old-class sample in the margin-ranking loss.")
+    mr_weight: float = Field(1.0, ge=0, description="Weight of the margin-ranking loss.")
+    imprint: bool = Field(True, description="Initialise the new classes' rows from their normalised mean features (imprinted weights).")
+    last_relu: bool = Field(False, description="Keep the backbone's last ReLU (LUCIR removes it).")
     herding: Literal["lucir", "icarl"] = "lucir"
     ncm: bool = True
     cb_finetune: bool = False
-    cbf_epochs: int = Field(20, ge=0)
-    cbf_lr: float = Field(0.01, gt=0)
-    cbf_milestones: list[int] = Field(default_factory=lambda: [10])
-    cbf_scope: Literal["new_head", "all"] = "new_head"
+    cbf_epochs: int = Field(20, ge=0, description="Epochs of the class-balanced fine-tuning (cb_finetune).")
+    cbf_lr: float = Field(0.01, gt=0, description="Learning rate of the class-balanced fine-tuning.")
+    cbf_milestones: list[int] = Field(default_factory=lambda: [10], description="Epochs at which the fine-tuning lr is divided by 10.")
+    cbf_scope: Literal["new_head", "all"] = Field("new_head", description="What the fine-tuning trains: the new classes' head rows, or all parameters.")
 
 
 # ---------------------------------------------------------------------- loss terms

@@ -34,9 +34,9 @@ class MRDCParams(LUCIRParams):
     `rq_every_task` records the criterion for every later task too (q stays fixed).
     """
 
-    rq_grid: list[int] = Field(default_factory=lambda: list(DEFAULT_GRID))
-    rq_tolerance: float = Field(DEFAULT_TOLERANCE, gt=0)
-    rq_ridge: float = Field(DEFAULT_RIDGE, ge=0)
+    rq_grid: list[int] = Field(default_factory=lambda: list(DEFAULT_GRID), description="JPEG qualities tried by the Rq criterion, best first.")
+    rq_tolerance: float = Field(DEFAULT_TOLERANCE, gt=0, description="How far the compressed log-volume may fall below the original's for a quality to be accepted.")
+    rq_ridge: float = Field(DEFAULT_RIDGE, ge=0, description="Ridge added to the Gram matrix before its log-determinant.")
     rq_gram: Literal["auto", "rows", "columns"] = "auto"
     rq_select_on: Literal["original", "compressed"] = "original"
     rq_skip_below: float | None = None

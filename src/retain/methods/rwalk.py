@@ -28,10 +28,10 @@ from retain.scenarios import TaskSpec
 
 
 class RWalkParams(RegularizationParams):
-    path_score: Literal["rm", "previous_step", "chaudhry"] = "rm"
-    fisher_alpha: float = Field(0.5, gt=0, le=1)
-    epsilon: float = Field(1e-3, gt=0)
-    normalize: bool = True
+    path_score: Literal["rm", "previous_step", "chaudhry"] = Field("rm", description="Path score: RM's (g_new − g_old)/(½·F·Δθ² + ε) with g_old snapshotted after zero_grad (zeros), previous_step with the previous step's gradient as g_old, or the paper's −g·Δθ/(½·F·Δθ² + ε).")
+    fisher_alpha: float = Field(0.5, gt=0, le=1, description="EMA weight of the newest squared gradients in the Fisher estimate.")
+    epsilon: float = Field(1e-3, gt=0, description="ε in the path score's denominator.")
+    normalize: bool = Field(True, description="Rescale the path score so that its largest entry equals the Fisher's largest entry.")
 
 
 @register_method("rwalk")

@@ -17,7 +17,7 @@ from retain.scenarios import TaskSpec
 class WAParams(MethodParams):
     """`temperature` of the distillation (T = 2); `align` rescales the new-class rows after each task."""
 
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0, description="Temperature T of the knowledge distillation on old logits.")
     align: bool = True
 
 

@@ -5,6 +5,7 @@ from retain.models.accounting import count_parameters, parameter_bytes
 from retain.models.heads import IncrementalLinear
 from retain.models.network import IncrementalNet
 from retain.models.registry import (
+    backbone_builder,
     backbone_names,
     build_backbone,
     build_split_backbone,
@@ -26,6 +27,7 @@ __all__ = [
     "IncrementalLinear",
     "IncrementalNet",
     "SplitBackbone",
+    "backbone_builder",
     "backbone_names",
     "build_backbone",
     "build_split_backbone",

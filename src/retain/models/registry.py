@@ -57,6 +57,11 @@ def backbone_names() -> list[str]:
     return sorted(_BACKBONES)
 
 
+def backbone_builder(name: str) -> Callable[..., Any]:
+    """The builder registered as `name` (its docstring is what `retain list backbones` shows)."""
+    return _BACKBONES.get(name).builder
+
+
 def split_backbone_names() -> list[str]:
     """The registered backbones that MEMO can split into generalized and specialized blocks, sorted."""
     return sorted(name for name, entry in _BACKBONES.items() if entry.split)

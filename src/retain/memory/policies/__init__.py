@@ -8,7 +8,7 @@ import importlib.util
 from retain.memory.policies import builtin  # noqa: F401  (registers the built-in policies)
 from retain.memory.policies.herding import herding_order, herding_order_lucir
 from retain.memory.policies.quotas import class_balanced_quota, fixed_per_class, prefix_slots, rank_within_class
-from retain.memory.policies.registry import MemoryPolicy, build_policy, policy_names, register_policy
+from retain.memory.policies.registry import MemoryPolicy, build_policy, policy_class, policy_names, register_policy
 from retain.memory.policies.reservoir import (
     balanced_reservoir_assign,
     balanced_reservoir_slots,
@@ -31,6 +31,7 @@ __all__ = [
     "fixed_per_class",
     "herding_order",
     "herding_order_lucir",
+    "policy_class",
     "policy_names",
     "prefix_slots",
     "rank_within_class",

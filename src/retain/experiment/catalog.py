@@ -1,0 +1,121 @@
+"""What `retain list` shows: every registered name of a kind with its full description, and a
+method's parameters (type, default, help) read from its `Params` model."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from retain.config.strict import _describe
+from retain.errors import ConfigError, unknown_name
+
+KINDS = ("presets", "methods", "policies", "backbones", "datasets", "grids")
+
+
+def _doc(obj: Any) -> str:
+    """The docstring of `obj` as one paragraph (blank lines become line breaks)."""
+    text = inspect.getdoc(obj) or ""
+    return "\n".join(" ".join(block.split()) for block in text.split("\n\n") if block.strip())
+
+
+def entries(kind: str) -> list[tuple[str, str]]:
+    """(name, full description) of every registered name of `kind` (one of KINDS), plugins included."""
+    if kind == "presets":
+        from retain.experiment.presets import preset_description, preset_names
+
+        return [(name, preset_description(name)) for name in preset_names()]
+    if kind == "methods":
+        from retain.methods import get_method_class, method_names
+
+        return [(name, _doc(get_method_class(name))) for name in method_names()]
+    if kind == "policies":
+        from retain.memory.policies import policy_class, policy_names
+
+        return [(name, _doc(policy_class(name))) for name in policy_names()]
+    if kind == "backbones":
+        from retain.models import backbone_builder, backbone_names, is_split_backbone
+
+        return [(name, _doc(backbone_builder(name)) + (" (splittable: MEMO/DER)" if is_split_backbone(name) else ""))
+                for name in backbone_names()]
+    if kind == "datasets":
+        from retain.data import dataset_entry, dataset_names
+
+        return [(name, _doc(dataset_entry(name).loader)) for name in dataset_names()]
+    if kind == "grids":
+        from retain.experiment.sweep import grid_names
+
+        return [(name, "") for name in grid_names()]
+    raise unknown_name("kind", kind, KINDS, field="retain list KIND")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One method parameter as `retain list methods NAME` shows it."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def _sentences_naming(text: str, name: str) -> list[str]:
+    sentences = re.split(r"(?<=[.;])\s+", " ".join(text.split()))
+    return [s for s in sentences if f"`{name}" in s]
+
+
+def _constraints(field: Any) -> str:
+    symbols = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+    found = [f"{symbols[key]} {getattr(item, key)}" for item in field.metadata
+             for key in symbols if getattr(item, key, None) is not None]
+    return ("must be " + " and ".join(found)) if found else ""
+
+
+def method_parameters(name: str) -> list[Parameter]:
+    """Every parameter of method `name`: its type, default and help (the field's description, else
+    the sentences of the Params/method docstrings that name it, plus its bounds)."""
+    from retain.methods import get_method_class
+
+    method_cls = get_method_class(name)
+    params: type[BaseModel] = method_cls.Params
+    docs = [inspect.getdoc(cls) or "" for cls in params.__mro__ if isinstance(cls, type) and issubclass(cls, BaseModel)]
+    docs.append(inspect.getdoc(method_cls) or "")
+    docs.append(inspect.getdoc(inspect.getmodule(method_cls)) or "")
+    out = []
+    for field_name, field in params.model_fields.items():
+        parts = [field.description] if field.description else []
+        if not parts:
+            seen: list[str] = []
+            for doc in docs:
+                seen += [s for s in _sentences_naming(doc, field_name) if s not in seen]
+            parts = seen
+        bounds = _constraints(field)
+        if bounds:
+            parts.append(f"({bounds})")
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        out.append(Parameter(field_name, _describe(field.annotation), default, " ".join(parts) or "-"))
+    return out
+
+
+def check_kind(kind: str) -> str:
+    """`kind` as KINDS spells it (singular forms and `memory` accepted), else a ConfigError with a suggestion."""
+    aliases = {"method": "methods", "policy": "policies", "backbone": "backbones", "dataset": "datasets",
+               "preset": "presets", "grid": "grids", "memory": "policies"}
+    kind = aliases.get(kind, kind)
+    if kind not in KINDS:
+        raise unknown_name("kind", kind, KINDS, field="retain list KIND")
+    return kind
+
+
+def check_method_detail(kind: str, name: str | None) -> None:
+    """Only methods have per-name parameter listings."""
+    if name is not None and kind != "methods":
+        raise ConfigError(f"`retain list {kind} {name}`: only methods have parameters to list; use `retain list methods NAME`.")
+
+
+__all__ = ["KINDS", "Parameter", "check_kind", "check_method_detail", "entries", "method_parameters"]
