@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from benchmarks.runner import BenchmarkResult, Settings
 
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -43,8 +45,12 @@ def _one(overrides: list[str], nproc: int, threads: int | None, out: Path) -> tu
 
     extra = [f"distributed.nproc={nproc}"] + ([f"train.threads={threads}"] if threads else [])
     config = build_config(preset="demo", overrides=[*overrides, *extra], seed=0)
+    before = torch.get_num_threads()  # a one-process run with train.threads sets this process's threads
     started = time.perf_counter()
-    results = launch(config, out=out)
+    try:
+        results = launch(config, out=out)
+    finally:
+        torch.set_num_threads(before)
     return results["timings"]["train_images_per_second"], time.perf_counter() - started, results["stage_accuracy"][-1]
 
 

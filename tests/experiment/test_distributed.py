@@ -23,6 +23,7 @@ from retain.experiment.run import run
 
 BASE = ["scenario.increment=5", "train.epochs=1", "memory.budget=100 images", "logging.report=false",
         "logging.tensorboard=false", "model.options={hidden: [64]}"]
+SIX = ("finetune", "replay", "icarl", "der", "rainbow", "maer")  # the issue's methods
 
 
 def config(method: str, seed: int = 0, nproc: int = 1, extra: tuple[str, ...] = ()):
@@ -169,7 +170,7 @@ def test_refused_settings_stop_before_any_process_starts(tmp_path):
 
 # ---------------------------------------------------------------------- the six methods (slow)
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["finetune", "replay", "icarl", "der", "rainbow", "maer"])
+@pytest.mark.parametrize("method", SIX)
 def test_method_on_two_processes_holds_one_memory_within_the_seed_spread(method, tmp_path):
     two = launch(config(method, nproc=2), out=tmp_path / "two")
     assert two["complete"]
@@ -217,3 +218,24 @@ def test_torchrun_starts_the_same_run(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["distributed"]["nproc"] == 2 and results["complete"]
     assert_one_memory(results)
+
+
+# What the other accepted methods need besides the defaults (as in tests/methods/test_matrix.py).
+OTHER_SETUP = {"gdumb": ("train.epochs=10",), "memo": ("model.backbone=resnet14", "model.options={}"),
+               "mrdc": ("memory.codec=jpeg", "memory.quality=auto")}
+
+
+def _accepted_others() -> list[str]:
+    from retain.methods import get_method_class, method_names
+
+    return [m for m in method_names() if m not in SIX and get_method_class(m).distributed_refusal is None]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", _accepted_others())
+def test_every_other_accepted_method_keeps_one_state_on_two_processes(method, tmp_path):
+    """Teachers, branches, IL2M statistics, EWC's Fisher, BiC's bias layer, MRDC's quality search:
+    computed on every rank from the same inputs, they agree bit for bit without a repair."""
+    two = launch(config(method, nproc=2, extra=OTHER_SETUP.get(method, ())), out=tmp_path / "two")
+    assert two["complete"]
+    assert_one_memory(two)
