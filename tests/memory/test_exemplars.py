@@ -97,14 +97,17 @@ def test_insert_stream_reservoir_and_resume(tmp_path):
         images = torch.randint(0, 256, (8, *SHAPE), dtype=torch.uint8, generator=g)
         mem.insert_stream(images, torch.randint(0, 4, (8,), generator=g), task=0, step=step,
                           extras={"logits": torch.randn(8, 4, generator=g)})
-    assert len(mem.store) == 20 and mem.num_seen == 48 and mem.store.nbytes() == 20 * ROW
+    # The stored logits (4 float32 per row) are charged with the rows (memory.charge_columns).
+    rows = 20 * ROW // (ROW + 4 * 4)
+    assert len(mem.store) == rows and mem.num_seen == 48 and mem.store.nbytes() == rows * ROW
+    assert mem.ledger_items()["stored_columns"] == rows * 16
     torch.save(mem.state_dict(), tmp_path / "mem.pt")
     twin = memory(20, policy="reservoir")
     twin.load_state_dict(torch.load(tmp_path / "mem.pt", weights_only=True))
     batch = torch.randint(0, 256, (8, *SHAPE), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 4, (8,), generator=g)
     assert [t.tolist() for t in mem.insert_stream(batch, labels, 0, 6)] == [t.tolist() for t in twin.insert_stream(batch, labels, 0, 6)]
-    assert torch.equal(mem.store.gather(torch.arange(20)), twin.store.gather(torch.arange(20)))
+    assert torch.equal(mem.store.gather(torch.arange(rows)), twin.store.gather(torch.arange(rows)))
 
 
 def test_stream_first_rows_are_in_arrival_order():
