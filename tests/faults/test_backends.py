@@ -60,3 +60,15 @@ def test_missing_ray_is_reported_before_the_sweep_directory_exists(tmp_path, mon
     assert result.exit_code == 2
     assert "pip install 'retain[ray]'" in result.output
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_whose_cells_log_to_a_missing_wandb_is_refused_before_its_directory_exists(tmp_path, monkeypatch):
+    _missing(monkeypatch, "wandb")
+    grid = tmp_path / "grid.yaml"
+    base = {"preset": "demo", "logging": {"wandb": {"project": "x"}}}
+    grid.write_text(yaml.safe_dump({"base": base, "axes": {"seed": [0, 1]}, "out": str(tmp_path / "sweep")}))
+    result = CliRunner().invoke(app, ["sweep", str(grid)])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'retain[wandb]'" in result.output
+    assert "Grid cell" in result.output  # the cell is named
+    assert not (tmp_path / "sweep").exists()

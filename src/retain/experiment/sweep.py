@@ -53,6 +53,7 @@ from retain.experiment.config import (add_imports, apply_override, config_to_dic
 from retain.experiment.plugins import anchor_imports
 from retain.experiment.results import atomic_write_text, write_json
 from retain.experiment.rundir import RunDirLock
+from retain.experiment.tracking import check_backends
 
 AXIS_ALIASES = {"method": "method.name", "budget": "memory.budget"}
 SHORT_NAMES = {full: short for short, full in AXIS_ALIASES.items()}
@@ -181,6 +182,7 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
         try:
             tree = _cell_tree(base_tree, axes)
             config = validate_config(tree)
+            check_backends(config)  # a logging back-end the cells cannot use fails before the sweep directory exists
         except RetainError as exc:  # ConfigError, BudgetError: keep the kind, name the cell
             raise type(exc)(f"Grid cell {axes} in {str(grid_path)!r}: {exc}") from None
         name = "__".join(f"{SHORT_NAMES.get(k, k)}={_slug(v)}" for k, v in axes.items())
