@@ -16,7 +16,7 @@ import torch
 
 from retain.engine.batch import Batch
 from retain.engine.distributed import Group, state_digest
-from retain.errors import ConfigError, RetainError
+from retain.errors import CheckpointError, ConfigError, RetainError
 from retain.experiment.config import build_config
 from retain.experiment.launch import launch, resume
 from retain.experiment.run import run
@@ -140,6 +140,10 @@ def test_a_killed_rank_stops_the_run_and_a_two_process_resume_repeats_it(replay_
     monkeypatch.delenv("RETAIN_FAULT")
     with pytest.raises(ConfigError, match=r"started on distributed.nproc=2 .* resume with --nproc 2"):
         resume(out, nproc=1)
+    # A config that would change the results is refused once, in this process, before any rank starts
+    # (an error raised by the ranks would come back as "rank 0 of 2 exited ...").
+    with pytest.raises(CheckpointError, match=r"train.lr"):
+        resume(out, config("replay", nproc=2, extra=("train.lr=0.5",)))
     resumed = resume(out)
     assert resumed["complete"] and resumed["resumes"] == [{"completed_tasks": 1, "epoch_checkpoint": False}]
     assert resumed["accuracy"] == two["accuracy"]  # the same computation, repeated

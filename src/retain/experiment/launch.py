@@ -65,6 +65,11 @@ def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Re
         from retain.experiment.config import read_yaml, validate_config
 
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        if config is not None:  # refused once, here, rather than by every rank after it started
+            from retain.experiment.checkpoint import check_same_config
+            from retain.experiment.config import config_to_dict
+
+            check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
         launcher.spawn(started, config, None, run_dir, quiet, saved.device, saved.distributed.timeout_s)
         results = run_dir / "results.json"
         return json.loads(results.read_text()) if results.is_file() else {}
