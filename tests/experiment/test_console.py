@@ -129,3 +129,15 @@ def test_on_a_terminal_three_bars_with_eta_and_steps_counted_on_the_host(tmp_pat
     batch = 32
     expected = sum(2 * -(-t["train_images"] // 2 // batch) for t in results["timings"]["tasks"])
     assert reporter.counted == reporter.announced == expected
+
+
+def test_a_refused_run_names_no_run_directory(tmp_path):
+    """The run-directory line comes once the config, data and budget are accepted: a run refused
+    before anything is written does not announce a directory that will not exist."""
+    out = tmp_path / "refused"
+    result = subprocess.run([sys.executable, "-m", "retain", "run", "--set", "memory.budget=10", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "memory.budget" in result.stderr + result.stdout
+    assert "run directory" not in result.stderr + result.stdout
+    assert not out.exists()

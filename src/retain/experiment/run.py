@@ -140,12 +140,12 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
             if writer:
                 check_run_dir(run_dir)
             check_backends(config)
-            if writer:
-                reporter.log(f"run directory: {run_dir}")
         elif writer:
             # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
             reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
         setup = build_setup(config, reporter)
+    if not dry_run and writer:  # once the config, data and budget are accepted: a refused run names no directory
+        reporter.log(f"run directory: {run_dir}")
     plan, ctx = setup.plan, setup.ctx
     if dry_run:
         if writer:
@@ -200,12 +200,12 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
-    reporter.log(f"run directory: {run_dir} (resume)")
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(
             f"--resume {str(run_dir)!r} is not a run directory (it has no config.yaml); pass the --out "
             "directory of the run to continue."
         )
+    reporter.log(f"run directory: {run_dir} (resume)")
     group = distributed.current()
     writer = group is None or group.is_writer
     if group is not None:
