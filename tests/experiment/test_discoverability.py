@@ -2,6 +2,9 @@
 "did you mean" for unknown keys, and --resume with result-neutral changes."""
 
 import inspect
+import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -31,6 +34,19 @@ def test_every_kind_lists_full_descriptions():
         assert " ".join(methods[name].split()) == doc
     assert "splittable" in dict(catalog.entries("backbones"))["resnet18"]
     assert dict(catalog.entries("policies"))["herding"]
+
+
+def test_every_built_in_entry_says_what_it_is():
+    """More than a tag like "(splittable: MEMO/DER)": read in a fresh process, so only the built-in
+    entries are listed (other tests register plugins in this one)."""
+    script = ("import json; from retain.experiment import catalog; "
+              "print(json.dumps({kind: dict(catalog.entries(kind)) for kind in catalog.KINDS}))")
+    listed = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    for kind, rows in listed.items():
+        for name, description in rows.items():
+            assert len(description.split("(splittable")[0].strip()) > 20, (kind, name, description)
+    assert "Rainbow Memory" in listed["grids"]["rm-blurry10-online"]
+    assert "ResNet-32" in listed["backbones"]["resnet32"]
 
 
 def test_every_method_parameter_has_type_default_and_help():

@@ -46,9 +46,9 @@ def entries(kind: str) -> list[tuple[str, str]]:
 
         return [(name, _doc(dataset_entry(name).loader)) for name in dataset_names()]
     if kind == "grids":
-        from retain.experiment.sweep import grid_names
+        from retain.experiment.sweep import grid_description, grid_names
 
-        return [(name, "") for name in grid_names()]
+        return [(name, grid_description(name)) for name in grid_names()]
     raise unknown_name("kind", kind, KINDS, field="retain list KIND")
 
 

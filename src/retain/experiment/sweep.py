@@ -114,6 +114,20 @@ def grid_names() -> list[str]:
     return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
 
 
+def grid_description(name: str) -> str:
+    """A shipped grid's description: the sentences of its file's leading comment up to the
+    first line that says how to run it."""
+    lines = []
+    for line in (GRIDS_DIR / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").strip()
+        if text.lower().startswith("run:"):
+            break
+        lines.append(text)
+    return " ".join(lines)
+
+
 def resolve_grid(grid: str | Path) -> Path:
     """A grid file's path: `grid` itself when it is a file, else the shipped grid of that name."""
     path = Path(grid)

@@ -21,6 +21,8 @@ def _cifar_resnet(depth: int) -> Callable[..., SplitBackbone]:
         return split_cifar_resnet(depth, in_channels, last_relu=require_bool("last_relu", last_relu))
 
     build.__qualname__ = f"cifar_resnet{depth}"
+    build.__doc__ = (f"CIFAR ResNet-{depth} (3 stages of {(depth - 2) // 6} basic blocks, 16/32/64 channels), "
+                     "split after the second stage as MEMO does.")
     return build
 
 
@@ -30,6 +32,8 @@ def _resnet18(default_nf: int, imagenet: bool) -> Callable[..., SplitBackbone]:
         return split_resnet18(in_channels, nf, imagenet=imagenet, last_relu=require_bool("last_relu", last_relu))
 
     build.__qualname__ = f"resnet18_nf{default_nf}_{'imagenet' if imagenet else 'cifar'}"
+    stem = "7×7 stride-2 stem and max-pool (ImageNet)" if imagenet else "3×3 stem without max-pool (CIFAR)"
+    build.__doc__ = f"ResNet-18 with {default_nf} base channels (`nf`), {stem}, split after the third stage."
     return build
 
 
