@@ -143,3 +143,47 @@ def test_ray_missing_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'retain\[ray\]'"):
         run_sweep(_grid(tmp_path), executor="ray")
     assert not (tmp_path / "sweep").exists()  # refused before anything was written
+
+
+class _Ref:
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+class _FakeRay:
+    """Just enough of Ray's API to see how the sweep starts it."""
+
+    def __init__(self) -> None:
+        self.init_kwargs: dict | None = None
+
+    def is_initialized(self) -> bool:
+        return self.init_kwargs is not None
+
+    def init(self, **kwargs) -> None:
+        self.init_kwargs = kwargs
+
+    def remote(self, **_resources):
+        return lambda function: type("Remote", (), {"remote": staticmethod(lambda *args: _Ref(function(*args)))})
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_ray_keeps_the_verbosity_and_is_not_started_for_nothing(monkeypatch):
+    import logging
+
+    from retain.experiment import sweep as sweep_module
+
+    fake = _FakeRay()
+    monkeypatch.setattr(sweep_module, "import_ray", lambda: fake)
+    monkeypatch.setattr(sweep_module, "run_cell", lambda payload, threads: {"name": payload["name"]})
+    assert list(sweep_module._ray([], None, 1, 0)) == [] and fake.init_kwargs is None  # no cell left: no Ray
+    monkeypatch.setattr(logging.getLogger("ray"), "level", logging.WARNING)  # what -q or the default set
+    assert list(sweep_module._ray([{"name": "a"}], None, 1, 0)) == [{"name": "a"}]
+    assert fake.init_kwargs["logging_level"] == logging.WARNING  # Ray's INFO lines stay silent

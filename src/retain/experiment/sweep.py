@@ -35,6 +35,7 @@ import contextlib
 import copy
 import itertools
 import json
+import logging
 import os
 import re
 import signal
@@ -362,10 +363,15 @@ def import_ray():
 
 def _ray(payloads: list[dict[str, Any]], address: str | None, cpus: float, gpus: float) -> Iterator[dict[str, Any]]:
     """One Ray task per cell; uses a running Ray (ray.init already called), `address`, or starts a local one."""
+    if not payloads:  # nothing left to run: no Ray to start (seconds)
+        return
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, log_to_driver=False) if address else ray.init(log_to_driver=False)
+        # ray.init sets its logger to `logging_level` (INFO by default): keep the level -q/-v gave it.
+        level = logging.getLogger("ray").getEffectiveLevel()
+        ray.init(address=address, log_to_driver=False, logging_level=level) if address else \
+            ray.init(log_to_driver=False, logging_level=level)
     try:
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus)(run_cell)
         pending = {remote.remote(payload, max(1, int(cpus))): payload for payload in payloads}
