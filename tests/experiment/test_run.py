@@ -68,3 +68,15 @@ def test_dry_run_writes_nothing(tmp_path):
     out = run(cfg, out=tmp_path / "dry", dry_run=True)
     assert out["dry_run"] is True and len(out["plan"]["tasks"]) == 5
     assert not (tmp_path / "dry").exists()
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["method.name=replay"], {"policy": "herding", "replay": "concat"}),  # the method's defaults
+    (["method.name=replay", "memory.policy=reservoir"], {"policy": "reservoir", "replay": "batch"}),  # the policy's usual mode
+    (["method.name=replay", "memory.replay=batch", "memory.batch_size=8"], {"policy": "herding", "replay": "batch"}),
+])
+def test_results_say_which_memory_policy_and_replay_mode_the_run_used(tmp_path, overrides, expected):
+    config = build_config(preset="demo", overrides=["train.epochs=1", *overrides])
+    results = run(config, out=tmp_path / "run")
+    assert results["memory_in_use"] == expected
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["memory_in_use"] == expected

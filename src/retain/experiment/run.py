@@ -522,6 +522,11 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
     results["metrics"]["average_incremental_accuracy_top5"] = float(np.mean(main["stage_top5"]))
     if ledger is not None:
         results["ledger"] = ledger.to_dict()
+    policy = getattr(getattr(getattr(method, "memory", None), "policy", None), "name", None)
+    if policy is not None:  # what memory.policy/replay left unset resolved to (the method's defaults)
+        from retain.methods.base import replay_mode
+
+        results["memory_in_use"] = {"policy": policy, "replay": replay_mode(config, type(method))}
     extra = method.extra_results()
     if extra:
         results["method_results"] = extra
