@@ -194,7 +194,10 @@ def report(
     with _user_errors("write the report"):
         from retain.experiment.report import write_report
 
-        Console().print(f"report: {write_report(path, _out_option(out), latex=latex)}", markup=False, soft_wrap=True)
+        written = write_report(path, _out_option(out), latex=latex)
+        Console().print(f"report: {written}", markup=False, soft_wrap=True)
+        if (written.parent / "report.tex").is_file():
+            Console().print(f"LaTeX table: {written.parent / 'report.tex'}", markup=False, soft_wrap=True)
 
 
 @app.command("list")

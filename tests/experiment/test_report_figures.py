@@ -168,6 +168,17 @@ def test_latex_table_with_booktabs(sweep):
     assert r"\pm" not in row and " & 1 & " in row
 
 
+def test_a_later_report_keeps_the_latex_table_current(sweep):
+    """A sweep re-run rewrites its report without --latex: the report.tex an earlier `retain report
+    --latex` wrote must not go stale (here: a new method's runs appear in it)."""
+    write_report(sweep, latex=True)
+    assert "wa" not in (sweep / "report.tex").read_text()
+    _run(sweep, "wa-40-0", "wa", 0, "40 images", (99.0, 93.0, 89.0))
+    report = write_report(sweep)
+    assert any(line.startswith("wa, 40 images") for line in (sweep / "report.tex").read_text().splitlines())
+    assert "report.tex" in report.read_text()
+
+
 def test_cli_report_latex(sweep):
     from typer.testing import CliRunner
 
@@ -175,4 +186,5 @@ def test_cli_report_latex(sweep):
 
     result = CliRunner().invoke(app, ["report", str(sweep), "--latex"])
     assert result.exit_code == 0, result.output
+    assert "LaTeX table:" in result.output and "report.tex" in result.output
     assert (sweep / "report.tex").is_file() and (sweep / "plots" / "accuracy_vs_memory.pdf").is_file()

@@ -570,7 +570,8 @@ def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
 
 def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False) -> Path:
     """Write report.md, runs.csv and plots/*.png (+ .pdf) for the run or sweep under `root`, and
-    with `latex` the summary table as report.tex (booktabs); return report.md's path."""
+    with `latex` the summary table as report.tex (booktabs; kept current on later reports once
+    written); return report.md's path."""
     root = Path(root)
     out = Path(out) if out else root
     records = collect_runs(root)  # every results.json is checked before anything is written
@@ -635,7 +636,7 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
     for stale in earlier_plots - written:  # plots of groups only an earlier report had
         stale.unlink()
     write_csv(records, root, out / "runs.csv")
-    if latex:
+    if latex or (out / "report.tex").is_file():  # a table an earlier --latex report wrote is kept current
         atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
         lines.insert(3, "")
         lines.insert(4, "The summary table as LaTeX (booktabs): [report.tex](report.tex).")
