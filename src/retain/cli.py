@@ -115,7 +115,7 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per epoch, and other libraries' INFO lines."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
-    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train this one run on N processes (sets distributed.nproc; see docs/distributed.md)."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="Train this one run on N processes (sets distributed.nproc; see docs/distributed.md)."),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
     _setup_logging(quiet, verbose)

@@ -197,6 +197,7 @@ def _option_cases() -> list[Case]:
         Case("opt-preset", ("run", "--preset", "nope", "--dry-run"), ("--preset", "nope", "demo")),
         Case("opt-seed-text", ("run", "--seed", "abc", "--dry-run"), ("--seed", "valid integer")),
         Case("opt-seed-negative", ("run", "--seed", "-4", "--dry-run"), ("seed", "-4")),
+        Case("opt-nproc-zero", ("run", "--nproc", "0", "--dry-run"), ("distributed.nproc", "0", "greater than or equal to 1")),
         Case("opt-device", ("run", "--device", "gpu9", "--dry-run"), ("device", "gpu9")),
         Case("opt-unknown", ("run", "--epochs", "3"), ("--epochs",)),
         Case("opt-out-empty", ("run", "--out", ""), ("--out", "empty")),

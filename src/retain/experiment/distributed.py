@@ -22,7 +22,7 @@ import torch
 from retain.engine import distributed
 from retain.errors import ConfigError, RetainError
 from retain.experiment.config import RetainConfig, config_to_dict, read_yaml, validate_config
-from retain.experiment.console import Reporter
+from retain.experiment.console import LOGGER, Reporter
 
 # After one rank stops, how long the others get to notice (their collective fails) and exit on their own.
 _GRACE_SECONDS = 20.0
@@ -144,6 +144,7 @@ def spawn(nproc: int, config: RetainConfig | None, out: Path | None, resume: Pat
            "resume": None if resume is None else str(resume), "quiet": quiet}
     port = _free_port()
     processes = [context.Process(target=_worker, args=(rank, nproc, port, job), daemon=False) for rank in range(nproc)]
+    LOGGER.info(f"training on {nproc} processes ({'NCCL, one GPU each' if cuda else 'gloo on the CPU'}; docs/distributed.md)")
     for p in processes:
         p.start()
     failed: list[tuple[int, int]] = []
