@@ -92,8 +92,8 @@ def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-def _steps_per_epoch(method: Method, phase: Phase, batch_size: int) -> int | None:
-    """The number of batches of an epoch, from host-side sizes (None when it cannot be told)."""
+def _steps_per_epoch(method: Method, phase: Phase, batch_size: int) -> int:
+    """The number of batches of an epoch, from host-side sizes."""
     rows = phase.stream.numel()
     if phase.memory == "concat":
         store = _memory_store(method)
@@ -240,6 +240,14 @@ def train_task(
         if group is not None:  # every rank's shard must hold that many rows
             smallest *= group.world_size
         accumulate = train_cfg.grad_accumulation
+        parameters = _parameters(optimizer) if group is not None else []
+
+        def optimizer_step() -> None:
+            if group is not None:
+                group.reduce_gradients(parameters)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
         for epoch in range(first_epoch, phase.epochs):
             started = time.perf_counter()
             loss_sum = torch.zeros((), device=ctx.device)
@@ -267,20 +275,14 @@ def train_task(
                 (loss / accumulate if accumulate > 1 else loss).backward()
                 batches += 1
                 if batches % accumulate == 0:
-                    if group is not None:
-                        group.reduce_gradients(_parameters(optimizer))
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
+                    optimizer_step()
                 loss_sum.add_(loss.detach())  # float32 sum whatever the loss dtype
                 stats.images += batch.labels.numel()
                 stats.steps += 1
                 method.after_step(batch)
                 progress.step()
             if batches % accumulate:
-                if group is not None:
-                    group.reduce_gradients(_parameters(optimizer))
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                optimizer_step()
             if group is not None:  # every rank sees the same loss (and stops together if it diverged)
                 loss_sum = group.sum_scalar(loss_sum)
                 group.broadcast_buffers(method.network)  # BatchNorm statistics of rank 0's shards
