@@ -4,6 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from retain.errors import ConfigError
+
 
 def _retain(*args, cwd):
     return subprocess.run(
@@ -58,3 +62,13 @@ def test_missing_dataset_dir_fails_cleanly(tmp_path):
     )
     _assert_clean_failure(proc, "nowhere")
     assert not (tmp_path / "runs").exists()
+
+
+def test_device_auto_is_a_device_name_the_config_accepts():
+    """`--device auto` (documented: a GPU when there is one, one per rank under --nproc) passes the
+    config's name check, which refuses names torch does not know."""
+    from retain.experiment.config import build_config
+
+    assert build_config(preset="demo", overrides=["device=auto"]).device == "auto"
+    with pytest.raises(ConfigError, match="gpu9"):
+        build_config(preset="demo", overrides=["device=gpu9"])

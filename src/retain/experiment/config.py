@@ -116,6 +116,7 @@ def check_registered_names(config: RetainConfig) -> None:
     """The method's name and parameters, the memory policy, the dataset, the backbones and what the
     method can use, checked against the registries (so `--dry-run` refuses what a run would refuse later)."""
     from retain.data import dataset_entry
+    from retain.engine.device import check_device_name
     from retain.memory.config import check_policy_name
     from retain.methods import get_method_class
 
@@ -131,16 +132,6 @@ def check_registered_names(config: RetainConfig) -> None:
             f"memory.quality='auto' lets the method choose the JPEG quality, but method.name={config.method_name!r} "
             "does not choose one (only mrdc does). Set memory.quality to a number in 1..100, or use method.name=mrdc."
         )
-
-
-def check_device_name(name: str) -> None:
-    """A device torch can name (whether it exists here is checked when the run starts)."""
-    import torch
-
-    try:
-        torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"`device` = {name!r} is not a device name; use cpu, cuda or cuda:N.") from None
 
 
 def _growth(method_cls: type) -> str:
