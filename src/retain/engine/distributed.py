@@ -118,9 +118,10 @@ class Group:
         flat = torch.cat([flags, *parts])
         self._call("gradient all-reduce", lambda: dist.all_reduce(flat))
         offset = len(parameters)
+        present = flat[:offset].tolist()  # one read of the flags, not a device sync per parameter
         for index, p in enumerate(parameters):
             n = p.numel()
-            if flat[index] > 0:
+            if present[index] > 0:
                 grad = flat[offset : offset + n].view_as(p).to(p.device, p.dtype)
                 if p.grad is None:
                     p.grad = grad.clone()
