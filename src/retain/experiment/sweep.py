@@ -245,8 +245,9 @@ def cell_state(run_dir: Path) -> Literal["complete", "partial", "new"]:
 
 def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
     """Run (or resume) one cell; returns what happened. Top-level so worker processes and Ray can call it."""
+    # Both through the launcher: a cell with distributed.nproc > 1 starts (and resumes) its ranks.
     from retain.experiment.launch import launch as run
-    from retain.experiment.run import resume_run
+    from retain.experiment.launch import resume as resume_run
 
     if threads:
         import torch
