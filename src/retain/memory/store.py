@@ -176,20 +176,21 @@ class MemoryStore:
             if not self.codec.stores_pixels:
                 self._encoded.extend([b""] * appended)
             self._size += appended
-        self._write(to_device(slots, self.device), rows, labels, task, step, scores, extras)
+        self._write(to_device(slots, self.device), rows, labels, task, step, scores, extras, host_slots=wanted)
 
     def _check_shape(self, images: torch.Tensor) -> None:
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"store holds images of shape {self.image_shape}, got {tuple(images.shape[1:])}")
 
-    def _write(self, slots, rows, labels, task, step, scores, extras) -> None:
+    def _write(self, slots, rows, labels, task, step, scores, extras, host_slots: list[int] | None = None) -> None:
+        """`host_slots`: the same slots as a list when the caller has one (reading device slots back waits for the device)."""
         count = slots.numel()
         if count == 0:
             return
         if self.codec.stores_pixels:
             _copy_rows(self._pixels, slots, rows.to(self.device))
         else:
-            for slot, row in zip(slots.tolist(), rows):
+            for slot, row in zip(slots.tolist() if host_slots is None else host_slots, rows):
                 self._encoded[slot] = row
             if self.decode_cache:
                 _copy_rows(self._pixels, slots, self.codec.decode(rows, self.image_shape[0]).to(self.device))
