@@ -49,10 +49,10 @@ def replay_mode(config: Any, method: type[Method]) -> str:
         return config.memory.replay
     if method.fixed_replay is not None:
         return method.fixed_replay
-    from retain.memory.policies import build_policy
+    from retain.memory.policies import policy_class
 
     policy = config.memory.policy or getattr(method, "default_policy", "random")
-    return "batch" if build_policy(policy).streaming else "concat"
+    return "batch" if policy_class(policy).streaming else "concat"
 
 
 def setting_of(config: Any, method: type[Method]) -> Setting:
