@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from retain.memory.policies.reservoir import writes_in_batch_order
+
 
 def class_balanced_slots(
     batch_labels: np.ndarray, store_labels: np.ndarray, capacity: int, uniforms: np.ndarray
@@ -26,7 +28,7 @@ def class_balanced_slots(
         writes[buffer.size + offset] = offset
     buffer = np.concatenate([buffer, labels[:filled]])
     if filled == labels.size or buffer.size == 0:
-        return _as_tensors(writes)
+        return writes_in_batch_order(writes)
     counts = np.bincount(buffer, minlength=int(max(buffer.max(), labels.max())) + 1)
     present = counts > 0
     classes = int(present.sum())
@@ -52,9 +54,4 @@ def class_balanced_slots(
             classes += 1
         writes[slot] = i
         i += 1
-    return _as_tensors(writes)
-
-
-def _as_tensors(writes: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    slots = sorted(writes, key=writes.__getitem__)
-    return torch.tensor([writes[s] for s in slots], dtype=torch.int64), torch.tensor(slots, dtype=torch.int64)
+    return writes_in_batch_order(writes)

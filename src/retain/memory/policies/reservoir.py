@@ -26,14 +26,14 @@ def _targets(num_seen: int, accept_uniforms: torch.Tensor, capacity: int) -> np.
 def _final_writes(targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(batch positions, slots) of the writes that survive: a later write to a slot wins."""
     accepted = np.flatnonzero(targets >= 0)
-    return _in_batch_order(dict(zip(targets[accepted].tolist(), accepted.tolist())))
+    return writes_in_batch_order(dict(zip(targets[accepted].tolist(), accepted.tolist())))
 
 
 # Once the memory is full most batches write nothing: one shared, empty (read-only) answer.
 _NO_WRITES = (torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64))
 
 
-def _in_batch_order(last_writer: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def writes_in_batch_order(last_writer: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """A slot → last writer dict as (positions, slots) tensors, sorted by position."""
     if not last_writer:
         return _NO_WRITES
@@ -55,7 +55,7 @@ def reservoir_slots(num_seen: int, uniforms: torch.Tensor, capacity: int) -> tup
         slot = n if n < capacity else min(int(u * (n + 1)), n)
         if slot < capacity:
             last_writer[slot] = i
-    return _in_batch_order(last_writer)
+    return writes_in_batch_order(last_writer)
 
 
 def reservoir_assign(
