@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from benchmarks.reference import reference_loader
 from benchmarks.runner import BenchmarkResult, Settings, interleaved, repeat
 from benchmarks.synthetic import WORKLOADS, SyntheticRun, Workload, build_run, fill_memory, synthetic_dataset, with_indices
-from retain.engine import trainer
+from retain.engine import sampling, trainer
 from retain.engine.optim import build_optimizer
 
 
@@ -93,8 +93,8 @@ def data_path_fn(run: SyntheticRun, task):
     batch_size = run.config.train.batch_size
 
     def epoch() -> None:
-        for stream_idx, memory_slots, _ in trainer._batches(run.ctx, run.method, phase, batch_size, drop=False):
-            trainer._gather(run.ctx, run.method, stream_idx, memory_slots)
+        for stream_idx, memory_slots, _ in sampling.epoch_batches(run.ctx, run.method, phase, batch_size, drop=False):
+            sampling.gather(run.ctx, run.method, stream_idx, memory_slots)
 
     return epoch
 
@@ -169,6 +169,6 @@ def run_benchmark(settings: Settings) -> BenchmarkResult:
         "RandomCrop(pad 4) + flip + normalise on uint8 batches;",
         "(c) torch Dataset → PIL per sample (same crop/flip/ToTensor/Normalize), DataLoader(num_workers=2, "
         "persistent_workers=True), same network and step;",
-        "data path share: sampling + gather + augmentation alone (trainer._batches/_gather), as a fraction of (b).",
+        "data path share: sampling + gather + augmentation alone (engine/sampling.py: epoch_batches, gather), as a fraction of (b).",
     ]
     return result

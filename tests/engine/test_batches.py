@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retain.engine.trainer import _batches
+from retain.engine.sampling import epoch_batches as _batches
 from retain.methods.base import Phase
 
 

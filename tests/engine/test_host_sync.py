@@ -139,7 +139,7 @@ def test_counter_sees_a_host_read_in_a_step():
     finally:
         Finetune.after_step = original
     assert {name for name, _ in reads} == {"__getitem__", "tolist"}
-    assert {where.split(":")[0] for _, where in reads} == {"engine/trainer.py"}  # the hook's caller
+    assert {where.split(":")[0] for _, where in reads} == {"engine/epoch.py"}  # the hook's caller
 
 
 def test_label_aware_streaming_policies_read_labels_once_per_step():
@@ -161,13 +161,13 @@ def _lines_of_cpu_reads() -> list[str]:
 
 
 def _epoch_read_lines() -> set[str]:
-    """trainer.py's lines that read the epoch's mean loss (and loss terms), marked in the source."""
+    """epoch.py's lines that read the epoch's mean loss (and loss terms), marked in the source."""
     import inspect
 
-    from retain.engine import trainer
+    from retain.engine import epoch
 
-    lines = inspect.getsource(trainer).splitlines()
-    return {f"engine/trainer.py:{n}" for n, line in enumerate(lines, start=1) if "one host sync per epoch" in line}
+    lines = inspect.getsource(epoch).splitlines()
+    return {f"engine/epoch.py:{n}" for n, line in enumerate(lines, start=1) if "one host sync per epoch" in line}
 
 
 def test_loss_terms_are_read_with_the_mean_loss():

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete
-from retain.engine.trainer import _batches, train_task
+from retain.engine.sampling import epoch_batches as _batches
+from retain.engine.trainer import train_task
 from retain.experiment.config import build_config
 from retain.experiment.run import build_setup
 from retain.methods.base import Phase

@@ -31,11 +31,11 @@ def test_run_reaches_its_first_step_without_heavy_imports(tmp_path):
     # The first batch gathered is the first step: report the modules loaded by then and stop.
     code = (
         "import json, os, sys\n"
-        "import retain.engine.trainer as trainer\n"
+        "import retain.engine.sampling as sampling\n"
         "def first_step(*args, **kwargs):\n"
         "    print(json.dumps(sorted(sys.modules)), flush=True)\n"
         "    os._exit(0)\n"
-        "trainer._gather = first_step\n"
+        "sampling.gather = first_step\n"
         "from retain.cli import main\n"
         "sys.argv = ['retain', 'run', '--preset', 'fmnist-b0-inc2', '--set', 'train.epochs=1', '--out', sys.argv[1], '-q']\n"
         "main()\n"

@@ -116,7 +116,7 @@ def test_memory_holds_jpeg_round_trips_of_training_images_and_training_data_stay
         error = (mine.float() - source).abs().mean(dim=1)
         assert error.max() <= 16 and error.mean() > 0
     # New-task training rows are gathered untouched from the dataset.
-    from retain.engine.trainer import _gather
+    from retain.engine.sampling import gather as _gather
 
     batch = _gather(ctx, method, torch.as_tensor(task.train_indices[:8]), torch.empty(0, dtype=torch.long))
     assert torch.equal(batch.raw, train.images[torch.as_tensor(task.train_indices[:8])])

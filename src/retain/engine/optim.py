@@ -84,6 +84,20 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, epochs
     raise AssertionError(f"unhandled schedule {train.schedule}")
 
 
+def phase_optimizer(
+    parameters: Any, train: TrainConfig, epochs: int, first_task: bool, lr: float | None = None,
+    saved: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> tuple[torch.optim.Optimizer, Any]:
+    """The optimiser and per-epoch scheduler of a training phase of `epochs` epochs; `saved`
+    (optimiser state, scheduler state) puts them back where a checkpoint left them."""
+    optimizer = build_optimizer(parameters, train, first_task, lr=lr)
+    scheduler = build_scheduler(optimizer, train, epochs, first_task)
+    if saved is not None:
+        optimizer.load_state_dict(saved[0])
+        scheduler.load_state_dict(saved[1])
+    return optimizer, scheduler
+
+
 def step_scheduler(scheduler: Any, epoch_loss: float) -> None:
     """Step a per-epoch scheduler; ReduceLROnPlateau watches the epoch's mean training loss."""
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
