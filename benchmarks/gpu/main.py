@@ -68,9 +68,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--perturb-matrix takes METHOD=POINTS, e.g. icarl=10")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device; "
-                     "install a CUDA build of torch first (docs/gpu.md), or use --device cpu")
     return args
 
 
@@ -86,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 "perturbation": args.perturbation,
                 "command": " ".join(["python -m benchmarks gpu", *(argv if argv is not None else sys.argv[2:])])}
     report = Report(out, settings, args.device)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        return _no_cuda(report, args.device)
     work = out / "work"  # run directories and logs: kept when a check failed, for the post-mortem
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -112,6 +111,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{report.markdown_path} and {report.json_path.name}")
     print(report.markdown(), flush=True)
     return 1 if report.failed else 0
+
+
+def _no_cuda(report: Report, device: str) -> int:
+    """A GPU loan whose torch sees no GPU still leaves a report that says so, and why it may be."""
+    env = report.environment
+    report.add(Check("!", f"CUDA device for --device {device}").set(
+        "fail", reason=f"torch {env['torch']} (CUDA build {env['cuda_build']}) sees no CUDA device: a CPU-only torch "
+        "(install the CUDA build first, docs/gpu.md), a driver older than the build, or CUDA_VISIBLE_DEVICES hiding it "
+        f"(driver: {env['driver']})"))
+    report.finished = True
+    report.write()
+    print(report.markdown(), flush=True)
+    return 2
 
 
 def _cpu_threads(device: str, threads: int | None) -> int | None:

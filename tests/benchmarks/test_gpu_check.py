@@ -85,7 +85,8 @@ def test_the_other_checks_ran(rehearsal):
     two = _check(payload, "c", "--nproc 2")
     assert two["status"] == "pass" and two["details"]["distributed"]["state_repairs"] == 0
     assert _check(payload, "d", "host syncs")["status"] == "pass"
-    assert _check(payload, "d", "(eager)")["table"][0]["step loop img/s"] > 0
+    assert _check(payload, "d", "step loop vs bare")["table"][0]["step loop img/s"] > 0
+    assert _check(payload, "d", "torch.compile")["table"][0]["outcome"] == "ok"  # the eager backend in the rehearsal
     assert _check(payload, "e", "projected")["tolerance"].startswith("goal < 10 min")
     decode = _check(payload, "f", "encoded")
     assert decode["status"] == "skipped" and "no encoded data path" in decode["reason"]
@@ -96,3 +97,10 @@ def test_nothing_starts_after_the_deadline(tmp_path):
     payload = json.loads((tmp_path / "gpu.json").read_text())
     assert code == 0 and [c["status"] for c in payload["checks"]] == ["skipped"] * len(CHECKS)
     assert all("deadline" in c["reason"] for c in payload["checks"])
+
+
+def test_a_gpu_run_without_a_visible_gpu_leaves_a_report_saying_so(tmp_path):
+    code = benchmarks_main(["gpu", "--device", "cuda", "--out", str(tmp_path)])
+    payload = json.loads((tmp_path / "gpu.json").read_text())
+    assert code == 2 and [c["status"] for c in payload["checks"]] == ["fail"]
+    assert "sees no CUDA device" in payload["checks"][0]["reason"]
