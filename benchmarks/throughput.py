@@ -106,7 +106,7 @@ def data_path_fn(run: SyntheticRun, task):
     batch_size = run.config.train.batch_size
 
     def epoch() -> None:
-        for stream_idx, memory_slots in trainer._batches(run.ctx, run.method, phase, batch_size):
+        for stream_idx, memory_slots, _ in trainer._batches(run.ctx, run.method, phase, batch_size, drop=False):
             trainer._gather(run.ctx, run.method, stream_idx, memory_slots)
 
     return epoch

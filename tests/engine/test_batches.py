@@ -47,7 +47,7 @@ def pool_per_step(stream: torch.Tensor, memory_size: int, batch_size: int, seed:
 def test_concat_pool_batches_equal_per_step_masks(stream_size, memory_size, batch_size, seed):
     stream = torch.randperm(1000, generator=torch.Generator().manual_seed(seed))[:stream_size]
     phase = Phase(stream=stream, epochs=1, memory="concat")
-    got = list(_batches(context(seed), method_with_memory(memory_size), phase, batch_size))
+    got = [(s, m) for s, m, _ in _batches(context(seed), method_with_memory(memory_size), phase, batch_size, drop=False)]
     expected = [pair for pair in pool_per_step(stream, memory_size, batch_size, seed) if pair[0].numel() + pair[1].numel()]
     assert len(got) == len(expected)
     for (stream_idx, slots), (want_idx, want_slots) in zip(got, expected):
@@ -62,7 +62,8 @@ def test_batch_phases_draw_memory_slots_per_step_from_the_current_memory():
     g = torch.Generator().manual_seed(3)
     order = torch.randperm(30, generator=g)
     steps = []
-    for step, (stream_idx, slots) in enumerate(_batches(context(3), SimpleNamespace(memory=SimpleNamespace(store=memory)), phase, 8)):
+    batches = _batches(context(3), SimpleNamespace(memory=SimpleNamespace(store=memory)), phase, 8, drop=False)
+    for step, (stream_idx, slots, _) in enumerate(batches):
         steps.append((stream_idx.tolist(), slots.tolist()))
         memory.size = 5 * (step + 1)
     assert [s for s, _ in steps] == [stream[chunk].tolist() for chunk in order.split(8)]

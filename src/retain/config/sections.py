@@ -87,6 +87,10 @@ class TrainConfig(StrictSection):
     patience: int = Field(5, ge=0)
     first_patience: int | None = Field(None, ge=0)
     grad_accumulation: int = Field(1, ge=1)
+    # The epoch's last, incomplete batch (engine/short_batches.py): true drops it (PyTorch's
+    # drop_last, Rainbow Memory's loaders), false keeps it, auto drops it when the network has
+    # BatchNorm. A kept one never moves BatchNorm's running statistics.
+    drop_last: Literal["auto"] | bool = "auto"
     # True: a fresh optimiser (no momentum) at every task; False: the optimiser state of every
     # parameter that is still there carries over to the next task (Avalanche >= 0.5).
     reset_optimizer: bool = True

@@ -14,6 +14,7 @@ from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
 from retain.engine.optim import build_optimizer, build_scheduler, carry_state, restore_carried_state, step_scheduler
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
+from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete, smallest_rows
 from retain.errors import RetainError
 from retain.scenarios import TaskSpec
 
@@ -92,17 +93,15 @@ def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-def _steps_per_epoch(method: Method, phase: Phase, batch_size: int) -> int:
+def _steps_per_epoch(method: Method, phase: Phase, batch_size: int, drop: bool) -> int:
     """The number of batches of an epoch, from host-side sizes."""
     rows = phase.stream.numel()
     if phase.memory == "concat":
         store = _memory_store(method)
         rows += len(store) if store is not None else 0
+    if drop and rows > batch_size:
+        return rows // batch_size
     return -(-rows // batch_size) if rows else 0
-
-
-def _has_batchnorm(network: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in network.modules())
 
 
 def _gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slots: torch.Tensor) -> Batch:
@@ -144,12 +143,15 @@ def _membership(stream_rows: int, rows: int, device: torch.device) -> torch.Tens
     return mask
 
 
-def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
-    """Yield (stream indices, memory slots) for one epoch of a phase.
+def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int, drop: bool):
+    """Yield (stream indices, memory slots, complete) for one epoch of a phase.
 
     The epoch's order is drawn and laid out at once on the host and copied to the device in
     one transfer; a step only slices it. Memory minibatches ("batch" phases) are drawn per
-    step, from the memory as it is at that step (streaming memories grow during the epoch)."""
+    step, from the memory as it is at that step (streaming memories grow during the epoch).
+    `complete` is False for a last batch with fewer rows than `batch_size` (of stream rows, in
+    a "batch" phase), which `drop` leaves out when the epoch has a complete one
+    (engine/short_batches.py)."""
     g = ctx.generator
     device = ctx.dataset.train.images.device
     stream = phase.stream.to("cpu")
@@ -157,23 +159,24 @@ def _batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int):
     if phase.memory == "concat":
         memory_size = len(store) if store is not None else 0
         order = torch.randperm(stream.numel() + memory_size, generator=g, device="cpu")
-        yield from _split_pool(order, stream, batch_size, device)
+        yield from _split_pool(order, stream, batch_size, device, drop)
         return
     order = torch.randperm(stream.numel(), generator=g, device="cpu")
     empty = torch.empty(0, dtype=torch.long, device=device)
-    for chunk in to_device(stream[order], device).split(batch_size):
+    for chunk in chunks(to_device(stream[order], device), batch_size, drop):
+        complete = chunk.numel() == batch_size
         memory_size = len(store) if store is not None and phase.memory == "batch" else 0
         if memory_size > 0 and phase.memory_batch_size > 0:
             take = min(phase.memory_batch_size, memory_size)
             slots = torch.randperm(memory_size, generator=g, device="cpu")[:take]
-            yield chunk, to_device(slots, device)
+            yield chunk, to_device(slots, device), complete
         else:
-            yield chunk, empty
+            yield chunk, empty, complete
 
 
-def _split_pool(order: torch.Tensor, stream: torch.Tensor, batch_size: int, device: torch.device):
+def _split_pool(order: torch.Tensor, stream: torch.Tensor, batch_size: int, device: torch.device, drop: bool):
     """Cut a shuffled pool (positions 0..n-1 are stream rows, n.. are memory slots) into
-    batches of (stream indices, memory slots), each part in pool order.
+    batches of (stream indices, memory slots, complete), each part in pool order.
 
     One stable sort on the host puts every batch's stream rows before its memory rows, so
     the whole epoch is one index tensor on the device and each batch is two slices of it
@@ -190,9 +193,12 @@ def _split_pool(order: torch.Tensor, stream: torch.Tensor, batch_size: int, devi
         values = torch.where(is_memory[layout], values, stream[picked.clamp(max=n - 1)])
     stream_counts = torch.bincount(batch_of[~is_memory], minlength=int(batch_of[-1]) + 1).tolist()
     values = to_device(values, device)
-    for start, stream_rows in zip(range(0, pool, batch_size), stream_counts):
+    starts = range(0, pool, batch_size)
+    if drop and pool > batch_size and pool % batch_size:
+        starts = starts[:-1]
+    for start, stream_rows in zip(starts, stream_counts):
         chunk = values[start : start + batch_size]
-        yield chunk[:stream_rows], chunk[stream_rows:]
+        yield chunk[:stream_rows], chunk[stream_rows:], chunk.numel() == batch_size
 
 
 def train_task(
@@ -234,11 +240,10 @@ def train_task(
         batch_size = phase.batch_size or train_cfg.batch_size
         group = ctx.dist
         method.network.train()
-        # BatchNorm cannot normalise a single row (PyTorch raises): skip a one-row last batch, as
-        # RM's loaders do with drop_last; a network without BatchNorm keeps it.
-        smallest = 2 if _has_batchnorm(method.network) else 1
-        if group is not None:  # every rank's shard must hold that many rows
-            smallest *= group.world_size
+        # The epoch's last, incomplete batch: dropped or kept by train.drop_last; a kept one never
+        # moves BatchNorm's running statistics; one too small for BatchNorm is skipped.
+        drop = drops_incomplete(train_cfg.drop_last, method.network)
+        smallest = smallest_rows(method.network, group.world_size if group is not None else 1)
         accumulate = train_cfg.grad_accumulation
         parameters = _parameters(optimizer) if group is not None else []
 
@@ -254,8 +259,10 @@ def train_task(
             term_sums: dict[str, torch.Tensor] = {}
             batches = 0
             optimizer.zero_grad(set_to_none=True)
-            progress.epoch_started(phase.name, epoch + 1, phase.epochs, _steps_per_epoch(method, phase, batch_size))
-            for stream_idx, memory_slots in _batches(ctx, method, phase, batch_size):
+            progress.epoch_started(
+                phase.name, epoch + 1, phase.epochs, _steps_per_epoch(method, phase, batch_size, drop)
+            )
+            for stream_idx, memory_slots, complete in _batches(ctx, method, phase, batch_size, drop):
                 if stream_idx.numel() + memory_slots.numel() < smallest:
                     continue
                 batch = _gather(ctx, method, stream_idx, memory_slots)
@@ -263,7 +270,7 @@ def train_task(
                 # Distributed: the loss sees this rank's shard, weighted by its share of the rows, and
                 # the gradients are summed over ranks before the step (engine/distributed.py).
                 local = batch if group is None else group.shard(batch)
-                with ctx.autocast():
+                with ctx.autocast(), batchnorm_statistics_frozen(method.network, frozen=not complete):
                     result = method.training_loss(local)
                 loss = result[0] if isinstance(result, tuple) else result
                 if group is not None:

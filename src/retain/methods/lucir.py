@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete, smallest_rows
 from retain.errors import ConfigError
 from retain.memory import build_policy, parameter_bytes
 from retain.methods.base import Batch, MethodParams, Prediction, register_method
@@ -199,11 +200,14 @@ class LUCIR(ExemplarMethod):
         # With the feature extractor fixed its BatchNorm statistics stay fixed too.
         self.network.train(scope_all)
         labels = store.labels.to(ctx.device)
+        drop, smallest = drops_incomplete(train.drop_last, self.network), smallest_rows(self.network)
         for _ in range(params.cbf_epochs):
             order = torch.randperm(len(store), generator=ctx.generator)
-            for slots in order.split(train.batch_size):
+            for slots in chunks(order, train.batch_size, drop):
+                if slots.numel() < smallest:
+                    continue
                 images = ctx.augmenter.train(store.gather(slots))
-                with ctx.autocast():
+                with ctx.autocast(), batchnorm_statistics_frozen(self.network, slots.numel() < train.batch_size):
                     logits = self.network(images)["logits"]
                 loss = F.cross_entropy(logits.float(), labels[slots.to(ctx.device)])
                 optimizer.zero_grad(set_to_none=True)
