@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="what the in-process comparisons (step, peer, memory) time: wall seconds or process CPU seconds")
     args = parser.parse_args(argv)
+    if args.name == "gpu":
+        parser.error("the GPU check has options of its own: put `gpu` first, e.g. python -m benchmarks gpu --quick")
     repeats = args.repeats or (3 if args.quick else 5)
     if repeats < 1:
         parser.error("--repeats must be at least 1")

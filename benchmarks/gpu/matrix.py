@@ -29,13 +29,23 @@ from benchmarks.gpu.runs import METHODS, Attempt, Background, retain_command, ru
 
 def run(ctx: Context) -> None:
     references = {method: _start_cpu_reference(ctx, method) for method in METHODS}
+    device_runs: dict[str, dict[str, Any] | None] = {}
+    unjudged = list(METHODS)
+
+    def judge_matrices(wait: bool = False) -> None:
+        """Compare with the CPU as soon as a reference has ended, so a budget spent later keeps these."""
+        for method in list(unjudged):
+            if wait or references[method].done():
+                unjudged.remove(method)
+                _matrix(ctx, method, references[method], device_runs[method])
+
     try:
-        device_runs = {method: _device_run(ctx, method) for method in METHODS}
         for method in METHODS:
-            if method in ctx.sizes.resume_methods:
-                _repeat_and_resume(ctx, method, device_runs[method], references[method])
-        for method in METHODS:
-            _matrix(ctx, method, references[method], device_runs[method])
+            device_runs[method] = _device_run(ctx, method)
+        for method in ctx.sizes.resume_methods:
+            judge_matrices()
+            _repeat_and_resume(ctx, method, device_runs[method], references[method])
+        judge_matrices(wait=True)
     finally:
         for reference in references.values():
             reference.stop()
@@ -94,6 +104,8 @@ def _matrix(ctx: Context, method: str, reference: Background, device: dict[str, 
 def _reference_results(ctx: Context, method: str, reference: Background) -> dict[str, Any]:
     """The CPU reference's results, once its process has ended (a RuntimeError if it failed)."""
     outcome = reference.wait(ctx.need(1))
+    if outcome.timed_out:
+        raise OutOfTime(f"skipped: the CPU reference run of {method} did not end within the time budget")
     if outcome.returncode != 0:
         raise RuntimeError(f"the CPU reference run {'timed out' if outcome.timed_out else 'failed'} "
                            f"(exit {outcome.returncode}): {outcome.log_tail[-600:]}")
@@ -102,13 +114,13 @@ def _reference_results(ctx: Context, method: str, reference: Background) -> dict
 
 def _repeat_and_resume(ctx: Context, method: str, device: dict[str, Any] | None, reference: Background) -> None:
     repeat = Check("a", f"{method}: repeatable on {ctx.device}")
-    deterministic = ctx.guarded(repeat, lambda check: _repeatable(ctx, method, device, reference, check))
-    if deterministic is None:  # failed or skipped: the resume has no reference to compare with
+    outcome = ctx.guarded(repeat, lambda check: _repeatable(ctx, method, device, reference, check))
+    if outcome is None:  # failed or skipped: the resume has no reference to compare with
         for title in ("resume at a task boundary", "resume mid-epoch"):
             ctx.skipped(Check("a", f"{method}: {title}"), "skipped: needs the repeatability check's reference run")
         return
-    reference, kernels = deterministic
-    _kill_and_resume(ctx, method, reference, kernels == "deterministic")
+    baseline, kernels = outcome
+    _kill_and_resume(ctx, method, baseline, kernels == "deterministic")
 
 
 def _repeatable(ctx: Context, method: str, device: dict[str, Any] | None, reference: Background,
@@ -180,11 +192,18 @@ def _kill_and_resume(ctx: Context, method: str, reference: dict[str, Any], deter
         diffs = runs.differences(reference, final)
         check.details.update(killed_at=attempts["second"].killed_at, differences=diffs, resumes=final.get("resumes"),
                              seconds=third.seconds)
+        if deterministic:  # operations torch could not make deterministic (warn_only): where a difference may come from
+            check.details["nondeterministic_ops"] = _nondeterministic_warnings(log)
         judged(check, not diffs, "all tasks bit-identical" if not diffs else f"differ in {', '.join(diffs)}",
                "bit-identical" + kernels, "the run resumed from an epoch checkpoint differs from the uninterrupted run")
 
     ctx.guarded(Check("a", f"{method}: resume at a task boundary"), boundary)
     ctx.guarded(Check("a", f"{method}: resume mid-epoch"), mid_epoch)
+
+
+def _nondeterministic_warnings(log) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return sorted({line.strip()[:200] for line in lines if "does not have a deterministic implementation" in line})
 
 
 def _expect_killed(outcome: Attempt, what: str) -> None:

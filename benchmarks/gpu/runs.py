@@ -73,7 +73,8 @@ METHODS = ("icarl", "mrdc")
 
 def run_tree(sizes: Sizes, device: str, method: str, *, threads: int | None, train: dict[str, Any] | None = None,
              tasks: int | None = None, epochs: int | None = None, deterministic: bool = False) -> dict[str, Any]:
-    """The config of one CIFAR-shaped run (ResNet-32, crop + flip, SGD as cifar100-b0-inc10) as a tree."""
+    """The config of one CIFAR-shaped run as a tree: ResNet-32, augmentation, SGD and batches as
+    cifar100-b0-inc10 (crop + flip + brightness, lr 0.1, short batches kept), a constant schedule."""
     memory: dict[str, Any] = {"budget": f"{sizes.memory} images"}
     method_section: dict[str, Any] = {"name": method}
     if method == "mrdc":  # JPEG exemplars at the quality the Rq criterion picks after task 1
@@ -92,10 +93,10 @@ def run_tree(sizes: Sizes, device: str, method: str, *, threads: int | None, tra
         "model": {"backbone": "resnet32"},
         "method": method_section,
         "memory": memory,
-        "augment": {"crop_padding": 4, "flip": True, "normalize": True},
+        "augment": {"crop_padding": 4, "flip": True, "brightness": 63 / 255, "normalize": True},
         "train": {"epochs": epochs or sizes.epochs, "batch_size": sizes.batch_size, "lr": 0.1, "momentum": 0.9,
-                  "weight_decay": 5e-4, "schedule": "constant", **({"threads": threads} if threads else {}),
-                  **(train or {})},
+                  "weight_decay": 5e-4, "schedule": "constant", "drop_last": False,
+                  **({"threads": threads} if threads else {}), **(train or {})},
         "eval": {"batch_size": 1000},
         "checkpoint": {"every_epochs": 1},
         "logging": {"tensorboard": False, "report": False},
@@ -252,6 +253,9 @@ class Background:
         with open(log, "ab") as sink:
             self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=child_env())
         LIVE.add(self.process)
+
+    def done(self) -> bool:
+        return self.process.poll() is not None
 
     def wait(self, timeout_s: float) -> Attempt:
         """Wait at most `timeout_s` for it to end (then it is killed and marked timed out)."""
