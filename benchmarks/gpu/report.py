@@ -157,8 +157,9 @@ class Report:
             "|---|---|---|---|---|---|",
         ]
         for c in self.checks:
-            note = (c.reason or "").replace("|", "/").replace("\n", " ")
-            lines.append(f"| {c.key} {c.title} | {c.status} | {c.figure} | {c.tolerance} | {c.seconds:.0f} | {note} |")
+            cells = [f"{c.key} {_escaped(c.title)}", c.status, _escaped(c.figure), _escaped(c.tolerance), f"{c.seconds:.0f}",
+                     _escaped(c.reason)]
+            lines.append("| " + " | ".join(cells) + " |")
         for c in self.checks:
             if c.table:
                 lines += ["", f"### {c.key} {c.title}", "", *_table(c.table)]
@@ -171,6 +172,11 @@ class Report:
             "Details of every check (matrices, rates, digests, tracebacks) are in gpu.json.",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _escaped(text: str) -> str:
+    """Text for one Markdown table cell: a "|" (as in |Δ|) would end the cell."""
+    return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -186,7 +192,7 @@ def _cell(value: Any) -> str:
         if math.isnan(value):
             return "n/a"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
-    return "" if value is None else str(value).replace("|", "/")
+    return "" if value is None else _escaped(str(value))
 
 
 def _json_default(value: Any) -> Any:

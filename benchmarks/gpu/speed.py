@@ -93,22 +93,35 @@ def _eager(ctx: Context, check: Check, datasets: dict[int, Any], rows: list[dict
         if ctx.remaining() < 3:
             break
         ctx.log(f"d replay step, batch {batch}, {variant}")
-        run, task, sizes = _prepared(ctx, datasets, batch, train=VARIANTS[variant])
-        rows.append({"batch": batch, "variant": variant, **_measure(ctx, run, task, sizes)})
-        del run, task
+        try:
+            run, task, sizes = _prepared(ctx, datasets, batch, train=VARIANTS[variant])
+            rows.append({"batch": batch, "variant": variant, "outcome": "ok", **_measure(ctx, run, task, sizes)})
+            del run, task
+        except Exception as error:  # noqa: BLE001 - one variant failing (bf16 on this GPU?) is reported, the others go on
+            rows.append({"batch": batch, "variant": variant, "outcome": f"error: {type(error).__name__}: {_first_line(error)}"})
         _release(ctx)
     check.table = rows
-    if not rows:
-        check.set("skipped", reason="skipped: no time left for a measurement")
+    measured = [r for r in rows if r["outcome"] == "ok"]
+    errors = [r for r in rows if r["outcome"] != "ok"]
+    if not measured:
+        if errors:
+            check.set("fail", errors[0]["outcome"], reason="no variant of the step ran")
+        else:
+            check.set("skipped", reason="skipped: no time left for a measurement")
         return
-    first = rows[0]
-    best = max(rows, key=lambda r: r["step loop img/s"])
+    first = measured[0]
+    best = max(measured, key=lambda r: r["step loop img/s"])
     missing = len(planned) - len(rows)
-    check.set("info", f"batch {first['batch']} fp32: loop {first['step loop img/s']:,.0f} vs bare {first['bare img/s']:,.0f} img/s "
-              f"({first['loop / bare']:.2f}); fastest loop: batch {best['batch']} {best['variant']} "
-              f"{best['step loop img/s']:,.0f} img/s ({best['loop / bare']:.2f})", "measured, not judged",
-              f"{missing} of {len(planned)} variants not measured: time budget" if missing else "")
-    ctx.shared["replay_rows"] = rows
+    notes = []
+    if errors:
+        notes.append(f"{len(errors)} variant(s) failed (table)")
+    if missing:
+        notes.append(f"{missing} of {len(planned)} not measured: time budget")
+    check.set("fail" if errors else "info",
+              f"batch {first['batch']} {first['variant']}: loop {first['step loop img/s']:,.0f} vs bare {first['bare img/s']:,.0f} "
+              f"img/s ({first['loop / bare']:.2f}); fastest loop: batch {best['batch']} {best['variant']} "
+              f"{best['step loop img/s']:,.0f} img/s ({best['loop / bare']:.2f})", "measured, not judged", "; ".join(notes))
+    ctx.shared["replay_rows"] = measured
 
 
 def _syncs(ctx: Context, check: Check, datasets: dict[int, Any]) -> None:
@@ -178,8 +191,8 @@ def _compiled(ctx: Context, check: Check, datasets: dict[int, Any]) -> None:
             figures = _measure(ctx, run, task, sizes, wrap=lambda network: internals.compile_backbone(network, backend))
             rows.append({"batch": batch, "variant": variant, "outcome": "ok", **figures})
         except Exception as error:  # noqa: BLE001 - a compile failure is a finding, not a crash
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            rows.append({"batch": batch, "variant": variant, "outcome": f"not supported: {type(error).__name__}: {reason}"})
+            rows.append({"batch": batch, "variant": variant,
+                         "outcome": f"not supported: {type(error).__name__}: {_first_line(error)}"})
             torch._dynamo.reset()
         del run, task
         _release(ctx)
@@ -194,6 +207,10 @@ def _compiled(ctx: Context, check: Check, datasets: dict[int, Any]) -> None:
     else:
         figure = failed[0]["outcome"] if failed else "nothing measured"
     check.set("info", figure, "measured, not judged", f"{len(failed)} variant(s) not supported" if failed else "")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
 
 
 def _release(ctx: Context) -> None:
