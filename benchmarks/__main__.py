@@ -1,4 +1,8 @@
-"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|all [--repeats N] [--quick] [--device cpu|cuda]`."""
+"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|all [--repeats N] [--quick] [--device cpu|cuda]`.
+
+`python -m benchmarks gpu [--device cuda|cpu] [--quick] [--out DIR]` is the GPU readiness check
+(benchmarks/gpu/, docs/gpu.md): checks with pass/fail, not a table of timings, so it has its own options.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,13 @@ def run_named(name: str, settings: Settings, out_dir=RESULTS_DIR) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gpu"]:
+        from benchmarks.gpu.main import main as gpu_check
+
+        return gpu_check(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("name", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("name", choices=[*BENCHMARKS, "all", "gpu"])
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median reported); default 5, 3 with --quick")
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast, rough look")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -36,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="what the in-process comparisons (step, peer, memory) time: wall seconds or process CPU seconds")
     args = parser.parse_args(argv)
+    if args.name == "gpu":
+        parser.error("the GPU check has options of its own: put `gpu` first, e.g. python -m benchmarks gpu --quick")
     repeats = args.repeats or (3 if args.quick else 5)
     if repeats < 1:
         parser.error("--repeats must be at least 1")

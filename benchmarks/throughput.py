@@ -41,16 +41,18 @@ def sizes_for(workload: Workload, settings: Settings) -> Sizes:
     return Sizes(batch_size=128, steps=8 if heavy else 60, workers=2)
 
 
-def prepare(workload: Workload, sizes: Sizes, settings: Settings) -> tuple[SyntheticRun, object]:
-    """A replay run on task 2 whose pool (task rows + memory rows, 5:2 as in cifar100-b0-inc10)
-    is exactly `steps` batches; returns the run and the shortened task."""
+def prepare(workload: Workload, sizes: Sizes, settings: Settings, method: str = "replay",
+            train: dict | None = None, dataset=None) -> tuple[SyntheticRun, object]:
+    """A replay run (or `method`, e.g. iCaRL with its teacher) on task 2 whose pool (task rows +
+    memory rows, 5:2 as in cifar100-b0-inc10) is exactly `steps` batches; returns the run and the
+    shortened task. `train` overrides training settings (bf16, channels_last); `dataset` reuses
+    one made by `prepare_dataset` for these sizes."""
     pool = sizes.steps * sizes.batch_size
     memory_rows = pool * 2 // 7
-    per_class = max(pool, memory_rows) // 10 + 1
-    dataset = synthetic_dataset(workload.image_shape, num_classes=20, train_per_class=per_class, test_per_class=2)
+    dataset = dataset if dataset is not None else prepare_dataset(workload, sizes)
     run = build_run(
-        workload, dataset, method="replay", device=settings.device, batch_size=sizes.batch_size,
-        budget=f"{max(memory_rows, 20)} images",
+        workload, dataset, method=method, device=settings.device, batch_size=sizes.batch_size,
+        budget=f"{max(memory_rows, 20)} images", train=train,
     )
     first, second = run.plan.tasks[0], run.plan.tasks[1]
     run.method.before_task(first)
@@ -60,11 +62,21 @@ def prepare(workload: Workload, sizes: Sizes, settings: Settings) -> tuple[Synth
     return run, task
 
 
-def bare_step_fn(run: SyntheticRun, sizes: Sizes, rows: int | None = None):
+def prepare_dataset(workload: Workload, sizes: Sizes):
+    """Synthetic data with enough rows of each of 20 classes for `prepare`'s pool and memory."""
+    pool = sizes.steps * sizes.batch_size
+    per_class = max(pool, pool * 2 // 7) // 10 + 1
+    return synthetic_dataset(workload.image_shape, num_classes=20, train_per_class=per_class, test_per_class=2)
+
+
+def bare_step_fn(run: SyntheticRun, sizes: Sizes, rows: int | None = None, wrap=None):
     """(a): the same network, loss and optimiser on a fixed, already augmented batch of `rows`
-    images (the batch size unless the step also trains on a memory minibatch)."""
+    images (the batch size unless the step also trains on a memory minibatch), under the run's
+    bf16 autocast when it has one. `wrap(network)` may change the copy first (torch.compile)."""
     rows = rows or sizes.batch_size
     network = copy.deepcopy(run.method.network).train()
+    if wrap is not None:
+        wrap(network)
     optimizer = build_optimizer([p for p in network.parameters() if p.requires_grad], run.config.train, first_task=False)
     data = run.ctx.dataset.train
     images = run.ctx.augmenter.train(data.images[:rows])
@@ -74,7 +86,8 @@ def bare_step_fn(run: SyntheticRun, sizes: Sizes, rows: int | None = None):
 
     def steps() -> None:
         for _ in range(sizes.steps):
-            loss = F.cross_entropy(network(images)["logits"], labels)
+            with run.ctx.autocast():
+                loss = F.cross_entropy(network(images)["logits"], labels)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

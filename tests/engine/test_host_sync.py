@@ -2,90 +2,34 @@
 
 There is no GPU here, so the test marks the tensors that would live on the training device
 (the dataset, the memory's rows and columns, the network's parameters) and follows them
-through every torch call of `train_task` with a TorchFunctionMode: whatever is computed from a
-device tensor is a device tensor. A call that would copy such a tensor to the host and wait
-for it (`.item()`, `.tolist()`, `.cpu()`, `.numpy()`, `bool()`/`int()`/`float()`, `nonzero`,
-`unique`, boolean-mask indexing, ...) is recorded with where it came from. Host bookkeeping on
-host tensors (the sampler's generator draws, reservoir arithmetic) is free and not counted.
+through every torch call of `train_task` with `benchmarks.host_sync.HostSyncCounter` (a
+TorchFunctionMode, shared with `python -m benchmarks gpu`): whatever is computed from a device
+tensor is a device tensor, and a call that would copy one to the host and wait for it is
+recorded with where it came from. Host bookkeeping on host tensors (the sampler's generator
+draws, reservoir arithmetic) is free and not counted.
 The demo's digits and MLP suffice: the question is which calls happen, not what is learned.
 """
 
 from __future__ import annotations
 
-import traceback
-import weakref
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
-from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root holds benchmarks/
 
-# Calls that hand a device tensor's values to the host (each one a device synchronisation).
-HOST_READS = {
-    "item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__",
-    "nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "bincount",
-    "repeat_interleave", "equal", "allclose",
-}
-
-
-class HostSyncCounter(TorchFunctionMode):
-    """Follows device tensors through torch calls and records every host read of one."""
-
-    def __init__(self, roots: list[torch.Tensor]) -> None:
-        super().__init__()
-        self._device: dict[int, weakref.ref] = {}
-        self.reads: list[tuple[str, str]] = []
-        for tensor in roots:
-            self._mark(tensor)
-
-    def _mark(self, tensor: torch.Tensor) -> None:
-        self._device[id(tensor)] = weakref.ref(tensor)
-
-    def on_device(self, value) -> bool:
-        if isinstance(value, torch.Tensor):
-            ref = self._device.get(id(value))
-            return ref is not None and ref() is value
-        if isinstance(value, (list, tuple)):
-            return any(self.on_device(v) for v in value)
-        if isinstance(value, dict):
-            return any(self.on_device(v) for v in value.values())
-        return False
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", str(func))
-        from_device = self.on_device(args) or self.on_device(kwargs)
-        if from_device and (name in HOST_READS or (name in ("__getitem__", "__setitem__") and _bool_index(args))):
-            frame = next(f for f in reversed(traceback.extract_stack()[:-1]) if "/retain/" in f.filename)
-            self.reads.append((name, f"{frame.filename.split('/retain/')[-1]}:{frame.lineno}"))
-        out = func(*args, **kwargs)
-        if from_device and name == "cpu" and out is args[0]:
-            out = out.clone()  # on a GPU .cpu() returns a new host tensor, not its input
-        if from_device and name not in HOST_READS:  # what a host read returns is on the host
-            for value in out if isinstance(out, (list, tuple)) else (out,):
-                if isinstance(value, torch.Tensor):
-                    self._mark(value)
-        return out
-
-
-def _bool_index(args) -> bool:
-    index = args[1] if len(args) > 1 else None
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
+from benchmarks import host_sync  # noqa: E402  (the counter, shared with `python -m benchmarks gpu`)
+from benchmarks.host_sync import HostSyncCounter  # noqa: E402
+from retain.engine.trainer import train_task  # noqa: E402
+from retain.experiment.config import build_config  # noqa: E402
+from retain.experiment.run import build_setup  # noqa: E402
 
 
 def device_roots(setup) -> list[torch.Tensor]:
     """What a GPU run keeps on the GPU: data, network, memory rows and columns."""
-    data, method = setup.ctx.dataset, setup.method
-    roots = [data.train.images, data.train.labels, *method.network.parameters()]
-    memory = getattr(method, "memory", None)
-    if memory is not None and memory._store is not None:
-        store = memory.store
-        roots += [t for t in (store._pixels, *store._columns.values(), *store._extras.values()) if t is not None]
-    return roots
+    return host_sync.device_roots(setup.ctx.dataset, setup.method)
 
 
 def reads_during_training(overrides: list[str], tasks: int = 2) -> list[tuple[str, str]]:
