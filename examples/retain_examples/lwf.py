@@ -6,8 +6,6 @@ logits of the network and those of a frozen copy taken before the task. No memor
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -28,6 +26,9 @@ class LwF(Method):
 
     Params = LwFParams
     supports_cutmix = False  # the new-class cross-entropy shifts each sample's own label
+    # What a checkpoint keeps besides the network, so a resumed run continues exactly:
+    persist = ("old_classes",)   # plain values, tensors, generators, sets, objects with state_dict
+    teachers = ("teacher",)      # frozen copies of the network (or None)
 
     def __init__(self, ctx, params: LwFParams) -> None:
         super().__init__(ctx, params)
@@ -50,16 +51,3 @@ class LwF(Method):
         distill = kd_loss(logits[:, :old], teacher_logits[:, :old], self.params.temperature)
         return new_loss + self.params.distill_weight * distill, {"ce": new_loss.detach(), "kd": distill.detach()}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["old_classes"] = self.old_classes
-        state["teacher"] = None if self.teacher is None else self.teacher.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.old_classes = state["old_classes"]
-        self.teacher = None
-        if state["teacher"] is not None:
-            self.teacher = frozen_copy(self.network)
-            self.teacher.load_state_dict(state["teacher"])

@@ -39,10 +39,6 @@ def _hits(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.stack([top1_hit, top5_hit], dim=1)
 
 
-def _accuracies(scores: torch.Tensor, labels: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
-    return _from_hits(_hits(scores, labels), column_masks)
-
-
 def _from_hits(hits: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAccuracy:
     top1_hit, top5_hit = hits[:, 0], hits[:, 1]
     per_task = [float(top1_hit[m].float().mean() * 100) if m.any() else float("nan") for m in column_masks]

@@ -42,6 +42,15 @@ class MemoryStore:
         self._extras: dict[str, torch.Tensor] = {}
         self.scores_kept = False  # a method wrote per-row scores (then they are stored data)
 
+    def state_view(self) -> dict[str, Any]:
+        """The store's state without its spare capacity: the rows in use of every column (what a
+        checkpoint must restore; the rows past `len(self)` are scratch)."""
+        view = {k: v for k, v in vars(self).items() if k not in ("_capacity", "_pixels", "_columns", "_extras")}
+        view["pixels"] = None if self._pixels is None else self._pixels[: self._size]
+        view["columns"] = {name: values[: self._size] for name, values in self._columns.items()}
+        view["extras"] = self.extras
+        return view
+
     # ----------------------------------------------------------------- sizes and views
     def __len__(self) -> int:
         return self._size

@@ -13,6 +13,8 @@ from torch import nn
 from retain.augment import mixed_cross_entropy
 from retain.config.strict import StrictSection
 from retain.engine.batch import MEMORY_EPOCHS, STREAM_PASS, Batch, Phase, Prediction  # noqa: F401  (re-exported: the method contract's data)
+from retain.methods.distillation import frozen_copy
+from retain.methods.state import declared, restore_attributes, save_attributes
 from retain.registry import Registry
 
 if TYPE_CHECKING:
@@ -98,6 +100,16 @@ class Method:
     # `memory.batch_size` (Rainbow Memory draws half of train.batch_size instead).
     fixed_replay: ClassVar[str | None] = None
     takes_memory_batch_size: ClassVar[bool] = True
+    # Attributes that are not state: rebuilt by a hook before they are read (`current_task` by
+    # `before_task`), so a checkpoint need not hold them. tests/methods/test_method_state.py checks
+    # that everything else a method keeps comes back from its `state_dict`.
+    transient: ClassVar[tuple[str, ...]] = ("current_task",)
+    # The method's own persistent attributes (besides the network): `state_dict` saves each and
+    # `load_state_dict` restores it (methods/state.py). Subclasses add their names; bases' count too.
+    persist: ClassVar[tuple[str, ...]] = ()
+    # Attributes holding a frozen copy of the network or None (distillation teachers): saved as
+    # weights, restored as a frozen copy of the restored network given those weights.
+    teachers: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def refusal(cls, setting: Setting) -> str | None:
@@ -234,12 +246,23 @@ class Method:
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the run: network weights and the method's own state."""
-        return {"network": self.network.state_dict()}
+        """Everything needed to continue the run: network weights and the attributes in `persist`."""
+        state = {"network": self.network.state_dict(), **save_attributes(self, declared(type(self), "persist"))}
+        for name in declared(type(self), "teachers"):
+            teacher = getattr(self, name)
+            state[name] = None if teacher is None else teacher.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
         self.network.load_state_dict(state["network"])
+        restore_attributes(self, declared(type(self), "persist"), state, self.ctx.device)
+        for name in declared(type(self), "teachers"):
+            teacher = None
+            if state[name] is not None:
+                teacher = frozen_copy(self.network)
+                teacher.load_state_dict(state[name])
+            setattr(self, name, teacher)
 
 
 def classification_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torch.Tensor:

@@ -66,8 +66,9 @@ class BiasCorrection(nn.Module):
     def state(self) -> dict[str, Any]:
         return {
             "ranges": [list(r) for r in self.ranges],
-            "alphas": [float(a) for a in self.alphas],
-            "betas": [float(b) for b in self.betas],
+            "alphas": [float(a.detach()) for a in self.alphas],
+            "betas": [float(b.detach()) for b in self.betas],
+            "trainable": [bool(a.requires_grad) for a in self.alphas],  # the newest is frozen once fitted
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -76,3 +77,6 @@ class BiasCorrection(nn.Module):
             with torch.no_grad():
                 self.alphas[-1].fill_(alpha)
                 self.betas[-1].fill_(beta)
+        for alpha, beta, trainable in zip(self.alphas, self.betas, state.get("trainable", [])):
+            alpha.requires_grad_(trainable)
+            beta.requires_grad_(trainable)

@@ -35,6 +35,7 @@ class BiC(ICaRL):
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
 
     Params = BiCParams
+    transient = ("val_stream", "val_slots", "held_out")  # drawn again by before_task / before_phase
     primary_score = "cnn"
 
     def __init__(self, ctx, params: BiCParams) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +51,9 @@ class DERpp(MemorizationAwareReplay):
     Params = DERppParams
     maer_insertion = "reservoir"  # maer_derpp.py: a plain reservoir
 
+    persist = ("buffer_generator",)
+    transient = ("_stream_logits",)  # this step's logits, set in training_loss, stored in after_step
+
     def __init__(self, ctx, params: DERppParams) -> None:
         super().__init__(ctx, params)
         self.buffer_generator = torch.Generator().manual_seed(ctx.config.seed + 104729)
@@ -92,11 +94,3 @@ class DERpp(MemorizationAwareReplay):
         logits = self.ctx.forward_eval(self.network, images)["logits"]
         return {"logits": pad_logits(logits, self.ctx.plan.num_classes)}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["buffer_generator"] = self.buffer_generator.get_state()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.buffer_generator.set_state(state["buffer_generator"])

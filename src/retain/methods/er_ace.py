@@ -32,23 +32,24 @@ class ERACE(MemorizationAwareReplay):
     )
 
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
+    persist = ("seen_classes",)
 
     def __init__(self, ctx, params) -> None:
         super().__init__(ctx, params)
-        self.seen = torch.zeros(ctx.plan.num_classes, dtype=torch.bool, device=ctx.device)
+        self.seen_classes = torch.zeros(ctx.plan.num_classes, dtype=torch.bool, device=ctx.device)
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
         labels = batch.stream_part(batch.labels)
         logits = self.network(batch.stream_part(batch.images))["logits"]
         self.track(batch, logits)
-        self.seen[labels] = True
+        self.seen_classes[labels] = True
         if self.current_task.index == 0:
             if labels.numel() == 0:  # the online memory epochs: the buffer rows with plain CE
                 return F.cross_entropy(self.network(batch.images)["logits"], batch.labels)
             return F.cross_entropy(logits, labels)
-        present = torch.zeros_like(self.seen)
+        present = torch.zeros_like(self.seen_classes)
         present[labels] = True
-        allowed = ace_mask(present, self.seen, logits.shape[1], self.ctx.plan.num_classes)
+        allowed = ace_mask(present, self.seen_classes, logits.shape[1], self.ctx.plan.num_classes)
         masked = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
         # The online protocol's memory epochs bring no stream rows: only the buffer CE remains.
         loss = F.cross_entropy(masked, labels) if labels.numel() else masked.sum()
@@ -57,12 +58,3 @@ class ERACE(MemorizationAwareReplay):
             replay = self.network(replay_images)["logits"]
             loss = loss + F.cross_entropy(replay, batch.memory_part(batch.labels))
         return loss
-
-    def state_dict(self):
-        state = super().state_dict()
-        state["seen_classes"] = self.seen.cpu().clone()
-        return state
-
-    def load_state_dict(self, state) -> None:
-        super().load_state_dict(state)
-        self.seen = state["seen_classes"].to(self.seen.device)

@@ -10,7 +10,7 @@ Avalanche's Replay). Unset, each policy keeps its usual mode (docs/replay.md).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,8 @@ class ExemplarMethod(Method):
     uses_memory: ClassVar[bool] = True
     default_policy: ClassVar[str] = "herding"
     replay_modes: ClassVar[tuple[str, ...]] = ("concat", "batch")
+    transient: ClassVar[tuple[str, ...]] = ("_selection_limit",)  # set in after_task before selection reads it
+    persist: ClassVar[tuple[str, ...]] = ("memory", "class_means", "exposed", "updated_task")
 
     def __init__(self, ctx, params: MethodParams) -> None:
         super().__init__(ctx, params)
@@ -252,18 +254,3 @@ class ExemplarMethod(Method):
             prediction.scores["nme"] = self.nme_scores(prediction.features)
         return prediction
 
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["memory"] = self.memory.state_dict()
-        state["class_means"] = self.class_means
-        state["exposed"] = sorted(self.exposed)
-        state["updated_task"] = self.updated_task
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.memory.load_state_dict(state["memory"])
-        self.class_means = state["class_means"]
-        self.exposed = set(int(c) for c in state.get("exposed", []))
-        self.updated_task = int(state.get("updated_task", -1))

@@ -9,7 +9,7 @@ margin ranking loss on old-class samples; λ_t = λ_base·sqrt(|C_old| / |C_new|
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +94,8 @@ class LUCIR(ExemplarMethod):
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
 
     Params = LUCIRParams
+    persist = ("num_old", "lambda_t", "ncm_means")
+    teachers = ("teacher",)
     default_policy = "herding"
     supports_full_head = False  # a cosine head of old and new blocks
     primary_score = "cnn"
@@ -233,19 +235,3 @@ class LUCIR(ExemplarMethod):
         return prediction
 
     # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(
-            teacher=None if self.teacher is None else self.teacher.state_dict(),
-            num_old=self.num_old, lambda_t=self.lambda_t, ncm_means=self.ncm_means,
-        )
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.num_old = int(state["num_old"])
-        self.lambda_t = float(state["lambda_t"])
-        self.ncm_means = state["ncm_means"]
-        if state["teacher"] is not None:
-            self.teacher = frozen_copy(self.network)
-            self.teacher.load_state_dict(state["teacher"])

@@ -46,9 +46,6 @@ class QuadraticPenalty:
         else:
             self.slots.append(slot)
 
-    def latest_importance(self) -> Tensors | None:
-        return self.slots[-1]["importance"] if self.slots else None
-
     def __call__(self, params: dict[str, nn.Parameter]) -> torch.Tensor:
         device = next(iter(params.values())).device
         total = torch.zeros((), device=device)
@@ -87,6 +84,9 @@ class RegularizedReplay(ERMixed):
     """
 
     Params = RegularizationParams
+    # The running penalty sum of the task in progress is state too: an epoch checkpoint without it
+    # made a resumed run report another mean penalty for that task.
+    persist = ("penalty", "penalty_sums", "importance_sums", "_penalty_sum", "_steps")
     default_policy = "reservoir"
 
     def __init__(self, ctx, params: RegularizationParams) -> None:
@@ -122,7 +122,7 @@ class RegularizedReplay(ERMixed):
         # memory epochs trained on the updated memory only.
         self.consolidate(self.call_rows(task, with_stream=not (self.online and self.consolidates_every_call)))
         super().after_task(task)
-        self.penalty_sums.append(float(self._penalty_sum) / max(self._steps, 1))
+        self.penalty_sums.append(float(self._penalty_sum) / max(self._steps, 1))  # results.json's mean penalty
         self._penalty_sum.zero_()
         self._steps = 0
         self.importance_sums.append(self.penalty.total_importance())
@@ -147,15 +147,3 @@ class RegularizedReplay(ERMixed):
     def extra_results(self) -> dict[str, Any]:
         return {"mean_penalty_per_task": self.penalty_sums, "importance_sum_per_task": self.importance_sums}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["penalty"] = self.penalty.state_dict()
-        state["penalty_sums"] = list(self.penalty_sums)
-        state["importance_sums"] = list(self.importance_sums)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.penalty.load_state_dict(state["penalty"])
-        self.penalty_sums = list(state["penalty_sums"])
-        self.importance_sums = list(state["importance_sums"])

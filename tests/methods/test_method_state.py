@@ -1,0 +1,180 @@
+"""A method's checkpoint holds all of its state (issue 28, item 7).
+
+A field that `state_dict` forgets does not always change the accuracy matrix of a short test run, so
+comparing matrices after a resume would miss it. Here every registered method (and the example
+plugin) is run on the digits demo with a task checkpoint and an epoch checkpoint; at each save the
+method's whole object graph is fingerprinted (every attribute, recursively: tensors bit for bit,
+modules' parameters, buffers and train/frozen flags, generators, numpy arrays, sets, plain values).
+A fresh method built from the same config and given the saved state must have the same fingerprint,
+except for the attributes the method declares `transient` (caches rebuilt on use).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from retain.data import load_configured_dataset
+from retain.experiment import checkpoint as checkpoint_module
+from retain.experiment.config import build_config
+from retain.experiment.run import build_setup, run
+from retain.methods import get_method_class, method_names
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# What a method needs on the digits demo (MLP backbone) to keep state in every task.
+SETTINGS: dict[str, list[str]] = {
+    "memo": ["model.backbone=convnet2", "model.options={}"],
+    "mrdc": ["memory.codec=jpeg", "memory.quality=50"],
+    "joint": ["method.training=cumulative"],
+}
+# Objects that belong to the run, not to the method: the same in the fresh setup by construction.
+SHARED = ("ctx", "params", "log")
+
+
+def fingerprint(value: Any, path: str = "", seen: set[int] | None = None, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Flatten an object graph into {path: comparable leaf}; shared run objects are skipped."""
+    seen = set() if seen is None else seen
+    out = {} if out is None else out
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+        out[path] = (str(t.dtype), tuple(t.shape), t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"",
+                     value.requires_grad)
+        return out
+    if isinstance(value, np.ndarray):
+        out[path] = (str(value.dtype), value.shape, value.tobytes())
+        return out
+    if isinstance(value, (str, int, float, bool, type(None), bytes)):
+        out[path] = value
+        return out
+    if isinstance(value, torch.Generator):
+        out[path] = bytes(value.get_state().numpy())
+        return out
+    if isinstance(value, (torch.device, torch.dtype, type)) or callable(value) and not hasattr(value, "__dict__"):
+        return out
+    if id(value) in seen:
+        return out
+    seen.add(id(value))
+    if isinstance(value, torch.nn.Module):
+        out[path + ".training"] = [m.training for m in value.modules()]
+        for name, tensor in value.state_dict(keep_vars=True).items():
+            fingerprint(tensor, f"{path}.{name}", seen, out)
+        return out
+    if isinstance(value, dict):
+        out[path + ".keys"] = sorted(map(repr, value))
+        for key, item in value.items():
+            fingerprint(item, f"{path}[{key!r}]", seen, out)
+        return out
+    if isinstance(value, (list, tuple)):
+        out[path + ".len"] = len(value)
+        for i, item in enumerate(value):
+            fingerprint(item, f"{path}[{i}]", seen, out)
+        return out
+    if isinstance(value, (set, frozenset)):
+        out[path] = sorted(map(repr, value))
+        return out
+    view = getattr(value, "state_view", None)  # containers with spare capacity show their rows in use
+    attributes = view() if callable(view) else getattr(value, "__dict__", None)
+    if attributes is None:
+        out[path] = repr(value)
+        return out
+    skip = set(SHARED) | transient_attributes(type(value))
+    for name, item in attributes.items():
+        if name not in skip:
+            fingerprint(item, f"{path}.{name}", seen, out)
+    return out
+
+
+def transient_attributes(cls: type) -> set[str]:
+    """The attributes a class and its bases declare `transient` (rebuilt before use, not state)."""
+    return {name for base in cls.__mro__ for name in vars(base).get("transient", ())}
+
+
+def _method_cases() -> list:
+    return [*method_names(), "plugin:lwf"]
+
+
+def _config(method: str, tmp_path: Path):
+    settings = ["train.epochs=2", "scenario.num_tasks=2", "checkpoint.every_epochs=1",
+                "logging.report=false", "logging.tensorboard=false"]
+    if method.startswith("plugin:"):
+        settings += [f"imports=[{EXAMPLES / 'retain_examples' / 'lwf.py'}]", "method.name=lwf"]
+    else:
+        settings += [f"method.name={method}"] + SETTINGS.get(method, [])
+        if get_method_class(method).uses_memory:
+            settings.append("memory.budget=100 images")
+    return build_config(preset="demo", overrides=settings, seed=2)
+
+
+def _saved_states(monkeypatch) -> list[tuple[dict, dict[str, Any], int | None]]:
+    """Every checkpoint payload of the run with the fingerprint of the live method when it was made."""
+    saved: list = []
+    original = checkpoint_module.Checkpointer._payload
+
+    def recording(self, kind, method, ctx, progress, **extra):
+        payload = original(self, kind, method, ctx, progress, **extra)
+        # A copy: state_dict shares the live tensors, which go on training after the file is written.
+        saved.append((copy.deepcopy(payload), fingerprint(method, "method"), progress.completed_tasks))
+        return payload
+
+    monkeypatch.setattr(checkpoint_module.Checkpointer, "_payload", recording)
+    return saved
+
+
+def differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    keys = sorted(set(expected) | set(found))
+    return [k for k in keys if expected.get(k, "<missing>") != found.get(k, "<missing>")]
+
+
+@pytest.fixture(autouse=True)
+def dataset_loaded_once(monkeypatch):
+    """Each checkpoint is loaded into a freshly built method; the digits are parsed once."""
+    import retain.experiment.run as run_module
+
+    def cached(data):
+        key = repr(data)
+        if key not in _LOADED:
+            _LOADED[key] = load_configured_dataset(data)
+        return _LOADED[key]
+
+    monkeypatch.setattr(run_module, "load_configured_dataset", cached)
+
+
+_LOADED: dict = {}
+
+
+@pytest.mark.parametrize("method", _method_cases())
+def test_a_fresh_method_given_the_saved_state_equals_the_method_that_saved_it(method, tmp_path, monkeypatch):
+    config = _config(method, tmp_path)
+    saved = _saved_states(monkeypatch)
+    run(config, out=tmp_path / "run")
+    # The checkpoints of task 2 (its epoch checkpoint and the boundaries around it): each method
+    # holds all of its kinds of state by then (memory, teacher, statistics, old classes).
+    checked = [(p, e, c) for p, e, c in saved if (p["kind"], c) in {("task", 1), ("epoch", 1), ("task", 2)}]
+    assert [p["kind"] for p, _, _ in checked] == ["task", "epoch", "epoch", "task"], [(p["kind"], c) for p, _, c in saved]
+    for payload, expected, completed in checked:
+        fresh = build_setup(config)
+        if payload["kind"] == "epoch":  # saved inside task `completed`: the run had called before_task on it
+            before = _task_state_before(saved, completed)
+            if before is not None:
+                fresh.method.load_state_dict(before)
+            fresh.method.before_task(fresh.plan.tasks[completed])
+        fresh.method.load_state_dict(payload["method"])
+        found = fingerprint(fresh.method, "method")
+        wrong = differences(expected, found)
+        assert not wrong, (
+            f"{method}: after load_state_dict of the {payload['kind']} checkpoint (completed tasks {completed}) these "
+            f"attributes differ from the method that saved it (missing from state_dict, or not restored): {wrong[:12]}")
+
+
+def _task_state_before(saved, completed: int) -> dict:
+    """The method state of the task checkpoint that ends task `completed` (a fresh method for task 1)."""
+    for payload, _, done in saved:
+        if payload["kind"] == "task" and done == completed:
+            return payload["method"]
+    return None
