@@ -26,6 +26,7 @@ from retain.errors import ConfigError
 from retain.experiment.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.experiment.plugins import anchor_imports
 from retain.experiment.presets import preset_names
+from retain.experiment.results import upgraded
 from retain.experiment.sweep import SweepSummary, run_sweep
 
 ConfigSource = RetainConfig | Mapping[str, Any] | str | Path | None
@@ -128,7 +129,7 @@ def load_results(run_dir: str | Path) -> Results:
             "that finished at least one task."
         )
     try:
-        return Results(json.loads(path.read_text()))
+        return Results(upgraded(json.loads(path.read_text())))
     except json.JSONDecodeError as error:
         raise ConfigError(f"{str(path)!r} is not valid JSON ({error}); it was not written by retain.") from None
 

@@ -1,10 +1,14 @@
 """IL2M (spec §4, acceptance checks §10.4): rectification, gate, guard, statistics, training."""
 
+import json
+
 import pytest
 import torch
 
+from retain.api import load_results
 from retain.engine.trainer import train_task
 from retain.experiment.config import build_config
+from retain.experiment.report import read_results
 from retain.experiment.run import build_setup, run
 from retain.methods.il2m import rectification_ratio, rectify_scores
 
@@ -88,10 +92,11 @@ def test_statistics_use_full_data_at_first_state_and_exemplars_now():
         assert method.mu_cur[c].item() == pytest.approx(expected[c], rel=1e-5)
         assert method.mu_init[c].item() == mu_init_first[c].item()  # fixed at the class's first state
     assert method.ledger_items()["class_statistics"] == 4 * (len(second.seen_classes) + 2)
-    # Rectified scores are primary; the raw logits stay available as "raw".
+    # The rectified scores are their own score set, "il2m" (primary); the logits stay "cnn".
     test_images = ctx.augmenter.eval(ctx.dataset.test.images[:64])
     prediction = method.predict(test_images)
-    assert torch.equal(prediction.scores["raw"], method.network(test_images)["logits"])
+    assert torch.equal(prediction.logits, method.network(test_images)["logits"])
+    assert not torch.equal(prediction.scores["il2m"], prediction.logits)
 
 
 def _two_states_with_logits(old_class_logits):
@@ -124,8 +129,8 @@ def test_guard_fires_for_a_past_class_whose_exemplars_score_negative():
     assert method.extra_results()["il2m_guard_fired"] == 1
     assert method.extra_results()["il2m_guard_events"] == [{"task": 1, "classes": [0]}]
     # Class 0 keeps its raw score; class 1 is rectified by (100 / 50) · (100 / 100) = 2.
-    torch.testing.assert_close(prediction.scores["raw"][0], torch.tensor([-5.0, 50.0, 100.0, 100.0]))
-    torch.testing.assert_close(prediction.logits[0], torch.tensor([-5.0, 100.0, 100.0, 100.0]))
+    torch.testing.assert_close(prediction.logits[0], torch.tensor([-5.0, 50.0, 100.0, 100.0]))
+    torch.testing.assert_close(prediction.scores["il2m"][0], torch.tensor([-5.0, 100.0, 100.0, 100.0]))
 
 
 def test_guard_stays_silent_when_every_statistic_is_positive():
@@ -133,7 +138,7 @@ def test_guard_stays_silent_when_every_statistic_is_positive():
     assert method.extra_results()["il2m_guard_fired"] == 0
     assert method.extra_results()["il2m_guard_events"] == []
     # Both past classes rectified: ratios 100/50 = 2 and 100/25 = 4.
-    torch.testing.assert_close(prediction.logits[0], torch.tensor([100.0, 100.0, 100.0, 100.0]))
+    torch.testing.assert_close(prediction.scores["il2m"][0], torch.tensor([100.0, 100.0, 100.0, 100.0]))
 
 
 def test_rectify_false_charges_nothing_and_returns_raw_scores():
@@ -145,10 +150,33 @@ def test_il2m_learns_and_reports_both_score_sets(tmp_path):
     config = build_config(preset="demo", overrides=["method.name=il2m", "memory.budget=100 images", "train.epochs=5"], seed=1)
     results = run(config, out=tmp_path / "il2m")
     assert results["accuracy_matrix"][-1][0] > 40  # the first task is remembered (chance is 10% overall)
-    assert set(results["metrics_by_score"]) >= {"cnn", "raw"}
+    assert set(results["metrics_by_score"]) >= {"cnn", "il2m"} and "raw" not in results["metrics_by_score"]
+    assert results["primary_score"] == "il2m" and results["accuracy_matrix"] == results["accuracy"]["il2m"]["matrix"]
+    # The first state has no past classes: both score sets agree there.
+    assert results["accuracy"]["il2m"]["matrix"][0][0] == results["accuracy"]["cnn"]["matrix"][0][0]
     assert "average_incremental_accuracy_excl_first" in results["metrics"]
     assert len(results["stage_accuracy_top5"]) == 5
     assert len(results["method_results"]["il2m_confidence"]) == 5  # conf(s) of every state
+
+
+def test_an_il2m_results_file_of_the_old_naming_is_read_with_todays_names(tmp_path):
+    # Before the rectified scores had their own set, results.json called them "cnn" and the logits "raw".
+    config = build_config(preset="demo", overrides=["method.name=il2m", "memory.budget=100 images", "train.epochs=1",
+                                                    "scenario.num_tasks=2"], seed=1)
+    run(config, out=tmp_path / "il2m")
+    results = json.loads((tmp_path / "il2m" / "results.json").read_text())
+    old = json.loads((tmp_path / "il2m" / "results.json").read_text())
+    renamed = {"il2m": "cnn", "cnn": "raw", "il2m-til": "cnn-til", "cnn-til": "raw-til"}
+    for key in ("accuracy", "metrics_by_score"):
+        old[key] = {renamed.get(name, name): value for name, value in old[key].items()}
+    old["primary_score"] = "cnn"
+    (tmp_path / "il2m" / "results.json").write_text(json.dumps(old))
+    loaded = load_results(tmp_path / "il2m")
+    assert loaded["primary_score"] == "il2m"
+    same = json.dumps(results["accuracy"], sort_keys=True)  # JSON text: NaN (tasks not yet seen) equals itself
+    assert json.dumps(loaded["accuracy"], sort_keys=True) == same
+    assert json.dumps(loaded["metrics_by_score"], sort_keys=True) == json.dumps(results["metrics_by_score"], sort_keys=True)
+    assert json.dumps(read_results(tmp_path / "il2m" / "results.json")["accuracy"], sort_keys=True) == same
 
 
 def test_a_streaming_memory_leaves_room_for_the_statistics(tmp_path):

@@ -24,7 +24,7 @@ import numpy as np
 from retain import metrics
 from retain.errors import ConfigError
 from retain.experiment.faults import fault_point
-from retain.experiment.results import atomic_write, atomic_write_text
+from retain.experiment.results import atomic_write, atomic_write_text, upgraded
 
 MIB = 1024 * 1024
 NO_MEMORY = "no memory"
@@ -105,6 +105,7 @@ def read_results(path: Path) -> dict[str, Any]:
         raise refuse(f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(results, dict):
         raise refuse(f"it holds a {type(results).__name__}, not a mapping")
+    results = upgraded(results)
     for key, kind in _REQUIRED.items():
         if key not in results:
             raise refuse(f"it lacks {key!r}")

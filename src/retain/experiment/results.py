@@ -94,3 +94,21 @@ def versions() -> dict[str, str]:
         "cpu_count": str(os.cpu_count()),
         "torch_threads": str(torch.get_num_threads()),
     }
+
+
+# Before IL2M's rectified scores had a score set of their own, results.json called them "cnn" and the
+# logits "raw"; an old file is read with today's names.
+_IL2M_RENAMES = {"cnn": "il2m", "raw": "cnn", "cnn-til": "il2m-til", "raw-til": "cnn-til"}
+
+
+def upgraded(results: dict[str, Any]) -> dict[str, Any]:
+    """A results.json as this version names it (older files are renamed in memory, not on disk)."""
+    scores = results.get("accuracy")
+    if results.get("method") != "il2m" or not isinstance(scores, dict) or "raw" not in scores:
+        return results
+    for key in ("accuracy", "metrics_by_score"):
+        if isinstance(results.get(key), dict):
+            results[key] = {_IL2M_RENAMES.get(name, name): value for name, value in results[key].items()}
+    if results.get("primary_score") == "cnn":
+        results["primary_score"] = "il2m"
+    return results

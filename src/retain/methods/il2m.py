@@ -15,6 +15,10 @@ from retain.scenarios import TaskSpec
 FLOAT_BYTES = 4
 
 
+# The score set of IL2M's rectified predictions (results.json, reports); "cnn" stays the logits.
+RECTIFIED = "il2m"
+
+
 class IL2MParams(MethodParams):
     """`rectify: false` gives IL2M's "FT" baseline (same training, raw scores, no statistics
     charged); `lr_by_state` divides the base lr by the state number b (lr = base / b);
@@ -60,6 +64,7 @@ class IL2M(ExemplarMethod):
     scores rectified with per-class statistics from the state each class was first learned."""
 
     Params = IL2MParams
+    primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)
 
     @classmethod
@@ -173,12 +178,14 @@ class IL2M(ExemplarMethod):
         prediction = super().predict(images)
         if not self.params.rectify:
             return prediction
+        # The logits stay the "cnn" score set; the rectified scores are their own set, "il2m" (the
+        # logits themselves in the first state, which has no past classes, so its matrix is full).
         raw = prediction.logits
-        prediction.scores["raw"] = raw  # every state, so the score set has a full accuracy matrix
-        if len(self.confidence) < 2:
-            return prediction  # the first state has no past classes
-        ratio, _, new = self._ratio()
-        prediction.logits = rectify_scores(raw.float(), ratio.to(raw.device), new.to(raw.device))
+        rectified = raw
+        if len(self.confidence) >= 2:
+            ratio, _, new = self._ratio()
+            rectified = rectify_scores(raw.float(), ratio.to(raw.device), new.to(raw.device))
+        prediction.scores[RECTIFIED] = rectified
         return prediction
 
     def extra_results(self) -> dict[str, Any]:
