@@ -49,7 +49,7 @@ def test_maer_selects_lowest_saved_scores_first(tmp_path):
                                                     f"method.scores_file={tmp_path / 'scores.npy'}"])
     method = build_setup(config).method
     task = build_setup(config).plan.tasks[0]
-    ordered = method.ordered_candidates(task)
+    ordered = method.memorization.ordered_candidates(task)
     assert sorted(ordered.tolist()) == sorted(task.train_indices.tolist())
     assert np.all(np.diff(scores[ordered.numpy()]) >= 0)
     wrong = tmp_path / "wrong.npy"

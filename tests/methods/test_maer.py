@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from retain.errors import ConfigError
 from retain.engine.trainer import train_task
 from retain.experiment.config import build_config
 from retain.experiment.run import build_setup, run
@@ -101,31 +102,31 @@ def test_training_tracks_stream_rows_only_and_rewrites_the_task_slots():
     first, second = setup.plan.tasks
     method.before_task(first)
     train_task(method, first, ctx)
-    listed, _ = method.proxy.ordered()
+    listed, _ = method.memorization.proxy.ordered()
     assert set(listed.tolist()) <= set(first.train_indices.tolist())  # dataset indices of stream rows
     method.after_task(first)
     store = method.memory.store
     assert len(store) == 60
     method.before_task(second)
-    assert method.proxy.ordered()[0].numel() == 0  # reset at task start
+    assert method.memorization.proxy.ordered()[0].numel() == 0  # reset at task start
     train_task(method, second, ctx)
     old_slots = torch.nonzero(torch.isin(store.labels, torch.tensor(first.new_classes))).flatten()
     old_rows = store.gather(old_slots).clone()
-    ordered, _ = method.proxy.ordered()
+    ordered, _ = method.memorization.proxy.ordered()
     method.after_task(second)
     assert torch.equal(store.gather(old_slots), old_rows)  # older task untouched
     # max: the written rows are the last entries of each class's proxy list.
     labels = ctx.train_labels(ordered)
     quotas = maer_quotas(60, 2, sorted(second.new_classes))
     expected = maer_select(ordered, labels, quotas, "max")
-    written = method.selection_log[-1]["written"]
+    written = method.memorization.selection_log[-1]["written"]
     new_slots = torch.nonzero(torch.isin(store.labels, torch.tensor(second.new_classes))).flatten()
     assert torch.equal(store.gather(new_slots[:written]), ctx.train_images(expected[:written]))
 
 
 def test_balanced_reservoir_baseline_does_not_rewrite():
     setup = _setup("memory.policy=balanced_reservoir")
-    assert not setup.method.maer_active
+    assert setup.method.memorization is None
 
 
 def test_proxy_uses_pre_step_predictions_of_the_stream_part():
@@ -138,7 +139,7 @@ def test_proxy_uses_pre_step_predictions_of_the_stream_part():
     with torch.no_grad():
         logits = method.network(images)["logits"]
     method.training_loss(batch)
-    listed = set(method.proxy.ordered()[0].tolist())
+    listed = set(method.memorization.proxy.ordered()[0].tolist())
     expected = {i for i, ok in zip([5, 6], (logits[:2].argmax(1) == 0).tolist()) if ok}
     assert listed == expected  # memory rows (slots 0, 1) never enter the list
 
@@ -160,8 +161,8 @@ def test_maer_high_keeps_a_longtail_area(tmp_path):
         method.before_task(task)
         train_task(method, task, setup.ctx)
         method.after_task(task)
-    assert method.longtail_rows == 2 * 2 * 2  # ⌊200·0.1/10⌋ = 2 per class, 2 classes per task
-    assert method.memory.stream_capacity == 200 - method.longtail_rows
+    assert method.memorization.longtail_rows == 2 * 2 * 2  # ⌊200·0.1/10⌋ = 2 per class, 2 classes per task
+    assert method.memory.stream_capacity == 200 - method.memorization.longtail_rows
     assert len(method.memory.store) == 200
 
 
@@ -185,3 +186,14 @@ def test_each_plugin_inserts_with_the_papers_reservoir():
                 else reservoir_assign(1000, 50, 100, g2))
         assert all(torch.equal(a, b) for a, b in zip(got, want))
     assert kinds == {"maer": True, "derpp": False}
+
+
+@pytest.mark.parametrize("method", ["er_ace", "derpp"])
+def test_maer_settings_without_the_maer_policy_are_refused(method, tmp_path):
+    # scores_file and longtail_fraction are read by MAER's selection only (memory.policy: maer);
+    # with a plain reservoir they would change nothing.
+    for setting, field in (("method.scores_file=/nowhere.npy", "method.scores_file"),
+                           ("method.longtail_fraction=0.1", "method.longtail_fraction")):
+        config = build_config(preset="demo", overrides=[f"method.name={method}", "memory.budget=100 images", setting])
+        with pytest.raises(ConfigError, match=rf"{field}.*memory\.policy"):
+            build_setup(config)

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from retain.devices import to_device
 from retain.methods.base import Batch, register_method
-from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
+from retain.methods.memorization_proxy import MemorizationParams
+from retain.methods.streaming import StreamingReplay
 
 
 class DERppParams(MemorizationParams):
@@ -37,7 +38,7 @@ def masked_mse(outputs: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("derpp")
-class DERpp(MemorizationAwareReplay):
+class DERpp(StreamingReplay):
     """DER++: CE on the stream + α·MSE to the logits stored with one buffer minibatch + β·CE on
     a second, independent buffer minibatch; the buffer (reservoir) keeps logits at insertion."""
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from retain.methods.base import Batch, register_method
-from retain.methods.memorization_proxy import MemorizationAwareReplay
+from retain.methods.streaming import StreamingReplay
 
 
 def ace_mask(present: torch.Tensor, seen: torch.Tensor, width: int, total_classes: int) -> torch.Tensor:
@@ -22,7 +22,7 @@ def ace_mask(present: torch.Tensor, seen: torch.Tensor, width: int, total_classe
 
 
 @register_method("er_ace")
-class ERACE(MemorizationAwareReplay):
+class ERACE(StreamingReplay):
     """ER-ACE: from the second task on, the stream CE masks logits of classes neither in the
     batch nor beyond the highest seen class; the buffer minibatch uses plain CE."""
 

@@ -6,11 +6,12 @@ import torch
 from pydantic import Field
 
 from retain.methods.base import Batch, Setting, classification_loss, register_method
-from retain.methods.memorization_proxy import MemorizationAwareReplay, MemorizationParams
+from retain.methods.memorization_proxy import MemorizationParams
+from retain.methods.streaming import StreamingReplay
 
 
 @register_method("maer")
-class MAER(MemorizationAwareReplay):
+class MAER(StreamingReplay):
     """ER with a balanced reservoir whose current-task slots are rewritten at task end with the
     lowest / middle / highest memorization-proxy samples per class (`memory.maer_policy`)."""
 

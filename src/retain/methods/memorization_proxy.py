@@ -1,17 +1,17 @@
-"""The memorization proxy of MAER (spec §5.3) and the replay base that uses it.
+"""The memorization proxy of MAER (spec §5.3) and the selection add-on that uses it.
 
 The proxy orders a task's stream samples by when they became, and stayed, correctly
 classified: early = typical (low memorization), late = atypical (high memorization).
-`MemorizationAwareReplay` is ER-style streaming replay that, with `memory.policy: maer`,
-tracks the proxy and rewrites the current task's buffer slots at task end (MAER, and the
-MAER plug-ins of ER-ACE and DER++).
+`MemorizationSelection` is the add-on a streaming replay method (methods/streaming.py) holds
+under `memory.policy: maer`: it tracks the proxy and rewrites the current task's buffer slots
+at task end (MAER, and the MAER plug-ins of ER-ACE and DER++).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +20,6 @@ from pydantic import Field
 from retain.errors import ConfigError
 from retain.memory.policies.maer import longtail_victims, maer_quotas, maer_select, write_back
 from retain.methods.base import Batch, MethodParams
-from retain.methods.exemplar import ExemplarMethod
 from retain.scenarios import TaskSpec
 
 # A stamp is iteration · 2^20 + position in the batch, so sorting stamps gives list order.
@@ -125,71 +124,30 @@ class MemorizationParams(MethodParams):
     longtail_fraction: float = Field(0.0, ge=0, lt=1)
 
 
-class MemorizationAwareReplay(ExemplarMethod):
-    """Streaming replay whose buffer, with `memory.policy: maer`, is rewritten at each task end
-    with the current task's lowest (`min`), middle or highest (`max`) memorization samples
-    per class (`memory.maer_policy`). Subclasses call `track` with their stream logits."""
+class MemorizationSelection:
+    """MAER's add-on to a streaming replay method (`memory.policy: maer`): the proxy (or saved
+    scores), the rewrite of the current task's slots at task end, and maer_high's long-tail area."""
 
-    Params = MemorizationParams
-    default_policy = "reservoir"
-    # How `memory.policy: maer` inserts during a task for this plug-in (the paper's code):
-    # a balanced reservoir for ER (maer.py), a plain reservoir for DER++ (maer_derpp.py).
-    maer_insertion: ClassVar[str] = "balanced_reservoir"
-
-    def __init__(self, ctx, params: MemorizationParams) -> None:
-        super().__init__(ctx, params)
-        if not self.streaming:
-            raise ConfigError(
-                f"method.name={self.name!r} replays a buffer filled during training, so memory.policy must be a "
-                f"streaming policy (reservoir, balanced_reservoir or maer), not {self.memory.policy.name!r}."
-            )
-        if self.memory.policy.name == "maer":
-            self.memory.policy.balanced = self.maer_insertion == "balanced_reservoir"
+    def __init__(self, ctx, params: MemorizationParams, balanced: bool) -> None:
+        self.ctx = ctx
+        self.balanced = balanced  # the insertion the policy uses during a task
         self.proxy = MemorizationProxy(ctx.dataset.train.labels.numel(), ctx.dataset.train.labels.device)
         self.scores = None
         if params.scores_file is not None:
             self.scores = load_memorization_scores(params.scores_file, ctx.dataset.name, self.proxy.stamps.numel())
+        self.longtail_fraction = params.longtail_fraction
         self.longtail_rows = 0
         self.selection_log: list[dict[str, Any]] = []
 
-    @property
-    def maer_active(self) -> bool:
-        return self.memory.policy.name == "maer"
-
-    def check_setup(self) -> None:
-        super().check_setup()
-        if self.params.longtail_fraction > 0 and (not self.maer_active or self.ctx.config.memory.codec != "raw"):
-            raise ConfigError(
-                f"method.longtail_fraction={self.params.longtail_fraction} needs memory.policy='maer' and "
-                f"memory.codec='raw' (now {self.memory.policy.name!r}, {self.ctx.config.memory.codec!r}); "
-                "set method.longtail_fraction=0 otherwise."
-            )
-
-    # ------------------------------------------------------------------ training
-    def before_task(self, task: TaskSpec) -> None:
-        super().before_task(task)
-        self.proxy.reset()
-
-    def track(self, batch: Batch, stream_logits: torch.Tensor) -> None:
+    def observe(self, batch: Batch, stream_logits: torch.Tensor, dist) -> None:
         """Proxy bookkeeping from the pre-step logits of the batch's stream rows."""
-        if self.maer_active and self.scores is None:
-            correct = stream_logits.detach().argmax(dim=1) == batch.stream_part(batch.labels)
-            indices = batch.stream_part(batch.indices)
-            if self.ctx.dist is not None:  # a rank's shard: the whole batch's rows, in batch order, on every rank
-                indices, correct = self.ctx.dist.gather_rows(indices), self.ctx.dist.gather_rows(correct)
-            self.proxy.observe(indices, correct)
-
-    def stored_extras(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
-        """Memory columns for rows written at task end (DER++: their logits)."""
-        return None
-
-    # ------------------------------------------------------------------ task end
-    def after_task(self, task: TaskSpec) -> None:
-        if self.maer_active and self.memory.stream_capacity is not None:
-            self.rewrite_task_slots(task)
-            if self.params.longtail_fraction > 0:
-                self.add_longtail(task)
-        super().after_task(task)
+        if self.scores is not None:
+            return
+        correct = stream_logits.detach().argmax(dim=1) == batch.stream_part(batch.labels)
+        indices = batch.stream_part(batch.indices)
+        if dist is not None:  # a rank's shard: the whole batch's rows, in batch order, on every rank
+            indices, correct = dist.gather_rows(indices), dist.gather_rows(correct)
+        self.proxy.observe(indices, correct)
 
     def ordered_candidates(self, task: TaskSpec) -> torch.Tensor:
         """The task's samples in increasing memorization: the proxy list, or saved scores."""
@@ -198,9 +156,9 @@ class MemorizationAwareReplay(ExemplarMethod):
         indices = torch.as_tensor(task.train_indices, dtype=torch.int64)
         return indices[torch.argsort(self.scores[indices], stable=True)]
 
-    def rewrite_task_slots(self, task: TaskSpec) -> torch.Tensor:
+    def rewrite_task_slots(self, method, task: TaskSpec) -> torch.Tensor:
         """Overwrite the current task's reservoir slots with the MAER selection (§5.3)."""
-        capacity = self.memory.stream_capacity
+        capacity = method.memory.stream_capacity
         classes = sorted(int(c) for c in task.new_classes)
         quotas = maer_quotas(capacity, task.index + 1, classes)
         ordered = self.ordered_candidates(task)
@@ -208,53 +166,45 @@ class MemorizationAwareReplay(ExemplarMethod):
         chosen = maer_select(ordered, labels, quotas, self.ctx.config.memory.maer_policy)
         images = self.ctx.train_images(chosen)
         slots = write_back(
-            self.memory.store, classes, images, self.ctx.train_labels(chosen), task=task.index,
-            extras=self.stored_extras(images), limit=capacity,
+            method.memory.store, classes, images, self.ctx.train_labels(chosen), task=task.index,
+            extras=method.stored_extras(images), limit=capacity,
         )
         self.selection_log.append({"task": task.index, "listed": int(ordered.numel()), "selected": int(chosen.numel()), "written": int(slots.numel())})
         return slots
 
-    def add_longtail(self, task: TaskSpec) -> None:
+    def add_longtail(self, method, task: TaskSpec) -> None:
         """maer_high: the highest-proxy samples of each new class take over reservoir slots of
         the most frequent class and leave the reservoir for a long-tail area at the end."""
-        capacity = self.memory.stream_capacity
+        capacity = method.memory.stream_capacity
         total = capacity + self.longtail_rows
-        per_class = int(total * self.params.longtail_fraction / self.ctx.plan.num_classes)
+        per_class = int(total * self.longtail_fraction / self.ctx.plan.num_classes)
         if per_class < 1:
             raise ConfigError(
-                f"method.longtail_fraction={self.params.longtail_fraction} of a {total}-row buffer gives less than one "
+                f"method.longtail_fraction={self.longtail_fraction} of a {total}-row buffer gives less than one "
                 f"long-tail row for each of {self.ctx.plan.num_classes} classes; raise it or the budget."
             )
         ordered = self.ordered_candidates(task)
         labels = self.ctx.train_labels(ordered)
         quotas = {int(c): per_class for c in sorted(task.new_classes)}
         chosen = maer_select(ordered, labels, quotas, "max")
-        store = self.memory.store
-        victims = longtail_victims(store.labels[:capacity], chosen.numel(), self.memory.generator)
+        store = method.memory.store
+        victims = longtail_victims(store.labels[:capacity], chosen.numel(), method.memory.generator)
         count = len(victims)
         if count == 0:
             return
         images = self.ctx.train_images(chosen[:count])
         store.replace(torch.tensor(victims), images, self.ctx.train_labels(chosen[:count]), task=task.index,
-                      extras=self.stored_extras(images))
+                      extras=method.stored_extras(images))
         front = [s for s in range(capacity) if s not in set(victims)]
         store.keep(torch.tensor(front + victims + list(range(capacity, len(store))), dtype=torch.int64))
-        self.memory.stream_capacity = capacity - count
+        method.memory.stream_capacity = capacity - count
         self.longtail_rows += count
 
-    def extra_results(self) -> dict[str, Any]:
-        return {"maer_selection": self.selection_log} if self.selection_log else {}
-
-    # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["proxy"] = self.proxy.state_dict()
-        state["longtail_rows"] = self.longtail_rows
-        state["selection_log"] = list(self.selection_log)
-        return state
+        return {"proxy": self.proxy.state_dict(), "longtail_rows": self.longtail_rows,
+                "selection_log": list(self.selection_log)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
         self.proxy.load_state_dict(state["proxy"])
         self.longtail_rows = int(state["longtail_rows"])
         self.selection_log = list(state["selection_log"])

@@ -27,7 +27,7 @@ class MaerPolicy(MemoryPolicy):
 
     streaming = True
     # The paper's buffer per plug-in: a balanced reservoir for MAER (ER) and ER-ACE, a plain one
-    # for MAER + DER++ (mammoth `maer_derpp.py`); the method sets it (MemorizationAwareReplay).
+    # for MAER + DER++ (mammoth `maer_derpp.py`); the method sets it (StreamingReplay).
     balanced = True
 
     def assign(self, num_seen, batch_labels, store_labels, capacity, generator):
