@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from retain.errors import CheckpointError
-from retain.experiment.checkpoint import Checkpointer, config_differences, load_checkpoint
+from retain.experiment.checkpoint import FORMAT_VERSION, Checkpointer, config_differences, load_checkpoint, save_checked
 from retain.experiment.config import build_config, config_to_dict
 from retain.experiment.console import Reporter
 from retain.experiment.run import build_setup, resume_run, run
@@ -91,7 +91,7 @@ def test_checkpoints_load_with_weights_only(interrupted):
     assert names == ["epoch-0003.pt", "epoch-0003.pt.sha256", "latest.json", "task-0001.pt", "task-0001.pt.sha256"]
     for name in ("task-0001.pt", "epoch-0003.pt"):
         payload = torch.load(cut / "checkpoints" / name, weights_only=True)
-        assert payload["format"] == 1 and payload["progress"]["completed_tasks"] == 1
+        assert payload["format"] == FORMAT_VERSION == 2 and payload["progress"]["completed_tasks"] == 1
         recorded = (cut / "checkpoints" / f"{name}.sha256").read_text().split()[0]
         assert recorded == hashlib.sha256((cut / "checkpoints" / name).read_bytes()).hexdigest()
     assert not list((cut / "checkpoints").glob(".*.tmp"))  # atomic writes leave no temporary files
@@ -159,3 +159,16 @@ def test_config_differences_names_nested_keys():
     assert config_differences({"a": {"b": 1, "c": [1]}}, {"a": {"b": 2, "c": [1]}, "d": 0}) == [
         "a.b: 1 != 2", "d: '<unset>' != 0",
     ]
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_before_anything_changes(interrupted):
+    # Format 1 (before method state was declared) holds other keys: refused by name, not half-way.
+    cut, _ = interrupted
+    for path in (cut / "checkpoints").glob("*.pt"):
+        payload = torch.load(path, weights_only=True)
+        payload["format"] = 1
+        save_checked(path, payload)
+    before = _tree_digest(cut)
+    with pytest.raises(CheckpointError, match=rf"format 1, this retain reads format {FORMAT_VERSION}"):
+        resume_run(cut)
+    assert _tree_digest(cut) == before

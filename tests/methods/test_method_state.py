@@ -11,7 +11,7 @@ except for the attributes the method declares `transient` (caches rebuilt on use
 
 from __future__ import annotations
 
-import copy
+import io
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ SETTINGS: dict[str, list[str]] = {
     "joint": ["method.training=cumulative"],
 }
 # Objects that belong to the run, not to the method: the same in the fresh setup by construction.
+# The run context is skipped wherever an object holds it; the others on the method itself only.
 SHARED = ("ctx", "params", "log")
 
 
@@ -50,7 +51,7 @@ def fingerprint(value: Any, path: str = "", seen: set[int] | None = None, out: d
         out[path] = (str(value.dtype), value.shape, value.tobytes())
         return out
     if isinstance(value, (str, int, float, bool, type(None), bytes)):
-        out[path] = value
+        out[path] = (type(value).__name__, value)  # 2.0 is not 2, 1 is not True
         return out
     if isinstance(value, torch.Generator):
         out[path] = bytes(value.get_state().numpy())
@@ -64,6 +65,11 @@ def fingerprint(value: Any, path: str = "", seen: set[int] | None = None, out: d
         out[path + ".training"] = [m.training for m in value.modules()]
         for name, tensor in value.state_dict(keep_vars=True).items():
             fingerprint(tensor, f"{path}.{name}", seen, out)
+        # A module's plain attributes (a head's size, BiC's ranges, a frozen trunk's flag) are state too.
+        for module_name, module in value.named_modules():
+            for name, item in vars(module).items():
+                if not name.startswith("_"):
+                    fingerprint(item, f"{path}.{module_name}:{name}", seen, out)
         return out
     if isinstance(value, dict):
         out[path + ".keys"] = sorted(map(repr, value))
@@ -71,7 +77,7 @@ def fingerprint(value: Any, path: str = "", seen: set[int] | None = None, out: d
             fingerprint(item, f"{path}[{key!r}]", seen, out)
         return out
     if isinstance(value, (list, tuple)):
-        out[path + ".len"] = len(value)
+        out[path + ".len"] = (type(value).__name__, len(value))
         for i, item in enumerate(value):
             fingerprint(item, f"{path}[{i}]", seen, out)
         return out
@@ -83,7 +89,7 @@ def fingerprint(value: Any, path: str = "", seen: set[int] | None = None, out: d
     if attributes is None:
         out[path] = repr(value)
         return out
-    skip = set(SHARED) | transient_attributes(type(value))
+    skip = (set(SHARED) if path == "method" else {"ctx"}) | transient_attributes(type(value))
     for name, item in attributes.items():
         if name not in skip:
             fingerprint(item, f"{path}.{name}", seen, out)
@@ -118,8 +124,13 @@ def _saved_states(monkeypatch) -> list[tuple[dict, dict[str, Any], int | None]]:
 
     def recording(self, kind, method, ctx, progress, **extra):
         payload = original(self, kind, method, ctx, progress, **extra)
-        # A copy: state_dict shares the live tensors, which go on training after the file is written.
-        saved.append((copy.deepcopy(payload), fingerprint(method, "method"), progress.completed_tasks))
+        # Through bytes and back as the resume reads it (weights_only): a copy, since state_dict
+        # shares the live tensors, and a check that every declared value survives the safe loader.
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        buffer.seek(0)
+        copied = torch.load(buffer, weights_only=True, map_location="cpu")
+        saved.append((copied, fingerprint(method, "method"), progress.completed_tasks))
         return payload
 
     monkeypatch.setattr(checkpoint_module.Checkpointer, "_payload", recording)
@@ -178,3 +189,33 @@ def _task_state_before(saved, completed: int) -> dict:
         if payload["kind"] == "task" and done == completed:
             return payload["method"]
     return None
+
+
+class _Holder:
+    def __init__(self, **values) -> None:
+        self.__dict__.update(values)
+
+
+def test_declared_values_survive_the_safe_loader_and_come_back_as_copies_on_the_device():
+    from retain.methods.state import restore_attributes, save_attributes
+
+    names = ("mean", "rows", "by_class", "seen", "count", "tensor")
+    owner = _Holder(mean=np.float64(0.25), rows=[np.arange(3), np.arange(2)], by_class={1: torch.ones(2)},
+                    seen={3, 1}, count=np.int64(7), tensor=torch.zeros(2))
+    buffer = io.BytesIO()
+    torch.save(save_attributes(owner, names), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    fresh = _Holder(mean=0.0, rows=[], by_class={}, seen=set(), count=0, tensor=torch.ones(2))
+    restore_attributes(fresh, names, state, torch.device("cpu"))
+    assert fresh.mean == 0.25 and fresh.count == 7 and fresh.seen == {1, 3}
+    assert [r.tolist() for r in fresh.rows] == [[0, 1, 2], [0, 1]] and torch.equal(fresh.by_class[1], torch.ones(2))
+    fresh.tensor += 1  # a copy: the loaded state is not written through
+    assert torch.equal(state["tensor"], torch.zeros(2))
+
+
+def test_a_declared_value_a_checkpoint_cannot_hold_is_refused_naming_it():
+    from retain.methods.state import save_attributes
+
+    with pytest.raises(TypeError, match=r"_Holder\.where.*PosixPath"):
+        save_attributes(_Holder(where=Path("/tmp")), ("where",))

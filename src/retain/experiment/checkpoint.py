@@ -44,7 +44,9 @@ from retain.experiment.results import atomic_write_text, create_temporary
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 
-FORMAT_VERSION = 1
+# 2: method state from declarations (methods/state.py) and IL2M's own score set; checkpoints of
+# format 1 are refused by name instead of failing half-way through a resume.
+FORMAT_VERSION = 2
 CHECKPOINT_DIR = "checkpoints"
 DIGEST_SUFFIX = ".sha256"
 KEEP_TASK_CHECKPOINTS = 2  # the newest and the one before it, to fall back on

@@ -104,7 +104,8 @@ _IL2M_RENAMES = {"cnn": "il2m", "raw": "cnn", "cnn-til": "il2m-til", "raw-til": 
 def upgraded(results: dict[str, Any]) -> dict[str, Any]:
     """A results.json as this version names it (older files are renamed in memory, not on disk)."""
     scores = results.get("accuracy")
-    if results.get("method") != "il2m" or not isinstance(scores, dict) or "raw" not in scores:
+    if (results.get("method") != "il2m" or not isinstance(scores, dict) or "raw" not in scores
+            or "il2m" in scores):  # today's names already (a file holding both is not renamed)
         return results
     for key in ("accuracy", "metrics_by_score"):
         if isinstance(results.get(key), dict):

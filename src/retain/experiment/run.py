@@ -27,7 +27,7 @@ from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
-from retain.experiment.results import versions, write_json, write_yaml
+from retain.experiment.results import upgraded, versions, write_json, write_yaml
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
@@ -277,7 +277,7 @@ def _storage_guard(write, run_dir: Path):
 def _read_results(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "results.json"
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
+        return upgraded(json.loads(path.read_text())) if path.is_file() else None
     except json.JSONDecodeError:
         return None  # written atomically, so only a foreign file can be malformed; the run recomputes it
 
