@@ -122,11 +122,11 @@ def check_method_detail(kind: str, name: str | None) -> None:
 def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
     """(field, value, methods, where it comes from) of every entry of a preset's provenance table;
     the last column starts with `departure:` or `retain:` where the value is not the source's."""
-    from retain.experiment.presets import preset_sources
+    from retain.experiment.presets import SOURCE_KINDS, preset_sources
 
     rows = []
     for entry in preset_sources(name):
-        kind = next((k for k in ("from", "departure", "retain") if k in entry), "from")
+        kind = next((k for k in SOURCE_KINDS if k in entry), "from")
         where = str(entry.get(kind, "")) if kind == "from" else f"{kind}: {entry.get(kind, '')}"
         rows.append((str(entry["field"]), repr(entry["value"]), ", ".join(entry.get("methods") or []) or "all", where))
     return rows

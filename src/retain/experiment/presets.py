@@ -103,7 +103,8 @@ def apply_method_values(tree: dict[str, Any]) -> dict[str, Any]:
     the preset's own value (or that the preset leaves unset and the tree too), so a value the
     user changed wins. A tree without a preset, or whose method the preset does not name, is
     returned unchanged. E.g. `cifar100-b0-inc10` with method.name=wa trains with WA's
-    milestones [60, 100, 140]; `--set train.milestones=[80,120]` still gives [80, 120]."""
+    milestones [60, 100, 140]; `--set train.milestones=[50]` still gives [50] (a value equal to
+    the preset's own, [80, 120], cannot be told from an unset one and takes the method's)."""
     name = tree.get("preset")
     if not isinstance(name, str) or name not in preset_names():
         return tree
