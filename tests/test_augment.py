@@ -326,3 +326,20 @@ def test_cutmix_with_p_zero_changes_nothing_and_general_alpha_is_seeded():
     assert first.lam == second.lam and torch.equal(first.images, second.images)
     with pytest.raises(ValueError):
         A.cutmix(images, labels, gen(), alpha=0.0)
+
+
+def test_augment_mean_and_std_replace_the_datasets_statistics():
+    from retain.config import AugmentConfig
+    from retain.errors import ConfigError
+
+    images = torch.full((2, 3, 4, 4), 51, dtype=torch.uint8)  # 0.2 after /255
+    lucir = A.Augmenter(AugmentConfig(mean=[0.1, 0.1, 0.1], std=[0.2009, 0.1984, 0.2023]), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    out = lucir.eval(images)
+    expected = torch.tensor([(0.2 - 0.1) / s for s in (0.2009, 0.1984, 0.2023)])
+    torch.testing.assert_close(out[0, :, 0, 0], expected, rtol=1e-5, atol=1e-6)
+    own = A.Augmenter(AugmentConfig(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval(images)
+    torch.testing.assert_close(own[0, :, 0, 0], torch.full((3,), (0.2 - 0.5) / 0.25), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match=r"augment\.std=\[0\.2, 0\.2\] has 2 values, but the dataset has 3"):
+        A.Augmenter(AugmentConfig(std=[0.2, 0.2]), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    with pytest.raises(ValueError, match="augment.std"):
+        AugmentConfig(std=[0.2, -0.1, 0.2])

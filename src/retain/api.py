@@ -25,7 +25,7 @@ from retain.config import RetainConfig, config_to_dict, deep_merge
 from retain.errors import ConfigError
 from retain.experiment.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.experiment.plugins import anchor_imports
-from retain.experiment.presets import preset_names
+from retain.experiment.presets import apply_method_values, preset_names
 from retain.experiment.results import upgraded
 from retain.experiment.sweep import SweepSummary, run_sweep
 
@@ -93,7 +93,7 @@ def make_config(config_or_path: ConfigSource = None, *, imports: list[str] | Non
             _merge_at(tree, path, value)
     if imports:
         tree["imports"] = add_imports(tree.get("imports"), list(imports))
-    return validate_config(tree)
+    return validate_config(apply_method_values(tree))
 
 
 def run(

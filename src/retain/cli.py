@@ -203,7 +203,7 @@ def report(
 @app.command("list")
 def list_things(
     kind: Optional[str] = typer.Argument(None, help="methods, policies, backbones, datasets, presets or grids (default: all)."),
-    name: Optional[str] = typer.Argument(None, help="A method: show its parameters with type, default and help."),
+    name: Optional[str] = typer.Argument(None, help="A method: show its parameters with type, default and help; a preset: where its values come from."),
     import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
 ) -> None:
     """Show the presets, methods, datasets, backbones, memory policies and grids retain knows (plugins
@@ -223,6 +223,9 @@ def list_things(
         if name is None:
             out.print(_catalog_table(kind, catalog.entries(kind)))
             return
+        if kind == "presets":
+            _show_preset(out, name)
+            return
         described = dict(catalog.entries("methods"))
         params = catalog.method_parameters(name)
         out.print(f"{name}: {described[name]}", markup=False, highlight=False)
@@ -232,6 +235,24 @@ def list_things(
         for param in params:
             table.add_row(f"method.{param.name}", param.type, repr(param.default), param.help)
         out.print(table if params else f"{name} has no parameters.")
+
+
+def _show_preset(out: Console, name: str) -> None:
+    """A preset's description, version and provenance table (`retain list presets NAME`)."""
+    from retain.experiment import catalog
+    from retain.experiment.presets import preset_description, preset_version
+
+    rows = catalog.preset_source_rows(name)  # refuses an unknown name, with a suggestion
+    out.print(f"{name} (version {preset_version(name)}): {preset_description(name)}", markup=False, highlight=False)
+    if not rows:
+        out.print(f"{name} names no paper or peer protocol: it has no sources table.", markup=False)
+        return
+    table = Table(title=f"where the values of {name} come from")
+    for column in ("field", "value", "methods", "source"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
 
 
 def _catalog_table(kind: str, rows: list[tuple[str, str]]) -> Table:

@@ -197,3 +197,37 @@ def test_maer_settings_without_the_maer_policy_are_refused(method, tmp_path):
         config = build_config(preset="demo", overrides=[f"method.name={method}", "memory.budget=100 images", setting])
         with pytest.raises(ConfigError, match=rf"{field}.*memory\.policy"):
             build_setup(config)
+
+
+def test_middle_wrap_slices_as_the_official_numpy_code():
+    # spec §11: L = 450 candidates, quota 500 -> start 225 - 250 = -25 wraps to 425: 25 rows from the top.
+    assert select_positions(450, 500, "middle", "wrap").tolist() == list(range(425, 450))
+    assert select_positions(450, 500, "middle", "clamp").tolist() == list(range(450))
+    ranked = list(range(450))
+    assert select_positions(450, 500, "middle", "wrap").tolist() == ranked[450 // 2 - 500 // 2: 450 // 2 + 500 // 2]
+    for length, size in ((10, 3), (10, 4), (90, 90), (90, 400), (7, 0)):  # numpy's slice wherever it is defined
+        assert select_positions(length, size, "middle", "wrap").tolist() == ranked[:length][length // 2 - size // 2: length // 2 + size // 2]
+    for length, size in ((10, 3), (10, 4), (9, 9)):  # the two agree whenever the quota fits
+        assert select_positions(length, size, "middle", "wrap").tolist() == select_positions(length, size, "middle").tolist()
+    assert select_positions(450, 500, "min", "wrap").tolist() == list(range(450))  # only middle wraps
+    ordered = torch.arange(100, 110)
+    assert maer_select(ordered, torch.zeros(10, dtype=torch.long), {0: 14}, "middle", "wrap").tolist() == [108, 109]
+
+
+def test_memory_maer_middle_reaches_the_selection(tmp_path, monkeypatch):
+    from retain.methods import memorization_proxy
+
+    seen = []
+    real = memorization_proxy.maer_select
+
+    def spy(*args):
+        seen.append(args[4] if len(args) > 4 else "clamp")
+        return real(*args)
+
+    monkeypatch.setattr(memorization_proxy, "maer_select", spy)
+    config = build_config(preset="demo", overrides=["method.name=maer", "memory.maer_policy=middle", "memory.maer_middle=wrap",
+                                                    "train.epochs=1", "scenario.num_tasks=2"], seed=1)
+    run(config, out=tmp_path / "maer")
+    assert seen == ["wrap", "wrap"]
+    with pytest.raises(Exception, match="memory.maer_middle"):
+        build_config(preset="demo", overrides=["memory.maer_middle=numpy"])

@@ -120,3 +120,29 @@ def test_memory_holds_jpeg_round_trips_of_training_images_and_training_data_stay
 
     batch = _gather(ctx, method, torch.as_tensor(task.train_indices[:8]), torch.empty(0, dtype=torch.long))
     assert torch.equal(batch.raw, train.images[torch.as_tensor(task.train_indices[:8])])
+
+
+@pytest.mark.parametrize("ncm_images", ["compressed", "original"])
+def test_ncm_means_come_from_the_compressed_training_images_as_in_the_official_code(ncm_images):
+    setup = build_setup(_config("memory.quality=20", "memory.shared_header=true", f"method.ncm_images={ncm_images}"))
+    method, ctx, task = setup.method, setup.ctx, setup.plan.tasks[0]
+    from retain.engine.trainer import train_task
+    from retain.methods.exemplar import class_means
+
+    method.before_task(task)
+    train_task(method, task, ctx)
+    method.after_task(task)
+    train = ctx.dataset.train
+    rows = torch.isin(train.labels, torch.as_tensor(task.seen_classes))
+    images = train.images[rows]
+    codec = JpegCodec(20)
+    compressed = codec.decode(codec.encode(images), 1)
+    expected_images = compressed if ncm_images == "compressed" else images
+    other_images = images if ncm_images == "compressed" else compressed
+
+    def means(batch):
+        features = ctx.forward_eval(method.network, batch)["features"]
+        return class_means(features, train.labels[rows], method.network.head.num_classes)
+
+    torch.testing.assert_close(method.ncm_means, means(expected_images))
+    assert not torch.allclose(method.ncm_means, means(other_images), atol=1e-4)

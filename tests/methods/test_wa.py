@@ -64,3 +64,70 @@ def test_wa_learns_and_aligns_after_the_second_task(tmp_path):
     assert results["stage_accuracy"][-1] > 60  # chance is 25 %
     assert results["primary_score"] == "cnn"
     assert len(results["method_results"]["alignment_gamma"]) == 1
+
+
+def _spy_alignment(monkeypatch, shrink_new: float = 1.0) -> list[float]:
+    """Record the norm ratio of every head `align_weights` sees (after scaling its new rows by
+    `shrink_new`, to force γ > 1 when < 1), computed here from the weights themselves."""
+    from retain.methods import bias_correction
+
+    real = bias_correction.align_weights
+    seen: list[float] = []
+
+    def spy(head, old_classes):
+        with torch.no_grad():
+            head.weight[old_classes:] *= shrink_new
+        norms = head.weight.detach().float().norm(dim=1)
+        seen.append((norms[:old_classes].mean() / norms[old_classes:].mean()).item())
+        return real(head, old_classes)
+
+    monkeypatch.setattr(bias_correction, "align_weights", spy)
+    return seen
+
+
+@pytest.mark.parametrize("method", ["wa", "der", "memo"])
+def test_results_record_each_tasks_gamma_as_the_norm_ratio_the_head_had(tmp_path, monkeypatch, method):
+    seen = _spy_alignment(monkeypatch)
+    extra = ["model.backbone=convnet2", "model.options={}"] if method != "wa" else []
+    results = run(wa_config(f"method.name={method}", "scenario.num_tasks=3", *extra), out=tmp_path / "run")
+    records = results["method_results"]["alignment"]
+    assert [r["task"] for r in records] == [2, 3] and len(seen) == 2
+    assert results["method_results"]["alignment_gamma"] == pytest.approx(seen, rel=1e-6)
+    for record, ratio in zip(records, seen):
+        assert record["gamma"] == pytest.approx(record["old_norm"] / record["new_norm"], rel=1e-6)
+        assert record["enlarged_new"] is (ratio > 1)
+
+
+def test_alignment_that_enlarges_the_new_classes_warns_and_says_so_in_the_results(tmp_path, monkeypatch, caplog):
+    seen = _spy_alignment(monkeypatch, shrink_new=0.1)
+    with caplog.at_level("INFO", logger="retain"):
+        results = run(wa_config(), out=tmp_path / "run")
+    assert seen[0] > 1 and results["method_results"]["alignment"][0]["enlarged_new"] is True
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "ENLARGED the new classes" in r.getMessage()]
+    assert len(warnings) == 1 and "WA task 2" in warnings[0].getMessage()
+    assert f"{seen[0]:.3f}" in warnings[0].getMessage()
+
+
+def test_alignment_that_shrinks_the_new_classes_does_not_warn(caplog):
+    from retain.methods.bias_correction import align_and_record
+
+    head = IncrementalLinear(16, 6)
+    with torch.no_grad():
+        head.weight[4:] *= 5.0
+    with caplog.at_level("INFO", logger="retain"):
+        record = align_and_record(head, 4, task=1, method="WA")
+    assert record["gamma"] < 1 and record["enlarged_new"] is False and record["task"] == 2
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_the_enlarging_warning_is_shown_by_the_cli_without_verbose(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    _spy_alignment(monkeypatch, shrink_new=0.1)
+    result = CliRunner().invoke(app, ["run", "--set", "method.name=wa", "--set", "scenario.num_tasks=2",
+                                      "--set", "train.epochs=1", "--set", "logging.tensorboard=false",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "ENLARGED the new classes" in " ".join(result.output.split())

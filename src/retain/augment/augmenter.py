@@ -24,6 +24,18 @@ from retain.errors import ConfigError
 _Step = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _paper_statistics(config: AugmentConfig, mean: Sequence[float], std: Sequence[float]) -> tuple[Sequence[float], Sequence[float]]:
+    """The dataset's normalisation statistics, or augment.mean / augment.std where given (e.g.
+    LUCIR's CIFAR std); each must have one value per channel of the dataset."""
+    for field, given, own in (("mean", config.mean, mean), ("std", config.std, std)):
+        if given is not None and len(given) != len(own):
+            raise ConfigError(
+                f"augment.{field}={list(given)} has {len(given)} values, but the dataset has {len(own)} channel(s) "
+                f"(its own {field}: {tuple(own)}); give one value per channel or leave augment.{field} unset."
+            )
+    return (config.mean if config.mean is not None else mean), (config.std if config.std is not None else std)
+
+
 class Augmenter:
     """Batched train/eval transforms on the training device, driven by one seeded generator.
 
@@ -39,6 +51,7 @@ class Augmenter:
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
+        mean, std = _paper_statistics(config, mean, std)
         if len(mean) != len(std) or not len(mean):
             raise ConfigError(
                 f"Normalisation mean {tuple(mean)} and std {tuple(std)} must have one value per channel "

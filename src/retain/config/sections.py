@@ -87,6 +87,10 @@ class TrainConfig(StrictSection):
     patience: int = Field(5, ge=0)
     first_patience: int | None = Field(None, ge=0)
     grad_accumulation: int = Field(1, ge=1)
+    # How the grad_accumulation micro-batch gradients combine: mean (each loss / N: one batch of
+    # N x batch_size rows) or sum (IL2M's official code: `loss.data /= iter_size` leaves the
+    # gradient unscaled, so the step is N times a mean's and weight decay relatively N times weaker).
+    accumulate_reduction: Literal["mean", "sum"] = "mean"
     # The epoch's last, incomplete batch (engine/short_batches.py): true drops it (PyTorch's
     # drop_last, Rainbow Memory's loaders), false keeps it, auto drops it when the network has
     # BatchNorm. A kept one never moves BatchNorm's running statistics.

@@ -55,6 +55,8 @@ class EpochRunner:
         train = ctx.config.train
         self.batch_size = phase.batch_size or train.batch_size
         self.accumulate = train.grad_accumulation
+        # mean: each micro-batch's loss / N; sum: unscaled (IL2M's official code sums its 8 gradients)
+        self.loss_scale = train.grad_accumulation if train.accumulate_reduction == "mean" else 1
         self.group = ctx.dist
         method.network.train()
         # The epoch's last, incomplete batch: dropped or kept by train.drop_last; a kept one never
@@ -114,7 +116,7 @@ class EpochRunner:
             for name, value in result[1].items():  # summed on the device, read once per epoch
                 total = term_sums.setdefault(name, torch.zeros((), device=self.ctx.device))
                 total.add_(value.detach().float() if isinstance(value, torch.Tensor) else float(value))
-        (loss / self.accumulate if self.accumulate > 1 else loss).backward()
+        (loss / self.loss_scale if self.loss_scale > 1 else loss).backward()
         return loss
 
     def mean_loss(self, loss_sum: torch.Tensor, term_sums: dict[str, torch.Tensor], batches: int) -> float:

@@ -113,9 +113,23 @@ def check_kind(kind: str) -> str:
 
 
 def check_method_detail(kind: str, name: str | None) -> None:
-    """Only methods have per-name parameter listings."""
-    if name is not None and kind != "methods":
-        raise ConfigError(f"`retain list {kind} {name}`: only methods have parameters to list; use `retain list methods NAME`.")
+    """Only methods (their parameters) and presets (their sources) have per-name listings."""
+    if name is not None and kind not in ("methods", "presets"):
+        raise ConfigError(f"`retain list {kind} {name}`: only methods (parameters) and presets (sources) have "
+                          "details to list; use `retain list methods NAME` or `retain list presets NAME`.")
 
 
-__all__ = ["KINDS", "Parameter", "check_kind", "check_method_detail", "entries", "method_parameters"]
+def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
+    """(field, value, methods, where it comes from) of every entry of a preset's provenance table;
+    the last column starts with `departure:` or `retain:` where the value is not the source's."""
+    from retain.experiment.presets import SOURCE_KINDS, preset_sources
+
+    rows = []
+    for entry in preset_sources(name):
+        kind = next((k for k in SOURCE_KINDS if k in entry), "from")
+        where = str(entry.get(kind, "")) if kind == "from" else f"{kind}: {entry.get(kind, '')}"
+        rows.append((str(entry["field"]), repr(entry["value"]), ", ".join(entry.get("methods") or []) or "all", where))
+    return rows
+
+
+__all__ = ["KINDS", "Parameter", "check_kind", "check_method_detail", "entries", "method_parameters", "preset_source_rows"]

@@ -35,7 +35,7 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
 )
 from retain.errors import ConfigError, unknown_name
 from retain.experiment.plugins import anchor_imports, load_plugins
-from retain.experiment.presets import load_preset
+from retain.experiment.presets import apply_method_values, load_preset
 
 
 def build_config(
@@ -59,7 +59,7 @@ def build_config(
         tree["seed"] = seed
     if imports:
         tree["imports"] = add_imports(tree.get("imports"), imports)
-    return validate_config(tree)
+    return validate_config(apply_method_values(tree))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

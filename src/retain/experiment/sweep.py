@@ -52,6 +52,7 @@ from retain.errors import ConfigError, RetainError
 from retain.experiment.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
                                       validate_config, validation_message)
 from retain.experiment.plugins import anchor_imports
+from retain.experiment.presets import apply_method_values
 from retain.experiment.results import atomic_write_text, write_json
 from retain.experiment.rundir import RunDirLock
 from retain.experiment.tracking import check_backends
@@ -165,7 +166,7 @@ def _cell_tree(base_tree: dict[str, Any], axes: dict[str, Any]) -> dict[str, Any
             tree = deep_merge(tree, {k: v for k, v in value.items() if k != "name"})
         elif key != "preset":
             apply_override(tree, _axis_path(key, value), copy.deepcopy(value))
-    return tree
+    return apply_method_values(tree)  # the preset's values for the cell's method (by_method)
 
 
 def _slug(value: Any) -> str:

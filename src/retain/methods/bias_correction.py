@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 from torch import nn
+
+LOGGER = logging.getLogger("retain.methods")
 
 
 @torch.no_grad()
@@ -15,13 +18,53 @@ def weight_align(head: nn.Module, old_classes: int) -> float:
     γ = mean_{old c} ‖W_c‖ / mean_{new c} ‖W_c‖ over full rows; biases are left alone (WA,
     Zhao et al. 2020; used by WA, DER and MEMO). Returns γ (1.0 when there is nothing to align).
     """
+    return align_weights(head, old_classes)["gamma"]
+
+
+@torch.no_grad()
+def align_weights(head: nn.Module, old_classes: int) -> dict[str, float]:
+    """`weight_align` with what it measured: {"gamma", "old_norm", "new_norm"} (the mean row norms
+    before scaling; both 0.0 when there is nothing to align and γ is 1.0)."""
     weight = head.weight
     if old_classes <= 0 or old_classes >= weight.shape[0]:
-        return 1.0
+        return {"gamma": 1.0, "old_norm": 0.0, "new_norm": 0.0}
     norms = weight.float().norm(dim=1)
+    old_norm, new_norm = float(norms[:old_classes].mean()), float(norms[old_classes:].mean())
     gamma = float(norms[:old_classes].mean() / norms[old_classes:].mean().clamp_min(1e-12))
     weight[old_classes:] *= gamma
-    return gamma
+    return {"gamma": gamma, "old_norm": old_norm, "new_norm": new_norm}
+
+
+def align_and_record(head: nn.Module, old_classes: int, task: int, method: str) -> dict[str, Any]:
+    """Weight-align `head` after task `task` (0-based) and return the record results.json keeps:
+    {"task" (1-based), "gamma", "old_norm", "new_norm", "enlarged_new"}. γ > 1 means the new
+    classes' rows were the *smaller* ones, so alignment enlarges them — the opposite of its
+    premise (new classes dominate); that is logged as a warning, shown without -v."""
+    record: dict[str, Any] = {"task": task + 1, **align_weights(head, old_classes)}
+    record["enlarged_new"] = record["gamma"] > 1.0
+    if record["enlarged_new"]:
+        LOGGER.warning(
+            f"{method} task {task + 1}: weight alignment's gamma = {record['gamma']:.3f} > 1: the new classes' "
+            f"weights were smaller than the old ones' (mean row norm {record['new_norm']:.4g} vs "
+            f"{record['old_norm']:.4g}), so alignment ENLARGED the new classes, against its premise "
+            "(method.align=false turns it off; docs/methods/wa.md)."
+        )
+    return record
+
+
+def alignment_results(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What results.json's `method_results` holds about weight alignment: `alignment_gamma` (γ of
+    each aligned task, from the second on) and `alignment` (one record per aligned task)."""
+    return {"alignment_gamma": [r["gamma"] for r in records], "alignment": [dict(r) for r in records]}
+
+
+def saved_alignments(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alignment records of a method's saved state; a checkpoint written before records were
+    kept holds only the γ list (`gammas`), whose records then lack the norms."""
+    if "alignments" in state:
+        return [dict(r) for r in state["alignments"]]
+    return [{"task": None, "gamma": g, "old_norm": None, "new_norm": None, "enlarged_new": g > 1.0}
+            for g in state.get("gammas", [])]
 
 
 class BiasCorrection(nn.Module):

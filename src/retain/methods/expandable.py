@@ -10,7 +10,7 @@ from pydantic import Field
 
 from retain.memory import parameter_bytes
 from retain.methods.base import Batch, MethodParams, Setting, classification_loss
-from retain.methods.bias_correction import weight_align
+from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
 from retain.methods.exemplar import ExemplarMethod
 from retain.models import count_parameters
 from retain.models.adaptive import auxiliary_targets
@@ -50,7 +50,7 @@ class ExpandableMethod(ExemplarMethod):
     def __init__(self, ctx, params: ExpandableParams) -> None:
         self.task_classes: list[int] = []   # head size after each expansion (rebuilds the net on load)
         self.old_classes = 0
-        self.gammas: list[float] = []
+        self.alignments: list[dict[str, Any]] = []  # one record per aligned task (γ, norms)
         self.model_bytes: list[int] = []
         super().__init__(ctx, params)
 
@@ -79,7 +79,8 @@ class ExpandableMethod(ExemplarMethod):
 
     def after_task(self, task: TaskSpec) -> None:
         if self.params.align and self.old_classes > 0:
-            self.gammas.append(weight_align(self.network.head, self.old_classes))
+            name = self.ctx.config.method_name.upper()
+            self.alignments.append(align_and_record(self.network.head, self.old_classes, task.index, name))
         self.model_bytes.append(parameter_bytes(count_parameters(self.network)))
         super().after_task(task)
 
@@ -106,7 +107,7 @@ class ExpandableMethod(ExemplarMethod):
             "model_growth": self.model_growth,
             "model_bytes": self.model_bytes,            # stored parameters (heads excluded) after each task
             "extra_model_bytes_charged": self.charges_model,
-            "alignment_gamma": self.gammas,
+            **alignment_results(self.alignments),
         }
 
     # ------------------------------------------------------------------ persistence
@@ -116,7 +117,7 @@ class ExpandableMethod(ExemplarMethod):
             "task_classes": list(self.task_classes),
             "trunk_frozen": self.network.trunk_frozen,
             "old_classes": self.old_classes,
-            "gammas": list(self.gammas),
+            "alignments": [dict(r) for r in self.alignments],
             "model_bytes": list(self.model_bytes),
         }
         return state
@@ -128,7 +129,7 @@ class ExpandableMethod(ExemplarMethod):
         if saved["trunk_frozen"]:
             self.network.freeze_trunk()
         self.old_classes = saved["old_classes"]
-        self.gammas = list(saved["gammas"])
+        self.alignments = saved_alignments(saved)
         self.model_bytes = list(saved["model_bytes"])
         super().load_state_dict(state)
 

@@ -223,8 +223,12 @@ class LUCIR(ExemplarMethod):
         train = self.ctx.dataset.train
         seen = torch.as_tensor(task.seen_classes, device=train.labels.device)
         rows = torch.isin(train.labels, seen)
-        features = self.ctx.forward_eval(self.network, train.images[rows])["features"]
+        features = self.ctx.forward_eval(self.network, self.ncm_images(train.images[rows]))["features"]
         self.ncm_means = class_means(features, train.labels[rows], self.network.head.num_classes)
+
+    def ncm_images(self, images: torch.Tensor) -> torch.Tensor:
+        """The training images the NCM means are computed on: as they are (MRDC: compressed)."""
+        return images
 
     # ------------------------------------------------------------------ evaluation
     @torch.inference_mode()

@@ -163,7 +163,8 @@ class MemorizationSelection:
         quotas = maer_quotas(capacity, task.index + 1, classes)
         ordered = self.ordered_candidates(task)
         labels = self.ctx.train_labels(ordered)
-        chosen = maer_select(ordered, labels, quotas, self.ctx.config.memory.maer_policy)
+        memory = self.ctx.config.memory
+        chosen = maer_select(ordered, labels, quotas, memory.maer_policy, memory.maer_middle)
         images = self.ctx.train_images(chosen)
         slots = write_back(
             method.memory.store, classes, images, self.ctx.train_labels(chosen), task=task.index,

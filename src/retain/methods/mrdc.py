@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+import torch
 from pydantic import Field, field_validator
 
 from retain.errors import ConfigError
@@ -41,6 +42,9 @@ class MRDCParams(LUCIRParams):
     rq_select_on: Literal["original", "compressed"] = "original"
     rq_skip_below: float | None = None
     rq_every_task: bool = True
+    ncm_images: Literal["compressed", "original"] = Field(
+        "compressed", description="Images the NCM class means are computed on: the training images JPEG-compressed at "
+        "the memory's quality, as the official code does (class_incremental_cosine_imagenet.py, spec §11), or as they are.")
 
     @field_validator("rq_grid")
     @classmethod
@@ -123,6 +127,12 @@ class MRDC(LUCIR):
         }
         self.searches.append(record)
         return record
+
+    def ncm_images(self, images: torch.Tensor) -> torch.Tensor:
+        """The NCM means of the official code come from the compressed training images (spec §11)."""
+        if self.params.ncm_images == "original":
+            return images
+        return torch.cat([self.memory.round_trip(chunk) for chunk in images.split(4096)]) if len(images) else images
 
     def extra_results(self) -> dict[str, Any]:
         return {"quality": self.quality, "quality_auto": self.auto_quality, "quality_search": self.searches}

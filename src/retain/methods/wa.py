@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 
 from retain.methods.base import Batch, MethodParams, classification_loss, register_method
-from retain.methods.bias_correction import weight_align
+from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
 from retain.methods.distillation import kd_loss, teacher_outputs
 from retain.methods.icarl import ICaRL
 from retain.scenarios import TaskSpec
@@ -36,7 +36,7 @@ class WA(ICaRL):
 
     def __init__(self, ctx, params: WAParams) -> None:
         super().__init__(ctx, params)
-        self.gammas: list[float] = []
+        self.alignments: list[dict[str, Any]] = []  # one record per aligned task (γ, norms)
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
         logits = self.network(batch.images)["logits"]
@@ -49,15 +49,15 @@ class WA(ICaRL):
 
     def after_task(self, task: TaskSpec) -> None:
         if self.params.align and self.teacher is not None:
-            self.gammas.append(weight_align(self.network.head, self.old_classes))
+            self.alignments.append(align_and_record(self.network.head, self.old_classes, task.index, "WA"))
         super().after_task(task)
 
     def extra_results(self) -> dict[str, Any]:
-        return {"alignment_gamma": self.gammas}
+        return alignment_results(self.alignments)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "gammas": list(self.gammas)}
+        return {**super().state_dict(), "alignments": [dict(r) for r in self.alignments]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.gammas = list(state["gammas"])
+        self.alignments = saved_alignments(state)

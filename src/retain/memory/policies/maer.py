@@ -14,6 +14,7 @@ from retain.memory.policies.reservoir import balanced_reservoir_assign, reservoi
 from retain.memory.store import MemoryStore
 
 SELECTIONS = ("min", "middle", "max")
+MIDDLE_MODES = ("clamp", "wrap")
 
 
 @register_policy("maer")
@@ -45,14 +46,22 @@ def maer_quotas(buffer_size: int, tasks_so_far: int, classes: Sequence[int]) -> 
     return {int(c): share + 1 if i < rest else share for i, c in enumerate(classes)}
 
 
-def select_positions(length: int, size: int, how: str) -> np.ndarray:
+def select_positions(length: int, size: int, how: str, middle: str = "clamp") -> np.ndarray:
     """Positions taken from an ordered list of `length` entries (lowest memorization first).
 
     `min`: the first `size`; `max`: the last `size`; `middle`: ⌊L/2⌋ − ⌊size/2⌋ up to
     ⌊L/2⌋ + ⌊size/2⌋ (exclusive), one fewer than `size` when it is odd (as the reference).
+    When size > L, `middle="clamp"` first cuts size to L (every entry); `middle="wrap"` slices as
+    the official numpy code does, so a negative start counts from the end: L = 450, size = 500
+    gives positions 425..449 (25 rows, the high-memorization end; spec §11).
     """
     if how not in SELECTIONS:
         raise ConfigError(f"memory.maer_policy={how!r} is not a MAER selection; use one of {', '.join(SELECTIONS)}.")
+    if middle not in MIDDLE_MODES:
+        raise ConfigError(f"memory.maer_middle={middle!r} is not a middle mode; use one of {', '.join(MIDDLE_MODES)}.")
+    if how == "middle" and middle == "wrap":
+        half, reach = length // 2, max(0, int(size)) // 2
+        return np.arange(length)[half - reach: half + reach]  # numpy slicing: a negative start wraps
     size = max(0, min(int(size), length))
     if how == "min":
         return np.arange(size)
@@ -63,16 +72,17 @@ def select_positions(length: int, size: int, how: str) -> np.ndarray:
 
 
 def maer_select(
-    ordered_indices: torch.Tensor, ordered_labels: torch.Tensor, quotas: dict[int, int], how: str
+    ordered_indices: torch.Tensor, ordered_labels: torch.Tensor, quotas: dict[int, int], how: str,
+    middle: str = "clamp",
 ) -> torch.Tensor:
     """Dataset indices chosen per class (classes in `quotas` order) from one task's ordered
-    list; each class's sub-list keeps the list's order."""
+    list; each class's sub-list keeps the list's order (`middle`: see `select_positions`)."""
     indices = ordered_indices.cpu().numpy()
     labels = ordered_labels.cpu().numpy()
     chosen = []
     for c, size in quotas.items():
         sub = indices[labels == c]
-        chosen.append(sub[select_positions(sub.size, size, how)])
+        chosen.append(sub[select_positions(sub.size, size, how, middle)])
     return torch.from_numpy(np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)).long()
 
 
