@@ -13,6 +13,8 @@ A negative score is clamped at 0 so that it never rewards drifting away. Divided
 and summed over thousands of steps, the raw score reaches magnitudes that make λ = 100 diverge
 (RM never met this because its score was zero), so by default (`normalize: true`) the score is
 rescaled so that its largest entry equals the Fisher's largest entry (the scale RM trained with).
+`variant: rm-code` is RWalk as RM's code ran: no path score at all, and the importance
+consolidated after every training call (docs/methods/rwalk.md).
 """
 
 from __future__ import annotations
