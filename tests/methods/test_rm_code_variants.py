@@ -122,6 +122,7 @@ def test_icarl_rm_code_refuses_cutmix():
         _setup("icarl", "rm-code", "augment.cutmix=true")
 
 
+@pytest.mark.slow  # the tests above drive the same code through train_task; this adds the whole run
 @pytest.mark.parametrize("method", ["rwalk", "icarl", "bic"])
 def test_rm_code_runs_end_to_end(tmp_path, method):
     result = run(build_config(preset="demo", overrides=[f"method.name={method}", "method.variant=rm-code", *BLURRY,
