@@ -15,10 +15,21 @@ def test_the_rm_grid_is_shipped_and_expands_to_every_row():
     assert path.parent == GRIDS_DIR and "rm-blurry10-online" in grid_names()
     cells = expand_cells(load_grid(path), path, path.parent / "unused")
     rows = {(c.config["data"]["name"], c.axes["variant"]["name"]) for c in cells}
-    names = ["joint", "ewc", "rwalk", "icarl", "gdumb", "bic", "rm-without-da", "rm"]
+    names = ["joint", "ewc", "rwalk", "rwalk-rm-code", "icarl", "icarl-rm-code", "gdumb", "bic", "bic-rm-code",
+             "rm-without-da", "rm"]
     assert rows == {(d, n) for d in ("fashion-mnist", "mnist") for n in names}
     assert len(cells) == len(rows) * 3  # three seeds
+    assert all(c.config["data"]["name"] == "mnist" for c in cells[: len(cells) // 2])  # the headline runs first
     by_name = {c.axes["variant"]["name"]: c.config for c in cells}
+    # RM's recipe (issue 23): no crop/flip, bias-free Linear + BN(ε 1e-6), RM's head for GDumb and joint only.
+    for name, config in by_name.items():
+        assert config["augment"]["crop_padding"] == 0 and not config["augment"]["flip"]
+        assert config["model"]["options"]["bias"] is False and config["model"]["options"]["bn_eps"] == 1e-6
+        assert config["train"]["drop_last"] is True
+        assert config["model"]["head_norm"] == ("batchnorm" if name in ("gdumb", "joint") else "none")
+        base = name.removesuffix("-rm-code")
+        if base in ("rwalk", "icarl", "bic"):
+            assert config["method"]["variant"] == ("rm-code" if name.endswith("rm-code") else "paper")
     assert by_name["rm"]["augment"]["cutmix"] and by_name["rm"]["augment"]["autoaugment"] == "cifar10"
     assert not by_name["rm-without-da"]["augment"]["cutmix"] and by_name["rm-without-da"]["method"]["name"] == "rainbow"
     assert all(c.config["scenario"] == cells[0].config["scenario"] for c in cells)

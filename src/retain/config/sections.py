@@ -64,6 +64,17 @@ class ModelConfig(StrictSection):
     # Fresh head rows: PyCIL's SimpleLinear (U(±√3/√fan_in), zero bias) or torch.nn.Linear's rule
     # (U(±1/√fan_in) weights and bias; mammoth, Avalanche). retain.models.heads.HEAD_INITS.
     head_init: Literal["pycil_linear", "torch_default"] = "pycil_linear"
+    # `batchnorm`: Rainbow Memory's GDumb/joint classifier, a bias-free linear layer followed by a
+    # BatchNorm1d over the logits (ε = head_norm_eps); `none`: a plain linear layer with bias.
+    head_norm: Literal["none", "batchnorm"] = "none"
+    head_norm_eps: float = Field(1e-5, gt=0)
+
+    @model_validator(mode="after")
+    def _eps_needs_head_norm(self) -> "ModelConfig":
+        if self.head_norm == "none" and "head_norm_eps" in self.model_fields_set and self.head_norm_eps != 1e-5:
+            raise ValueError(f"model.head_norm_eps={self.head_norm_eps!r} is the ε of the BatchNorm over the logits, which "
+                             "only model.head_norm=batchnorm has; set model.head_norm=batchnorm or remove head_norm_eps")
+        return self
 
 
 class TrainConfig(StrictSection):

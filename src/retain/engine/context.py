@@ -60,10 +60,16 @@ class RunContext:
         return build_backbone(self.config.model.backbone, in_channels=channels, image_size=height, **options)
 
     def build_incremental_net(self, **overrides: Any) -> nn.Module:
-        """The configured backbone with an incremental linear head (no classes yet)."""
-        from retain.models import IncrementalNet
+        """The configured backbone with an incremental linear head (no classes yet); with
+        `model.head_norm: batchnorm` the head is bias-free with a BatchNorm over its logits."""
+        from retain.models import IncrementalNet, NormalizedLinear
 
-        return IncrementalNet(self.build_backbone(**overrides), head_init=self.config.model.head_init)
+        model = self.config.model
+        backbone = self.build_backbone(**overrides)
+        if model.head_norm == "batchnorm":
+            head = NormalizedLinear(backbone.out_dim, init=model.head_init, eps=model.head_norm_eps)
+            return IncrementalNet(backbone, head=head)
+        return IncrementalNet(backbone, head_init=model.head_init)
 
     # ------------------------------------------------------------------ data services
     def train_images(self, indices: torch.Tensor) -> torch.Tensor:

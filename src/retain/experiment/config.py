@@ -182,6 +182,16 @@ def ignored_settings(config: RetainConfig) -> list[str]:
 
 def method_params(config: RetainConfig, method_cls: type) -> Any:
     """The method's validated `Params`; a ConfigError names the offending `method.` fields."""
+    variant = config.method_params.get("variant")
+    if variant is not None and "variant" not in method_cls.Params.model_fields:
+        from retain.methods import method_registry
+
+        having = sorted(n for n, m in method_registry().items() if "variant" in m.Params.model_fields)
+        raise ConfigError(
+            f"method.variant={variant!r} does not apply to method.name={config.method_name!r}: it has a single "
+            f"version. method.variant picks between the paper's version (paper, the default) and the one Rainbow "
+            f"Memory's code ran (rm-code) for: {', '.join(having)}. Remove method.variant."
+        )
     try:
         return method_cls.Params.model_validate(config.method_params)
     except ValidationError as exc:

@@ -110,6 +110,10 @@ class Method:
     # Attributes holding a frozen copy of the network or None (distillation teachers): saved as
     # weights, restored as a frozen copy of the restored network given those weights.
     teachers: ClassVar[tuple[str, ...]] = ()
+    # True when the method's network is the configured backbone + `IncrementalNet` head and
+    # nothing reads or rewrites the head's rows directly, so `model.head_norm: batchnorm` (a
+    # BatchNorm over the logits, Rainbow Memory's GDumb/joint head) changes nothing else.
+    supports_head_norm: ClassVar[bool] = False
 
     @classmethod
     def refusal(cls, setting: Setting) -> str | None:
@@ -144,6 +148,13 @@ class Method:
         reason = cls.refusal(setting)
         if reason is not None:
             raise ConfigError(f"method.name={cls.name!r} does not run with {setting.describe()}: {reason}")
+        if config.model.head_norm != "none" and not cls.supports_head_norm:
+            allowed = ", ".join(sorted(n for n, m in method_registry().items() if m.supports_head_norm))
+            raise ConfigError(
+                f"model.head_norm={config.model.head_norm!r} is not supported by method.name={cls.name!r}: its network "
+                f"or training reads the classifier's rows directly, and a BatchNorm over the logits would change what "
+                f"they mean. Methods that take it: {allowed}. Use model.head_norm=none with this method."
+            )
         nproc = config.distributed.nproc
         if nproc > 1 and cls.distributed_refusal is not None:
             raise ConfigError(f"method.name={cls.name!r} does not run with distributed.nproc={nproc} (--nproc): "

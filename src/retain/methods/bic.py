@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
 from retain.memory import raw_image_bytes
@@ -26,6 +26,14 @@ class BiCParams(MethodParams):
     split_ratio: float = Field(0.1, gt=0, lt=1)
     bias_epochs: int | None = Field(None, ge=0)
     bias_lr: float | None = Field(None, gt=0)
+    variant: Literal["paper", "rm-code"] = Field("paper", description="paper: a correction for each task's new classes, trained after every task; rm-code: as RM's code ran BiC, a fresh classifier at every task and one correction, on the head's last block of columns, trained with Adam (lr 0.001, batch 100) only at the task whose block that is.")
+
+    @model_validator(mode="after")
+    def _rm_code_trains_its_own_way(self) -> "BiCParams":
+        if self.variant == "rm-code" and self.bias_lr is not None:
+            raise ValueError("method.variant=rm-code trains the correction with RM's Adam at lr 0.001, so method.bias_lr "
+                             "would have no effect; remove it or use method.variant=paper")
+        return self
 
 
 @register_method("bic")
@@ -61,7 +69,9 @@ class BiC(ICaRL):
         self.held_out = torch.zeros(len(self.memory.store), dtype=torch.bool, device=self.ctx.device)
         if task.index == 0:
             return
-        if task.new_classes:
+        if self.params.variant == "rm-code":
+            self._rm_code_head_and_correction(task)
+        elif task.new_classes:
             # The logits of the task's new classes (a blurry task: its home classes, since every
             # class is already in the head) get the new (α, β).
             self.bias.add(min(task.new_classes), max(task.new_classes) + 1)
@@ -76,6 +86,22 @@ class BiC(ICaRL):
             chosen.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
         self.val_stream = torch.cat(chosen) if chosen else self.val_stream
         self._hold_out_memory_rows(per_class)
+
+    def _rm_code_head_and_correction(self, task: TaskSpec) -> None:
+        """RM's BiC (methods/bic.py, finetune.py): a fresh classifier at every task (only the
+        distillation trains it once every class is learned); its `bias_forward` always applies
+        the correction of the head's last block of k = |home classes| columns, which only the
+        task numbered width/k − 1 trains (an untrained correction is the identity)."""
+        width = self.network.head.num_classes
+        self.network.head.reset(width)
+        if self._rm_code_corrects(task):
+            self.bias.add(width - len(task.new_classes), width)
+            self.bias.to(self.ctx.device)
+
+    def _rm_code_corrects(self, task: TaskSpec) -> bool:
+        """rm-code: whether `task` is the one that trains RM's applied correction (see above)."""
+        k = len(task.new_classes)
+        return k > 0 and task.index == round(self.network.head.num_classes / k) - 1
 
     def _hold_out_memory_rows(self, per_class: int) -> None:
         """Hold out the lowest-priority exemplars of each old class (keeping one for training)."""
@@ -149,15 +175,22 @@ class BiC(ICaRL):
 
     def train_bias_layer(self, task: TaskSpec) -> None:
         """Fit the newest (α, β) on the held-out split with the network frozen. The logits are
-        computed once with the evaluation transform: only the 2 parameters change."""
+        computed once with the evaluation transform: only the 2 parameters change. rm-code: only
+        at the task that added a correction, with RM's Adam (lr 0.001) at batch 100."""
+        if self.params.variant == "rm-code" and not self._rm_code_corrects(task):
+            return
         ctx = self.ctx
         images = torch.cat([ctx.train_images(self.val_stream), self.memory.store.gather(self.val_slots.to(ctx.device))])
         labels = torch.cat([ctx.train_labels(self.val_stream), self.memory.store.labels[self.val_slots].to(ctx.device)])
         logits = ctx.forward_eval(self.network, images)["logits"].detach()
         parameters = self.bias.newest_parameters()
-        optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.config.train.lr, momentum=0.9)
+        if self.params.variant == "rm-code":
+            optimizer: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=0.001)
+            batch_size = 100
+        else:
+            optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.config.train.lr, momentum=0.9)
+            batch_size = ctx.config.train.batch_size
         epochs = self.params.bias_epochs if self.params.bias_epochs is not None else ctx.epochs_for(task)
-        batch_size = ctx.config.train.batch_size
         for _ in range(epochs):
             order = torch.randperm(labels.numel(), generator=ctx.generator).to(labels.device)
             for chunk in order.split(batch_size):

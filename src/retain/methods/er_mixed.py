@@ -48,6 +48,7 @@ class ERMixed(ExemplarMethod):
     supports_full_head = False  # RM re-initialises (or grows) the head to the seen classes
     fixed_replay = "concat"     # RM's finetune loader: one shuffled pool
     replay_modes = ("concat",)
+    supports_head_norm = True   # the head is only reset or grown, never read row by row
 
     # ------------------------------------------------------------------ task and phases
     def before_task(self, task: TaskSpec) -> None:

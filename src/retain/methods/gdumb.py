@@ -15,6 +15,7 @@ class GDumb(ExemplarMethod):
     re-initialises the network and trains it on the memory only before each evaluation."""
 
     default_policy = "class_balanced"
+    supports_head_norm = True  # model.head_norm: batchnorm is RM's head for this method
     fixed_replay = "concat"  # trains on the memory alone
     replay_modes = ("concat",)
 

@@ -32,6 +32,7 @@ class Joint(Method):
     """Trains on every training sample (no memory limit); ignores `scenario.stream` (RM runs joint offline)."""
 
     Params = JointParams
+    supports_head_norm = True  # model.head_norm: batchnorm is RM's head for this method
 
     def __init__(self, ctx, params: JointParams) -> None:
         super().__init__(ctx, params)

@@ -13,6 +13,8 @@ A negative score is clamped at 0 so that it never rewards drifting away. Divided
 and summed over thousands of steps, the raw score reaches magnitudes that make λ = 100 diverge
 (RM never met this because its score was zero), so by default (`normalize: true`) the score is
 rescaled so that its largest entry equals the Fisher's largest entry (the scale RM trained with).
+`variant: rm-code` is RWalk as RM's code ran: no path score at all, and the importance
+consolidated after every training call (docs/methods/rwalk.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from retain.methods.base import Batch, Phase, register_method
 from retain.methods.regularization import RegularizationParams, RegularizedReplay, Tensors, snapshot
@@ -32,6 +34,17 @@ class RWalkParams(RegularizationParams):
     fisher_alpha: float = Field(0.5, gt=0, le=1, description="EMA weight of the newest squared gradients in the Fisher estimate.")
     epsilon: float = Field(1e-3, gt=0, description="ε in the path score's denominator.")
     normalize: bool = Field(True, description="Rescale the path score so that its largest entry equals the Fisher's largest entry.")
+    variant: Literal["paper", "rm-code"] = Field("paper", description="paper: the path score accumulated (path_score) and one consolidation per task; rm-code: as RM's code ran it, a path score that stays zero and a consolidation after every training call.")
+
+    @model_validator(mode="after")
+    def _rm_code_has_no_path_score(self) -> "RWalkParams":
+        if self.variant == "rm-code":
+            defaults = {"path_score": "rm", "normalize": True, "epsilon": 1e-3}
+            chosen = sorted(k for k, v in defaults.items() if getattr(self, k) != v)
+            if chosen:
+                raise ValueError(f"method.variant=rm-code runs RM's path score, which stays zero, so {', '.join('method.' + c for c in chosen)} "
+                                 "would have no effect; remove it or use method.variant=paper")
+        return self
 
 
 @register_method("rwalk")
@@ -44,11 +57,13 @@ class RWalk(RegularizedReplay):
     )
 
     Params = RWalkParams
-    # Once per task, after the memory epochs (RM consolidates after every training call, but its
-    # path score was zero; with the score accumulated, consolidating after the online stream pass
-    # too made MNIST seed 1 diverge to NaN in task 2's memory epochs at lr 0.05, λ = 100). Once per
-    # task is not always stable either: Fashion-MNIST seed 2 reached an infinite loss there.
-    consolidates_every_call = False
+
+    @property
+    def consolidates_every_call(self) -> bool:
+        # paper: once per task, after the memory epochs (with the score accumulated, consolidating
+        # after the online stream pass too made MNIST seed 1 diverge at lr 0.05, λ = 100, before
+        # issue 23's incomplete-batch rule). rm-code: after every training call, as RM's code.
+        return self.params.variant == "rm-code"
 
     def __init__(self, ctx, params: RWalkParams) -> None:
         super().__init__(ctx, params)
@@ -69,8 +84,22 @@ class RWalk(RegularizedReplay):
         self._old_params = snapshot(self.params_to_regularize)
 
     def after_step(self, batch: Batch) -> None:
-        a, eps = self.params.fisher_alpha, self.params.epsilon
+        a = self.params.fisher_alpha
         new_params = snapshot(self.params_to_regularize)
+        # rm-code: RM's code read Δθ and the gradients through views that alias the live tensors
+        # (the gradients after zero_grad), so its path score stayed zero; only the Fisher moves.
+        if self.params.variant == "paper":
+            self._accumulate_path_score(new_params)
+        for n, g in self._grads.items():
+            self.fisher[n] = g.pow(2) if not self.fisher_started else (1 - a) * self.fisher[n] + a * g.pow(2)
+        if self._grads:
+            self.fisher_started = True
+        self._old_params = new_params
+        self._old_grads = self._grads
+        self._grads = {}
+
+    def _accumulate_path_score(self, new_params: Tensors) -> None:
+        eps = self.params.epsilon
         for n, g in self._grads.items():
             delta = new_params[n] - self._old_params[n]
             denominator = 0.5 * self.fisher[n] * delta.pow(2) + eps
@@ -81,12 +110,6 @@ class RWalk(RegularizedReplay):
                 self.task_score[n] += (g - self._old_grads.get(n, torch.zeros_like(g))) / denominator
             else:
                 self.task_score[n] += -g * delta / denominator
-            self.fisher[n] = g.pow(2) if not self.fisher_started else (1 - a) * self.fisher[n] + a * g.pow(2)
-        if self._grads:
-            self.fisher_started = True
-        self._old_params = new_params
-        self._old_grads = self._grads
-        self._grads = {}
 
     def importance(self, rows: torch.Tensor) -> Tensors:
         if self.score is None:

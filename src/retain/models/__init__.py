@@ -2,7 +2,7 @@
 
 from retain.models import builtin  # noqa: F401  (registers the built-in backbones)
 from retain.models.accounting import count_parameters, parameter_bytes
-from retain.models.heads import IncrementalLinear
+from retain.models.heads import IncrementalLinear, NormalizedLinear
 from retain.models.network import IncrementalNet
 from retain.models.registry import (
     backbone_builder,
@@ -26,6 +26,7 @@ __all__ = [
     "ComposedBackbone",
     "IncrementalLinear",
     "IncrementalNet",
+    "NormalizedLinear",
     "SplitBackbone",
     "backbone_builder",
     "backbone_names",

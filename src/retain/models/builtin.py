@@ -9,7 +9,7 @@ from torch import nn
 from retain.errors import ConfigError
 from retain.models.convnet import ConvNet, split_convnet2
 from retain.models.mlp import MLP
-from retain.models.options import require_bool, require_positive_int, require_widths
+from retain.models.options import require_bool, require_positive_float, require_positive_int, require_widths
 from retain.models.registry import register_backbone
 from retain.models.resnet18 import split_resnet18
 from retain.models.resnet_cifar import split_cifar_resnet
@@ -58,11 +58,18 @@ def mlp(
     hidden: Sequence[int] = (400, 400),
     batchnorm: bool = False,
     last_relu: bool = True,
+    bias: bool = True,
+    bn_eps: float = 1e-5,
 ) -> nn.Module:
-    """A multilayer perceptron over the flattened image."""
+    """A multilayer perceptron over the flattened image (`bias: false` and `bn_eps` give Rainbow Memory's layers)."""
     hidden = require_widths("hidden", hidden)
+    bias, batchnorm = require_bool("bias", bias), require_bool("batchnorm", batchnorm)
+    bn_eps = require_positive_float("bn_eps", bn_eps)
+    if bn_eps != 1e-5 and not batchnorm:
+        raise ConfigError(f"Backbone option 'bn_eps' (model.options.bn_eps) is {bn_eps!r}, but the MLP has no BatchNorm "
+                          "(model.options.batchnorm is false), so it would have no effect. Set batchnorm: true or remove bn_eps.")
     return MLP(
-        in_channels * image_size * image_size, hidden, require_bool("batchnorm", batchnorm), require_bool("last_relu", last_relu)
+        in_channels * image_size * image_size, hidden, batchnorm, require_bool("last_relu", last_relu), bias, bn_eps
     )
 
 

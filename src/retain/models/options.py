@@ -20,6 +20,13 @@ def require_positive_int(option: str, value: Any) -> int:
     return value
 
 
+def require_positive_float(option: str, value: Any) -> float:
+    """A number > 0 (an int is taken as a float; a boolean is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"Backbone option {option!r} (model.options.{option}) must be a number above 0, got {value!r}.")
+    return float(value)
+
+
 def require_widths(option: str, value: Any) -> list[int]:
     """A non-empty list of positive layer widths."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
