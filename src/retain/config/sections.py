@@ -10,6 +10,7 @@ from retain.config.strict import StrictSection
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes at most 64 bits
 MAX_NUMPY_SEED = 2**32 - 1  # np.random.RandomState / default_rng seeds
+MAX_COUNT = 2**31 - 1  # batch sizes and counts: index tensors and loaders take 32-bit sizes
 
 
 class DataConfig(StrictSection):
@@ -71,7 +72,7 @@ class TrainConfig(StrictSection):
 
     epochs: int = Field(5, ge=0)
     first_epochs: int | None = Field(None, ge=0)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=MAX_COUNT)
     lr: float = Field(0.1, gt=0)
     first_lr: float | None = Field(None, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -86,7 +87,7 @@ class TrainConfig(StrictSection):
     # lower mean training loss; `first_patience` for the first task (IL2M: 10, then 5).
     patience: int = Field(5, ge=0)
     first_patience: int | None = Field(None, ge=0)
-    grad_accumulation: int = Field(1, ge=1)
+    grad_accumulation: int = Field(1, ge=1, le=MAX_COUNT)
     # The epoch's last, incomplete batch (engine/short_batches.py): true drops it (PyTorch's
     # drop_last, Rainbow Memory's loaders), false keeps it, auto drops it when the network has
     # BatchNorm. A kept one never moves BatchNorm's running statistics.
@@ -117,7 +118,7 @@ class TrainConfig(StrictSection):
 class EvalConfig(StrictSection):
     """Evaluation options."""
 
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, le=MAX_COUNT)
     every_epoch: bool = False  # also evaluate after every epoch; adds RM's max-over-epochs accuracy
     joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
     task_incremental: bool = False  # also score with the task known (logits masked to its classes): "<score>-til"

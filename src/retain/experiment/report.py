@@ -71,7 +71,7 @@ class RunRecord:
 def collect_runs(root: Path) -> list[RunRecord]:
     """Every run under `root` (a run directory itself, a sweep, or any folder of runs)."""
     root = Path(root)
-    paths = [root / "results.json"] if (root / "results.json").is_file() else sorted(root.rglob("results.json"))
+    paths = [root / "results.json"] if (root / "results.json").is_file() else _grid_results(root)
     if not paths:
         raise ConfigError(
             f"`retain report {str(root)!r}`: no results.json under that path; pass a run directory "
@@ -124,6 +124,20 @@ def read_results(path: Path) -> dict[str, Any]:
 
 def _is_score(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _grid_results(root: Path) -> list[Path]:
+    """The results of the cells of a sweep's grid (cells.json), not of folders an older grid left;
+    every results.json under any other folder."""
+    cells = root / "cells.json"
+    if cells.is_file():
+        try:
+            listed = json.loads(cells.read_text())
+            return [root / c["dir"] / "results.json" for c in listed if (root / c["dir"] / "results.json").is_file()]
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise ConfigError(f"`retain report`: {str(cells)!r} is not the cell list a sweep writes ({exc}); "
+                              "run the sweep again to rewrite it. Nothing was written.") from None
+    return sorted(root.rglob("results.json"))
 
 
 def _sweep_axes(root: Path) -> dict[Path, dict[str, Any]]:

@@ -27,7 +27,7 @@ from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
-from retain.experiment.results import versions, write_json, write_yaml
+from retain.experiment.results import read_config_sources, versions, write_config_yaml, write_json
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
@@ -158,7 +158,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     with RunDirLock(run_dir):
         check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
         remove_stale_temporaries(run_dir)
-        write_yaml(run_dir / "config.yaml", config_to_dict(config))
+        write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
         write_json(run_dir / "plan.json", plan.to_dict())
         faults.fault_point("start-up")
         reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
@@ -212,9 +212,12 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         group.run_dir = str(run_dir)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        saved._sources = read_config_sources(run_dir / "config.yaml")
         changed = []
         if config is not None:
             changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+        if changed:
+            config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
         config = config if changed else saved
         check_backends(config)
         _check_same_nproc(saved, config, run_dir)
@@ -236,7 +239,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             point = checkpointer.load()
             setup = build_setup(config, reporter)
         if changed and writer:  # settings that cannot change the results: the run goes on with the new ones
-            write_yaml(run_dir / "config.yaml", config_to_dict(config))
+            write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
             reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
         for note in point.notes if writer else ():
             reporter.warn(note)
@@ -518,6 +521,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         },
         "versions": versions(),
         "config": config_to_dict(config),
+        "config_sources": dict(config._sources),
     }
     results["metrics"]["average_incremental_accuracy_top5"] = float(np.mean(main["stage_top5"]))
     if ledger is not None:
