@@ -22,7 +22,7 @@ from retain.engine.device import resolve_device  # noqa: F401  (also imported fr
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine import distributed
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
-from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
+from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
@@ -379,6 +379,16 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         text = str(exc).replace("; the last good checkpoint is kept.", ".")
         raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
                                "and start in a new --out.") from None
+    except MethodError as exc:  # e.g. predict returned the wrong shape: say what is kept and how to go on
+        raise MethodError(f"{exc} {_kept_text(run_dir, progress.completed_tasks)}. Fix the method, then continue with: "
+                          f"retain run --resume {run_dir}") from None
+    except RetainError:
+        raise
+    except Exception as exc:  # a user's method (a plugin) raising: one paragraph, not retain's traceback
+        failure = _method_failure(exc, method, run_dir, progress.completed_tasks, len(plan.tasks))
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if not finished:
             tracker.close(False)
@@ -398,6 +408,20 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     if not reporter.quiet:
         reporter.final_table(results)
     return results
+
+
+def _kept_text(run_dir: Path, done: int) -> str:
+    return (f"{'Task 1' if done == 1 else f'Tasks 1..{done}'} finished and {'is' if done == 1 else 'are'} kept in {run_dir} (results.json, checkpoints)" if done
+            else f"No task had finished; {run_dir} keeps its config")
+
+
+def _method_failure(exc: Exception, method: Method, run_dir: Path, done: int, num_tasks: int) -> MethodError | None:
+    """The MethodError for an exception raised in the user's own code, None when none of its frames are."""
+    from retain.experiment.plugins import user_code_failure
+
+    text = user_code_failure(exc, f"Method {method.name!r}", f"while learning task {done + 1} of {num_tasks}",
+                             f"{_kept_text(run_dir, done)}. Fix the plugin, then continue with: retain run --resume {run_dir}")
+    return None if text is None else MethodError(text)
 
 
 @contextlib.contextmanager
