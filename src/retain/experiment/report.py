@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -115,15 +116,22 @@ def read_results(path: Path) -> dict[str, Any]:
     if (len(matrix) != len(stages) or len(matrix) > width
             or not all(isinstance(row, list) and len(row) == width and all(_is_score(v) for v in row) for row in matrix)
             or not all(_is_score(v) for v in stages)):
-        raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'")
+        wrong = next((v for v in [*stages, *(x for row in matrix if isinstance(row, list) for x in row)] if not _is_score(v)), None)
+        found = f" (found {wrong!r}; accuracies are percentages in 0..100)" if wrong is not None else ""
+        raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'{found}")
     for key in ("average_incremental_accuracy", "last_accuracy"):
         if not _is_score(results["metrics"].get(key)):
-            raise refuse(f"'metrics.{key}' is missing or not a number")
+            raise refuse(f"'metrics.{key}' is missing or not a percentage in 0..100 (found {results['metrics'].get(key)!r})")
     return results
 
 
 def _is_score(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    """An accuracy: a percentage in 0..100, or null/NaN for a task not evaluated yet."""
+    if value is None:
+        return True
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isnan(value) or 0 <= value <= 100
 
 
 def _grid_results(root: Path) -> list[Path]:

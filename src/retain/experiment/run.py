@@ -238,6 +238,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         with _agreed(group):
             point = checkpointer.load()
             setup = build_setup(config, reporter)
+            check_saved_plan(run_dir, setup.plan)
         if changed and writer:  # settings that cannot change the results: the run goes on with the new ones
             write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
             reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
@@ -250,6 +251,23 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def check_saved_plan(run_dir: Path, plan: Plan) -> None:
+    """The run's plan.json must be the plan the run trains on (a hand edit is refused, not trusted or overwritten)."""
+    path = run_dir / "plan.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        saved = "unreadable"
+    if saved is None:
+        return  # a run stopped before writing it: the plan is written again
+    if saved != plan.to_dict():
+        raise CheckpointError(
+            f"{str(path)!r} does not hold the task plan this run trains on (edited by hand, or the dataset changed); "
+            f"resuming would report tasks other than the ones it names. Restore the file (the plan comes from config.yaml "
+            f"and the data), or start a new run in another --out. Nothing was changed."
+        )
 
 
 def _check_same_nproc(saved: RetainConfig, config: RetainConfig | None, run_dir: Path) -> None:
