@@ -83,7 +83,8 @@ def _check_wandb(run_dir: Path) -> None:
     results = json.loads((run_dir / "results.json").read_text())
     history, summary, config, files = wandb_logged(run_dir)
     epochs = [row for row in history if "train/loss" in row]
-    assert [row["train/epoch"] for row in epochs] == [1, 2] and all(row["train/loss"] > 0 for row in epochs)
+    assert [row["train/epoch"] for row in epochs] == [1, 2], (run_dir, history)
+    assert all(row["train/loss"] > 0 for row in epochs)
     tasks = [row for row in history if "accuracy_cnn/seen_classes" in row]
     assert [row["accuracy_cnn/seen_classes"] for row in tasks] == pytest.approx(results["accuracy"]["cnn"]["stage"])
     assert summary["last_accuracy"] == pytest.approx(results["metrics"]["last_accuracy"])

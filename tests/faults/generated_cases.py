@@ -144,3 +144,181 @@ def inactive_setting(path: str) -> list[str]:
         "distributed.backend": ["distributed.backend=gloo"], "distributed.sync_batchnorm": ["distributed.sync_batchnorm=true"],
         "distributed.timeout_s": ["distributed.timeout_s=60"],
     }[path]
+
+
+# ---------------------------------------------------------------------- data corruptions
+@dataclass(frozen=True)
+class DataCase:
+    id: str
+    dataset: str
+    build: Any  # build(folder) writes the corrupted data into folder
+    needles: tuple[str, ...]
+
+
+def _idx(array, type_code: int = 0x08) -> bytes:
+    import gzip
+    import struct
+
+    import numpy as np
+
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return gzip.compress(header + np.asarray(array).astype(np.uint8).tobytes())
+
+
+def _mnist(folder, train_labels=None, test_labels=None, side: int = 28, gzipped: bool = True) -> None:
+    import gzip
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    train_labels = np.arange(40) % 10 if train_labels is None else np.asarray(train_labels)
+    test_labels = np.arange(20) % 10 if test_labels is None else np.asarray(test_labels)
+    files = {"train-images-idx3-ubyte.gz": _idx(rng.integers(0, 256, (len(train_labels), side, side))),
+             "train-labels-idx1-ubyte.gz": _idx(train_labels),
+             "t10k-images-idx3-ubyte.gz": _idx(rng.integers(0, 256, (len(test_labels), side, side))),
+             "t10k-labels-idx1-ubyte.gz": _idx(test_labels)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if gzipped:
+            (folder / name).write_bytes(data)
+        else:
+            (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress(data))
+
+
+def _cifar(folder, train_labels=None, test_labels=None, row: int = 3072) -> None:
+    import pickle
+
+    import numpy as np
+
+    base = folder / "cifar-10-batches-py"
+    base.mkdir(parents=True)
+    train_labels = list(np.arange(20) % 10) if train_labels is None else list(train_labels)
+    test_labels = list(np.arange(10) % 10) if test_labels is None else list(test_labels)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        part = train_labels[(i - 1) * len(train_labels) // 5: i * len(train_labels) // 5]
+        batch = {b"data": rng.integers(0, 256, (len(part), row), dtype=np.uint8), b"labels": [int(x) for x in part]}
+        (base / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+    test = {b"data": rng.integers(0, 256, (len(test_labels), row), dtype=np.uint8), b"labels": [int(x) for x in test_labels]}
+    (base / "test_batch").write_bytes(pickle.dumps(test))
+    (base / "batches.meta").write_bytes(pickle.dumps({b"label_names": [str(i).encode() for i in range(10)]}))
+
+
+def _folder(folder, train: dict[str, int], test: dict[str, int], sizes: dict[str, int] | None = None) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, counts in (("train", train), ("test", test)):
+        for name, count in counts.items():
+            (folder / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                side = (sizes or {}).get(name, 8)
+                Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / split / name / f"{i}.png")
+
+
+_TEN = list(range(10))
+_NO_3 = [c for c in range(10) if c != 3]
+
+
+def data_cases() -> list[DataCase]:
+    """For every dataset kind that reads files: the folder empty, a class without training images, the
+    test split missing an evaluated class, labels out of range, images of another shape."""
+    cases = []
+    for name in ("mnist", "fashion-mnist"):
+        cases += [
+            DataCase(f"{name}:empty-dir", name, lambda f: f.mkdir(), ("data.dir", "only place looked at", "nothing")),
+            DataCase(f"{name}:not-gzipped", name, lambda f: _mnist(f, gzipped=False), ("only place looked at", "train-images-idx3-ubyte")),
+            DataCase(f"{name}:train-lacks-class", name, lambda f: _mnist(f, train_labels=[c for c in _NO_3 for _ in range(4)]),
+                     ("class", "3", "0 training images")),
+            DataCase(f"{name}:test-lacks-class", name, lambda f: _mnist(f, test_labels=[c for c in _NO_3 for _ in range(2)]),
+                     ("0 test images",)),
+            DataCase(f"{name}:label-range", name, lambda f: _mnist(f, train_labels=[c % 12 for c in range(40)]), ("11",)),
+            DataCase(f"{name}:image-shape", name, lambda f: _mnist(f, side=32), ("(1, 28, 28)", "(1, 32, 32)")),
+        ]
+    cases += [
+        DataCase("cifar10:empty-dir", "cifar10", lambda f: f.mkdir(), ("only place looked at", "nothing")),
+        DataCase("cifar10:train-lacks-class", "cifar10", lambda f: _cifar(f, train_labels=[c for c in _NO_3 for _ in range(2)] + [0, 1]),
+                 ("class", "'3'", "0 training images")),
+        DataCase("cifar10:test-lacks-class", "cifar10", lambda f: _cifar(f, test_labels=[c for c in _NO_3] + [0]), ("'3'", "0 test images")),
+        DataCase("cifar10:label-range", "cifar10", lambda f: _cifar(f, train_labels=[c % 13 for c in range(20)]), ("labels from", "expected 0 to 9")),
+        DataCase("cifar10:row-length", "cifar10", lambda f: _cifar(f, row=3000), ("3000",)),
+        DataCase("imagefolder:test-lacks-class", "imagefolder", lambda f: _folder(f, {"a": 2, "b": 2, "c": 2, "d": 2}, {"a": 1, "b": 1, "c": 1}),
+                 ("'d'", "0 test images")),
+        DataCase("imagefolder:empty-test-class", "imagefolder",
+                 lambda f: (_folder(f, {"a": 2, "b": 2, "c": 2, "d": 2}, {"a": 1, "b": 1, "c": 1}), (f / "test" / "d").mkdir()),
+                 ("'d'", "0 test images")),
+        DataCase("imagefolder:empty-train-class", "imagefolder",
+                 lambda f: (_folder(f, {"a": 2, "b": 2, "c": 2}, {"a": 1, "b": 1, "c": 1}), (f / "train" / "d").mkdir()),
+                 ("train/d", "no images")),
+        DataCase("imagefolder:mixed-sizes", "imagefolder", lambda f: _folder(f, {"a": 2, "b": 2}, {"a": 1, "b": 1}, sizes={"b": 12}),
+                 ("image_size",)),
+        DataCase("imagefolder:empty-dir", "imagefolder", lambda f: f.mkdir(), ("expected layout",)),
+    ]
+    return cases
+
+
+# ---------------------------------------------------------------------- run-directory edits
+def _edit_yaml(path) -> None:
+    text = path.read_text()
+    path.write_text(text.replace("lr: 0.1", "lr: 0.07") if "lr: 0.1" in text else text + "\nseed: 12345\n")
+
+
+def _edit_plan(path) -> None:
+    import json
+
+    plan = json.loads(path.read_text())
+    plan["tasks"][0]["train_indices"] = plan["tasks"][0]["train_indices"][1:]
+    path.write_text(json.dumps(plan))
+
+
+def _flip_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_digest(path) -> None:
+    path.write_text("0" * 64 + path.read_text()[64:])
+
+
+def _results_value(key: str, value: Any):
+    def edit(path) -> None:
+        import json
+
+        results = json.loads(path.read_text())
+        node = results
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+        path.write_text(json.dumps(results))
+    return edit
+
+
+def run_dir_edits(run_dir, complete: bool) -> list[tuple[str, str, Any, tuple[str, ...]]]:
+    """(id, file, edit, needles) for every file a run directory holds: a hand edit `--resume` must refuse
+    (nothing it then writes may hide it); results.json's values out of range that `retain report` refuses.
+    A complete run's `--resume` reads only config.yaml and results.json (there is nothing left to train),
+    so its checkpoints and plan.json are edited in the interrupted run only."""
+    cases = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != ".retain.lock"):
+        name = str(path.relative_to(run_dir))
+        if complete and path.suffix in (".pt", ".sha256") or complete and path.name == "plan.json":
+            continue
+        if path.suffix == ".yaml":
+            cases.append((f"resume:{name}:value", name, _edit_yaml, ("config",)))
+        elif path.name == "plan.json":
+            cases.append((f"resume:{name}:indices", name, _edit_plan, ("plan.json",)))
+        elif path.suffix == ".pt" and path.name.startswith("task-"):
+            cases.append((f"resume:{name}:bytes", name, _flip_byte, (path.name,)))
+        elif path.name.endswith(".sha256") and path.name.startswith("task-"):
+            cases.append((f"resume:{name}:digest", name, _edit_digest, (path.name[:-7],)))
+        elif path.name == "results.json" and complete:
+            for key, value in [("stage_accuracy.0", 250.0), ("accuracy_matrix.0.0", -3.0),
+                               ("metrics.last_accuracy", 1e9), ("metrics.average_incremental_accuracy", "high")]:
+                cases.append((f"report:{name}:{key}", name, _results_value(key, value), ("results.json", key.split(".")[0])))
+    return cases

@@ -222,6 +222,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         check_backends(config)
         _check_same_nproc(saved, config, run_dir)
         previous = _read_results(run_dir)
+        check_results_config(run_dir, saved, previous)
         if previous is not None and previous.get("complete"):
             if not writer:
                 return previous
@@ -251,6 +252,22 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str, Any] | None) -> None:
+    """config.yaml must describe the run results.json holds (a hand edit of either is refused)."""
+    from retain.experiment.checkpoint import config_differences, with_resolved_method
+
+    recorded = previous.get("config") if isinstance(previous, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    differences = config_differences(with_resolved_method(recorded), config_to_dict(saved), neutral=False)
+    if differences:
+        raise CheckpointError(
+            f"{str(run_dir / 'config.yaml')!r} does not describe the run {str(run_dir / 'results.json')!r} records "
+            f"({'; '.join(differences[:3])}); one of them was edited. Restore config.yaml (results.json holds the "
+            "config that ran), or start a new run in another --out. Nothing was changed."
+        )
 
 
 def check_saved_plan(run_dir: Path, plan: Plan) -> None:
