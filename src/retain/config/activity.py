@@ -130,7 +130,7 @@ class Inactive:
     severity: str
 
     def text(self) -> str:
-        return (f"`{self.field}` = {self.value!r} takes no effect in this run: it is read only with {self.needs}; "
+        return (f"{self.field}={self.value!r} takes no effect in this run: it is read only with {self.needs}; "
                 f"remove it, or change what it depends on")
 
 
