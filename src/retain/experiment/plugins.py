@@ -148,10 +148,9 @@ def _failed(what: str, error: BaseException, hint: str = "") -> ConfigError:
 def _library_dirs() -> tuple[str, ...]:
     import sysconfig
 
-    import retain
-
     paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return tuple(sorted({str(Path(p).resolve()) for p in paths} | {str(Path(retain.__file__).resolve().parent)}))
+    package = Path(__file__).resolve().parents[1]  # src/retain
+    return tuple(sorted({str(Path(p).resolve()) for p in paths} | {str(package)}))
 
 
 def user_frames(error: BaseException) -> list[traceback.FrameSummary]:
