@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,20 @@ def wandb_env(tmp_path, monkeypatch):
     (tmp_path / "wandb-home").mkdir()
 
 
-def wandb_records(run_dir: Path) -> list:
-    """The records of the offline wandb run of a retain run (its .wandb transaction log: LevelDB-style
-    32 KiB blocks of chunks after a 7-byte W&B header, each a wandb Record protobuf)."""
+def wandb_records(run_dir: Path, timeout: float = 60) -> list:
+    """The records of the offline wandb run of a retain run, once its `exit` record is written (wandb's
+    core process may still be flushing the log when `finish()` returns)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _read_wandb_log(run_dir)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+def _read_wandb_log(run_dir: Path) -> list:
+    """The .wandb transaction log: LevelDB-style 32 KiB blocks of chunks after a 7-byte W&B header,
+    each record a wandb Record protobuf."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")

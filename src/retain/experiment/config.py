@@ -216,7 +216,8 @@ def check_registered_names(config: RetainConfig) -> None:
     method_cls.check_setting(config)
     check_backbones(config, method_cls)
     dataset_entry(config.data.name)
-    if config.memory.quality == "auto" and not getattr(method_cls, "chooses_quality", False):
+    if config.memory.quality == "auto" and config.memory.codec == "jpeg" and not getattr(method_cls, "chooses_quality", False):
+        # (under codec raw the quality is not read: retain.config.activity)
         raise ConfigError(
             f"memory.quality='auto' lets the method choose the JPEG quality, but method.name={config.method_name!r} "
             "does not choose one (only mrdc does). Set memory.quality to a number in 1..100, or use method.name=mrdc."

@@ -150,6 +150,8 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     if dry_run:
         if writer:
             reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
+            for note in config._notes:  # settings without effect that are said, not refused (shown with -q too)
+                reporter.warn(note)
         return {"plan": plan.to_dict(), "dry_run": True}
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.warn(note)
