@@ -149,7 +149,9 @@ def inactive_settings(config: RetainConfig, user_fields: set[str]) -> list[Inact
     dumped = config.model_dump(mode="json")
     found = []
     for path in sorted(user_fields):
-        rule = ACTIVITY.get(path)
+        rule, value = ACTIVITY.get(path), value_at(dumped, path)
+        if value is None:
+            continue  # unsetting a field (null) never sets anything
         if rule is not None and not rule.when(config):
-            found.append(Inactive(path, value_at(dumped, path), rule.needs(config), rule.severity))
+            found.append(Inactive(path, value, rule.needs(config), rule.severity))
     return found
