@@ -11,11 +11,13 @@ import torch
 from retain.data import load_dataset, tinyimagenet
 from retain.errors import DatasetError
 
+pytestmark = pytest.mark.filterwarnings("ignore:Dataset 'tiny-imagenet' was registered with")
+
 WNIDS = ["n02000001", "n01000002", "n03000003"]  # deliberately unsorted, as in wnids.txt
 WORDS = {"n01000002": "goldfish, Carassius auratus", "n02000001": "tabby, tabby cat", "n03000003": "lemon"}
 COLORS = {"n01000002": (250, 0, 0), "n02000001": (0, 250, 0), "n03000003": (0, 0, 250)}
 VAL = [("val_0.JPEG", "n03000003"), ("val_1.JPEG", "n01000002"), ("val_2.JPEG", "n03000003")]
-# The fixture is a miniature (3 classes of 8×8 images), not the registered 200 classes of 64×64.
+# The fixture is a miniature: 3 of the 200 classes, with images of the declared 64×64 (another size is refused).
 
 
 def _make_tiny(root: Path, write) -> None:
