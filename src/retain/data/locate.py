@@ -91,7 +91,7 @@ def _not_in_data_dir(request: LoadRequest, source: RemoteSource, searched: list[
     held = sorted(p.name for folder in searched if folder.is_dir() for p in folder.iterdir())
     shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "") if held else "nothing"
     return DatasetError(
-        f"Dataset {request.name!r} is not in data.dir = {str(request.data_dir)!r}: looked in "
+        f"Dataset {request.name!r} was not found in data.dir = {str(request.data_dir)!r}: looked in "
         f"{' and '.join(str(p) for p in searched)}, which hold {shown}. Expected layout: {source.layout} (as "
         f"downloaded: {', '.join(source.checksums)}). A given "
         "data.dir is the only place looked at (no system folder, cache or download stands in for it); put the "
