@@ -263,7 +263,7 @@ def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str,
     recorded = previous.get("config") if isinstance(previous, dict) else None
     if not isinstance(recorded, dict):
         return
-    differences = config_differences(with_resolved_method(recorded), config_to_dict(saved), neutral=False)
+    differences = config_differences(config_to_dict(saved), with_resolved_method(recorded), neutral=False)  # config.yaml's value first
     if differences:
         raise CheckpointError(
             f"{str(run_dir / 'config.yaml')!r} does not describe the run {str(run_dir / 'results.json')!r} records "
