@@ -11,7 +11,7 @@ install:
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e .
 
-# The tests also need the `test` extra (pytest, hypothesis, Ray, Hugging Face datasets, build).
+# The tests also need the `test` extra (pytest, hypothesis, Ray, Hugging Face datasets, build, wandb, MLflow).
 install-test: install
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 

@@ -26,6 +26,10 @@ class CheckpointError(RetainError):
     """A checkpoint is corrupt or belongs to a different configuration."""
 
 
+class MethodError(RetainError):
+    """A method's own code (a user's plugin) raised, or returned what the engine cannot use."""
+
+
 class StorageError(RetainError):
     """A file or folder cannot be written or read: disk full, read-only, a path that is a file."""
 

@@ -60,13 +60,26 @@ def test_checksum_mismatch_names_file_and_both_md5s_and_keeps_nothing(
 
 def test_unreachable_source_reports_paths_and_failure(http_mirror, data_cache: Path, tmp_path: Path) -> None:
     url, _ = http_mirror  # serves an empty folder: every file is a 404
-    (tmp_path / "empty").mkdir()  # a data.dir that exists but lacks the files (a missing one is refused at once)
     with pytest.raises(DatasetError) as info:
-        load_dataset("mnist", data_dir=tmp_path / "empty", mirror=url)
+        load_dataset("mnist", mirror=url)
     message = str(info.value)
-    assert str(tmp_path / "empty") in message and str(data_cache / "mnist") in message
+    assert str(data_cache / "mnist") in message
     assert "failed" in message and "404" in message
     assert _leftovers(data_cache) == []
+
+
+def test_a_given_data_dir_is_the_only_place_looked_at(http_mirror, write_idx_dataset, data_cache: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    url, served = http_mirror
+    write_idx_dataset(served / "mnist")  # a download would succeed, and the cache holds a copy too
+    monkeypatch.setitem(mnist.CHECKSUMS, "mnist", _md5s(served / "mnist"))
+    load_dataset("mnist", mirror=url)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", data_dir=tmp_path / "empty", mirror=url)
+    message = " ".join(str(info.value).split())
+    assert str(tmp_path / "empty") in message and "only place looked at" in message
+    assert str(data_cache) not in message
 
 
 def test_cifar_archive_download_is_read_from_the_cache(

@@ -11,12 +11,13 @@ import torch
 from retain.data import load_dataset, tinyimagenet
 from retain.errors import DatasetError
 
+pytestmark = pytest.mark.filterwarnings("ignore:Dataset 'tiny-imagenet' was registered with")
+
 WNIDS = ["n02000001", "n01000002", "n03000003"]  # deliberately unsorted, as in wnids.txt
 WORDS = {"n01000002": "goldfish, Carassius auratus", "n02000001": "tabby, tabby cat", "n03000003": "lemon"}
 COLORS = {"n01000002": (250, 0, 0), "n02000001": (0, 250, 0), "n03000003": (0, 0, 250)}
 VAL = [("val_0.JPEG", "n03000003"), ("val_1.JPEG", "n01000002"), ("val_2.JPEG", "n03000003")]
-# The fixture is a miniature (3 classes of 8×8 images), not the registered 200 classes of 64×64.
-pytestmark = pytest.mark.filterwarnings("ignore:Dataset 'tiny-imagenet' was registered with")
+# The fixture is a miniature: 3 of the 200 classes, with images of the declared 64×64 (another size is refused).
 
 
 def _make_tiny(root: Path, write) -> None:
@@ -26,18 +27,18 @@ def _make_tiny(root: Path, write) -> None:
     (root / "words.txt").write_text("\n".join(lines) + "\n")
     for wnid in WNIDS:
         for i in range(2):
-            write(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", COLORS[wnid], size=(8, 8))
+            write(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", COLORS[wnid], size=(64, 64))
         (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("ignored\n")
     for filename, wnid in VAL:
-        write(root / "val" / "images" / filename, COLORS[wnid], size=(8, 8))
+        write(root / "val" / "images" / filename, COLORS[wnid], size=(64, 64))
     annotations = "".join(f"{f}\t{w}\t0\t0\t7\t7\n" for f, w in VAL)
     (root / "val" / "val_annotations.txt").write_text(annotations)
-    write(root / "test" / "images" / "test_0.JPEG", (1, 2, 3), size=(8, 8))  # unlabelled, unused
+    write(root / "test" / "images" / "test_0.JPEG", (1, 2, 3), size=(64, 64))  # unlabelled, unused
 
 
 def _check(data) -> None:
     assert data.class_names == ["goldfish", "tabby", "lemon"]  # sorted wnids, first synonym
-    assert data.train.images.shape == (6, 3, 8, 8) and data.test.images.shape == (3, 3, 8, 8)
+    assert data.train.images.shape == (6, 3, 64, 64) and data.test.images.shape == (3, 3, 64, 64)
     assert data.train.images.dtype == torch.uint8
     assert data.train.labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert data.test.labels.tolist() == [2, 0, 2]
@@ -91,4 +92,4 @@ def test_missing_dataset_lists_the_archive_and_folders(tmp_path: Path, data_cach
         load_dataset("tiny-imagenet", data_dir=tmp_path, download=False)
     message = str(info.value)
     assert "tiny-imagenet-200.zip" in message and "val_annotations.txt" in message
-    assert str(tmp_path / "tiny-imagenet") in message and str(data_cache / "tiny-imagenet") in message
+    assert str(tmp_path / "tiny-imagenet") in message and str(data_cache) not in message  # only data.dir is looked at

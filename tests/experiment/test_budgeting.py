@@ -126,7 +126,7 @@ def test_auc_sweep_runs_every_point_and_integrates(tmp_path):
     from retain.experiment.launch import launch as run
 
     config = build_config(preset="demo", overrides=[
-        "method.name=memo", "model.backbone=convnet2", "model.options={}", "scenario.num_tasks=2", "train.epochs=0",
+        "method.name=memo", "model.backbone=convnet2", "model.options={}", "scenario.num_tasks=2", "train.epochs=1",
         "budget.protocol=auc", "budget.points=[convnet2, resnet14]", "budget.reference_backbone=convnet2",
         "budget.reference_exemplars=20",
     ])

@@ -29,6 +29,13 @@ def reference(tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter):
+    from generated_cases import GENERATED
+
+    if GENERATED:
+        terminalreporter.write_line(
+            f"generated bad inputs: {sum(GENERATED.values())} tried, {GENERATED['clear']} clear, {GENERATED['unclear']} unclear, "
+            f"{GENERATED['traceback']} tracebacks, {GENERATED['silent-wrong']} silent-wrong"
+        )
     if TALLY:
         tried = sum(TALLY.values())
         terminalreporter.write_line(

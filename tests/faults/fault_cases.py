@@ -158,7 +158,7 @@ def _set_cases() -> list[Case]:
         ("memo-reference-mlp", ["budget.protocol=fair", "budget.reference_method=memo", "budget.reference_backbone=mlp"],
          ["budget.reference_backbone", "mlp", "resnet32"]),
         ("auto-quality-icarl", ["method.name=icarl", "memory.codec=jpeg", "memory.quality=auto"], ["memory.quality", "auto", "icarl", "mrdc"]),
-        ("auto-quality-replay-raw", ["method.name=replay", "memory.quality=auto"], ["memory.quality", "auto", "replay"]),
+        ("auto-quality-replay-raw", ["method.name=replay", "memory.quality=auto"], ["memory.quality", "auto", "memory.codec"]),
         ("mrdc-raw", ["method.name=mrdc"], ["memory.codec", "raw", "jpeg"]),
         ("mrdc-grid", ["method.name=mrdc", "memory.codec=jpeg", "method.rq_grid=[200]"], ["method.rq_grid", "200"]),
         ("cutmix-bic", ["method.name=bic", "augment.cutmix=true"], ["augment.cutmix", "bic"]),

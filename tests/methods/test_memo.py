@@ -101,7 +101,7 @@ def test_loss_is_ce_plus_aux_ce_and_aux_head_is_not_used_to_predict():
 
 def test_fair_ledger_charges_the_branches_and_shrinks_exemplars(tmp_path):
     config = digits_config("scenario.num_tasks=3", "budget.protocol=fair", "budget.reference_backbone=convnet2",
-                           "budget.reference_exemplars=100", "train.epochs=0")
+                           "budget.reference_exemplars=100", "train.epochs=1")
     results = run(config, out=tmp_path / "run")
     ledger = results["ledger"]
     branches = [entry["items"]["extra_branches"] for entry in ledger]
@@ -116,7 +116,7 @@ def test_fair_ledger_charges_the_branches_and_shrinks_exemplars(tmp_path):
 
 
 def test_benchmark_does_not_charge_the_branches_but_records_them(tmp_path):
-    results = run(digits_config("train.epochs=0"), out=tmp_path / "run")
+    results = run(digits_config("train.epochs=1"), out=tmp_path / "run")
     assert all("extra_branches" not in entry["items"] for entry in results["ledger"])
     assert results["method_results"]["extra_model_bytes_charged"] is False
     model = results["method_results"]["model_bytes"]

@@ -105,7 +105,7 @@ def test_gdumb_never_trains_on_the_stream(tmp_path):
 
 
 def test_jpeg_memory_stores_more_exemplars_than_raw_at_equal_bytes(tmp_path):
-    common = ["train.epochs=0", "scenario.num_tasks=1", "memory.budget=200 images", "method.name=replay"]
+    common = ["train.epochs=1", "scenario.num_tasks=1", "memory.budget=200 images", "method.name=replay"]
     raw = run(build_config(preset="fmnist-b0-inc2", overrides=common), out=tmp_path / "raw")
     jpeg = run(build_config(preset="fmnist-b0-inc2", overrides=[*common, "memory.codec=jpeg", "memory.quality=50"]),
                out=tmp_path / "jpeg")

@@ -66,8 +66,16 @@ def test_a_loader_returning_something_else_and_a_declaration_that_differs():
         images, labels = _arrays()
         return images, labels, images, labels
 
-    with pytest.warns(UserWarning, match=r"registered with image_shape=\(1, 8, 8\).*loaded have image_shape=\(1, 4, 4\)"):
-        assert load_dataset("test-misdeclared").image_shape == (1, 4, 4)  # the run uses what was loaded
+    with pytest.raises(DatasetError, match=r"declares images of shape \(1, 8, 8\).*hold images of shape \(1, 4, 4\)"):
+        load_dataset("test-misdeclared")
+
+    @register_dataset("test-fewer-classes", image_shape=(1, 4, 4), num_classes=5)
+    def fewer_classes(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
+    with pytest.warns(UserWarning, match=r"registered with image_shape=\(1, 4, 4\), num_classes=5"):
+        assert load_dataset("test-fewer-classes").num_classes == 3  # the run uses what was loaded
 
 
 def test_a_backbone_must_be_a_module_with_out_dim_and_only_split_ones_serve_memo():

@@ -67,6 +67,8 @@ class MemoryConfig(StrictSection):
     def _positive(cls, value: int | None, info) -> int | None:
         if value is not None and value < 1:
             raise ValueError(f"memory.{info.field_name}={value} must be a positive whole number (or left unset)")
+        if value is not None and value > 2**31 - 1:
+            raise ValueError(f"memory.{info.field_name}={value} is too large (at most {2**31 - 1})")
         return value
 
     def budget_bytes(self, image_shape: Sequence[int], num_classes: int | None = None) -> int | None:

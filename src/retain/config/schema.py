@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from retain.config.augment import AugmentConfig
 from retain.config.budget import BudgetConfig
@@ -48,6 +48,10 @@ class RetainConfig(StrictSection):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    # Where each value came from (dotted field -> "preset demo", "file x.yaml", "--set", ...), and
+    # notes on settings that take no effect; filled when the config is built (not part of config.yaml).
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _notes: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _resolve_channels_last(self) -> "RetainConfig":

@@ -10,6 +10,7 @@ from retain.config.strict import StrictSection
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes at most 64 bits
 MAX_NUMPY_SEED = 2**32 - 1  # np.random.RandomState / default_rng seeds
+MAX_COUNT = 2**31 - 1  # batch sizes and counts: index tensors and loaders take 32-bit sizes
 
 
 class DataConfig(StrictSection):
@@ -82,7 +83,7 @@ class TrainConfig(StrictSection):
 
     epochs: int = Field(5, ge=0)
     first_epochs: int | None = Field(None, ge=0)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=MAX_COUNT)
     lr: float = Field(0.1, gt=0)
     first_lr: float | None = Field(None, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -97,7 +98,7 @@ class TrainConfig(StrictSection):
     # lower mean training loss; `first_patience` for the first task (IL2M: 10, then 5).
     patience: int = Field(5, ge=0)
     first_patience: int | None = Field(None, ge=0)
-    grad_accumulation: int = Field(1, ge=1)
+    grad_accumulation: int = Field(1, ge=1, le=MAX_COUNT)
     # How the grad_accumulation micro-batch gradients combine: mean (each loss / N: one batch of
     # N x batch_size rows) or sum (IL2M's official code: `loss.data /= iter_size` leaves the
     # gradient unscaled, so the step is N times a mean's and weight decay relatively N times weaker).
@@ -132,7 +133,7 @@ class TrainConfig(StrictSection):
 class EvalConfig(StrictSection):
     """Evaluation options."""
 
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, le=MAX_COUNT)
     every_epoch: bool = False  # also evaluate after every epoch; adds RM's max-over-epochs accuracy
     joint_accuracy: float | None = Field(None, ge=0, le=100)  # a joint run's last accuracy: adds intransigence
     task_incremental: bool = False  # also score with the task known (logits masked to its classes): "<score>-til"

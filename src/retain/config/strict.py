@@ -3,12 +3,15 @@
 Pydantic's lax mode turns `true` into 1 for an int field and 1.0 for a float field, so
 `train.epochs: true` would silently train one epoch. Every section (and every method's `Params`)
 derives from `StrictSection`, which refuses a boolean, or a list holding one, for any field
-whose type does not name `bool`. Other lax conversions stay ("0.1" → 0.1, 2.0 → 2): they keep
+whose type does not name `bool`; a non-finite float (inf, nan), which no setting means and which
+config.yaml could not write back (JSON has no inf), anywhere in a field's value; and an integer
+beyond 64 bits (`1e20` is read as a whole number too large for any tensor size). Other lax conversions stay ("0.1" → 0.1, 2.0 → 2): they keep
 the value the user wrote.
 """
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from typing import Any
@@ -52,6 +55,30 @@ class StrictSection(BaseModel):
             if not admits_bool(annotation):
                 raise ValueError(f"a boolean is not allowed here (expected {_describe(annotation)})")
         return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_and_64_bit(cls, value: Any, info: ValidationInfo) -> Any:
+        bad = _out_of_kind(value)
+        if bad is not None:
+            raise ValueError(bad)
+        return value
+
+
+MAX_INT = 2**63 - 1
+
+
+def _out_of_kind(value: Any) -> str | None:
+    """Why a validated value cannot be kept (a non-finite float, an integer beyond 64 bits), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number (inf and nan are not allowed here); give a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT - 1 <= value <= MAX_INT:
+        return f"{value} is too large for a 64-bit integer (at most {MAX_INT})"
+    if isinstance(value, (list, tuple)):
+        return next((reason for item in value if (reason := _out_of_kind(item)) is not None), None)
+    if isinstance(value, dict):
+        return next((f"`{key}` = {reason}" for key, item in value.items() if (reason := _out_of_kind(item)) is not None), None)
+    return None
 
 
 def _describe(annotation: Any) -> str:

@@ -31,10 +31,11 @@ class RemoteSource:
 
 
 def candidate_dirs(request: LoadRequest) -> list[Path]:
-    """Folders searched in order: data_dir, data_dir/<name>, system dirs, the cache."""
+    """Folders searched in order: data_dir and data_dir/<name> when a data_dir is given (and
+    nothing else: the data the user named, never another copy); else system dirs, the cache."""
     dirs: list[Path] = []
     if request.data_dir is not None:
-        dirs += [request.data_dir, request.data_dir / request.name]
+        return [request.data_dir, request.data_dir / request.name]
     dirs += SYSTEM_DIRS.get(request.name, [])
     dirs.append(dataset_cache_dir(request.name))
     unique: list[Path] = []
@@ -56,6 +57,8 @@ def locate(request: LoadRequest, source: RemoteSource, probe: Callable[[Path], T
             found = probe(folder)
             if found is not None:
                 return found
+    if request.data_dir is not None:
+        raise _not_in_data_dir(request, source, searched)
     if not request.download:
         raise _not_found(request, source, searched, "downloading is disabled (download=False)")
     target = dataset_cache_dir(request.name)
@@ -81,4 +84,16 @@ def _not_found(request: LoadRequest, source: RemoteSource, searched: list[Path],
     return DatasetError(
         f"Dataset {request.name!r} was not found. Looked in: {looked}. Expected layout: "
         f"{source.layout}. Not downloaded because {reason}. To get the data: {'; or '.join(ways)}."
+    )
+
+
+def _not_in_data_dir(request: LoadRequest, source: RemoteSource, searched: list[Path]) -> DatasetError:
+    held = sorted(p.name for folder in searched if folder.is_dir() for p in folder.iterdir())
+    shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "") if held else "nothing"
+    return DatasetError(
+        f"Dataset {request.name!r} was not found in data.dir = {str(request.data_dir)!r}: looked in "
+        f"{' and '.join(str(p) for p in searched)}, which hold {shown}. Expected layout: {source.layout} (as "
+        f"downloaded: {', '.join(source.checksums)}). A given "
+        "data.dir is the only place looked at (no system folder, cache or download stands in for it); put the "
+        "files there, or leave data.dir unset to use the default locations."
     )

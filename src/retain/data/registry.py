@@ -195,9 +195,16 @@ def dataset_from_arrays(
 
 
 def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
-    """Warn when the loaded data differ from the registration, which dry runs and budget tables
-    used (a run itself always uses the loaded data; a folder source may hold a smaller copy)."""
+    """Refuse images of another shape than the registration declares (the dry run, the budget in
+    images and the backbone were sized for it); warn when the classes differ (a folder source may
+    hold a subset; the run uses the loaded classes, dry runs forecast from the registration)."""
     loaded = (tuple(dataset.image_shape), dataset.num_classes)
+    if entry.image_shape is not None and tuple(entry.image_shape) != loaded[0]:
+        raise DatasetError(
+            f"Dataset {entry.name!r} declares images of shape {tuple(entry.image_shape)} (channels, height, width), but "
+            f"the files loaded hold images of shape {loaded[0]} ({len(dataset.train)} training images); give files of the "
+            "declared size (a budget in images and the backbone are sized for it)."
+        )
     if (entry.image_shape or loaded[0]) != loaded[0] or (entry.num_classes or loaded[1]) != loaded[1]:
         warnings.warn(
             f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="

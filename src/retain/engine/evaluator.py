@@ -11,6 +11,7 @@ from retain.engine.context import RunContext
 from retain.engine.batch import STREAM_PASS
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.engine.task_aware import TASK_AWARE_SUFFIX, mask_to_own_task
+from retain.errors import MethodError
 from retain.scenarios import TaskSpec
 
 
@@ -50,6 +51,20 @@ def _from_hits(hits: torch.Tensor, column_masks: list[torch.Tensor]) -> ScoreAcc
 
 
 @torch.inference_mode()
+def check_scores(method: Method, name: str, scores: object, rows: int, seen: int, classes: int) -> None:
+    """A method's `predict` gives one row per image and a column per class seen so far (up to every
+    class of the run, for a full head); anything else stops the run naming the method."""
+    shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else None
+    if shape is None or len(shape) != 2 or shape[0] != rows or not seen <= shape[1] <= classes:
+        got = f"a tensor of shape {shape}" if shape is not None else f"a {type(scores).__name__}"
+        raise MethodError(
+            f"Method {method.name!r} ({type(method).__module__}.{type(method).__qualname__}.predict) returned {got} as "
+            f"its {name!r} for {rows} test images after learning {seen} classes; predict must return one row per image "
+            f"and one column per class seen so far ({seen}..{classes} columns). Fix the method's predict; the run "
+            "stopped before this task's accuracy was recorded."
+        )
+
+
 def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
     """Accuracy of every score set the method predicts, on the test samples of `task`."""
     started = time.perf_counter()
@@ -68,6 +83,8 @@ def evaluate(method: Method, task: TaskSpec, ctx: RunContext) -> EvalResult:
             images = images.contiguous(memory_format=torch.channels_last)
         with ctx.autocast():
             prediction = method.predict(images)
+        for name, scores in [("logits", prediction.logits), *prediction.scores.items()]:
+            check_scores(method, name, scores, len(chunk), len(task.seen_classes), ctx.plan.num_classes)
         collected.setdefault("cnn", []).append(prediction.logits.float())
         for name, scores in prediction.scores.items():
             collected.setdefault(name, []).append(scores.float())

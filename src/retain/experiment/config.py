@@ -48,18 +48,107 @@ def build_config(
     """Resolve preset ← config file ← --set overrides ← --seed into a validated config.
 
     `imports` (`--import`) are added to the config's own `imports`; file paths in the config
-    file are relative to that file, those given here to the current directory.
+    file are relative to that file, those given here to the current directory. A setting the
+    user chose that the run would not read is refused (retain.config.activity); where each value
+    came from is kept on the config (`config_sources`).
     """
     file_tree = read_config_file(config_path) if config_path else {}
+    check_one_preset(file_tree, preset, config_path)
+    sources: dict[str, str] = {}
+    user: dict[str, Any] = {}
+    if config_path:
+        _note_sources(sources, user, file_tree, f"file {config_path}")
     tree = merge_preset(file_tree, preset)
+    if preset:
+        sources["preset"] = "--preset"
     for text in overrides or []:
         path, value = parse_override(text)
         apply_override(tree, path, value)
+        _note_sources(sources, user, _nested(path, value), "--set")
     if seed is not None:
         tree["seed"] = seed
+        _note_sources(sources, user, {"seed": seed}, "--seed")
     if imports:
         tree["imports"] = add_imports(tree.get("imports"), imports)
-    return validate_config(apply_method_values(tree))
+        _note_sources(sources, user, {"imports": imports}, "--import")
+    config = validate_config(apply_method_values(tree))
+    preset_tree = load_preset(config.preset) if config.preset else {}
+    check_settings_take_effect(config, user, preset_tree)
+    config._sources = config_sources(config, sources, preset_tree)
+    return config
+
+
+def check_one_preset(file_tree: dict[str, Any], preset: str | None, config_path: str | Path | None) -> None:
+    """A config file naming `preset: A` run with `--preset B` is refused: which one trains would be a guess."""
+    named = file_tree.get("preset")
+    if preset and named and named != preset:
+        raise ConfigError(
+            f"The config file {str(config_path)!r} names preset: {named} and --preset {preset} was given; a run has "
+            f"one preset. Drop --preset to run {named}, or change (or remove) `preset:` in the file to run {preset}."
+        )
+
+
+def _nested(path: list[str], value: Any) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    apply_override(tree, path, value)
+    return tree
+
+
+def leaf_fields(tree: Any, prefix: str = "") -> list[str]:
+    """The schema fields (dotted) that a config tree sets: its leaves, mapped to the field they fall under."""
+    from retain.config.activity import field_path
+
+    path = prefix.rstrip(".")
+    if isinstance(tree, dict) and tree and path not in FREE_FORM_FIELDS:
+        return [field for key, value in tree.items() for field in leaf_fields(value, f"{prefix}{key}.")]
+    return [field_path(path) or path] if path else []
+
+
+FREE_FORM_FIELDS = ("method", "model.options", "data.options")  # set as a whole
+
+
+def _note_sources(sources: dict[str, str], user: dict[str, Any], tree: dict[str, Any], source: str) -> None:
+    for field in leaf_fields(tree):
+        sources[field] = source
+    user.update(deep_merge(user, tree))
+
+
+def config_sources(config: RetainConfig, user_sources: dict[str, str], preset_tree: dict[str, Any]) -> dict[str, str]:
+    """Where every field that is not at its schema default came from: the user's layer (file,
+    --set, --seed, --import), else the preset, else "resolved" (filled in by retain: a method's
+    default parameters, channels_last)."""
+    from retain.config.activity import ACTIVITY, value_at
+
+    dumped, default = config_to_dict(config), config_to_dict(RetainConfig())
+    preset_fields = set(leaf_fields(preset_tree))
+    sources = {}
+    for field in ACTIVITY:
+        if field in user_sources:
+            sources[field] = user_sources[field]
+        elif field in preset_fields:
+            sources[field] = f"preset {config.preset}"
+        elif value_at(dumped, field) != value_at(default, field):
+            sources[field] = "resolved"
+    return sources
+
+
+def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], preset_tree: dict[str, Any],
+                               where: str = "") -> None:
+    """Refuse the settings the user chose (their value differs from the preset's or the default) that
+    the resolved run would not read; the ones whose rule only warns become notes on the config."""
+    from retain.config.activity import inactive_settings, value_at
+
+    dumped = config_to_dict(config)
+    try:
+        baseline = config_to_dict(parse_config({k: v for k, v in preset_tree.items() if k != "method"}))
+    except ConfigError:
+        baseline = config_to_dict(RetainConfig())
+    chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
+    found = inactive_settings(config, chosen)
+    errors = [item.text() for item in found if item.severity == "error"]
+    if errors:
+        raise ConfigError(f"{where}Settings that would take no effect: " + "; ".join(errors) + ". Nothing was run or written.")
+    config._notes = [item.text() for item in found if item.severity != "error"]
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -127,7 +216,8 @@ def check_registered_names(config: RetainConfig) -> None:
     method_cls.check_setting(config)
     check_backbones(config, method_cls)
     dataset_entry(config.data.name)
-    if config.memory.quality == "auto" and not getattr(method_cls, "chooses_quality", False):
+    if config.memory.quality == "auto" and config.memory.codec == "jpeg" and not getattr(method_cls, "chooses_quality", False):
+        # (under codec raw the quality is not read: retain.config.activity)
         raise ConfigError(
             f"memory.quality='auto' lets the method choose the JPEG quality, but method.name={config.method_name!r} "
             "does not choose one (only mrdc does). Set memory.quality to a number in 1..100, or use method.name=mrdc."
@@ -169,14 +259,15 @@ def ignored_settings(config: RetainConfig) -> list[str]:
     """Settings the configured method has no use for (memory.* on a method that keeps no memory)."""
     from retain.methods import get_method_class
 
+    notes = list(config._notes)
     if get_method_class(config.method_name).uses_memory:
-        return []
+        return notes
     default = MemoryConfig()
     changed = [f"memory.{name}={getattr(config.memory, name)!r}" for name in MemoryConfig.model_fields
                if getattr(config.memory, name) != getattr(default, name)]
     if not changed:
-        return []
-    return [f"method.name={config.method_name!r} keeps no memory, so {', '.join(changed)} "
+        return notes
+    return notes + [f"method.name={config.method_name!r} keeps no memory, so {', '.join(changed)} "
             f"{'is' if len(changed) == 1 else 'are'} ignored (no exemplars are stored)"]
 
 

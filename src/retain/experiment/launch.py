@@ -16,6 +16,7 @@ from retain.experiment import distributed as launcher
 from retain.experiment.auc_sweep import run_budget_sweep
 from retain.experiment.console import Reporter
 from retain.experiment.run import check_run_dir, default_run_dir, run
+from retain.experiment.spec import check_trains_something
 
 
 def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
@@ -29,6 +30,7 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
     if config.distributed.nproc > 1 and launcher.distributed.current() is None and not dry_run:
         run_dir = Path(out) if out else default_run_dir(config)
         check_run_dir(run_dir)  # before any process starts
+        check_trains_something(config)
         launcher.check_before_start(config)
         quiet = reporter.quiet if reporter is not None else True
         launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)

@@ -138,8 +138,42 @@ def load_entry_points() -> None:
 
 
 def _failed(what: str, error: BaseException, hint: str = "") -> ConfigError:
-    """A ConfigError naming the plugin, the error and the line of the plugin where it happened."""
+    """A ConfigError naming the plugin, the error and the lines of the plugin where it happened."""
+    frames = user_frames(error)
+    place = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    shown = f" Your code's traceback:\n{format_frames(frames)}" if frames else ""
+    return ConfigError(f"{what} failed to import: {type(error).__name__}: {error}{place}.{hint}{shown}")
+
+
+def _library_dirs() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    package = Path(__file__).resolve().parents[1]  # src/retain
+    return tuple(sorted({str(Path(p).resolve()) for p in paths} | {str(package)}))
+
+
+def user_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of an exception's traceback in the user's own files (not retain's, the standard
+    library's or an installed package's)."""
+    libraries = _library_dirs()
     frames = traceback.extract_tb(error.__traceback__)
-    plugin_frames = [f for f in frames if "importlib" not in f.filename]
-    place = f" (at {plugin_frames[-1].filename}:{plugin_frames[-1].lineno})" if plugin_frames else ""
-    return ConfigError(f"{what} failed to import: {type(error).__name__}: {error}{place}.{hint}")
+    return [f for f in frames if not f.filename.startswith("<")
+            and not str(Path(f.filename).resolve()).startswith(libraries)]
+
+
+def format_frames(frames: list[traceback.FrameSummary]) -> str:
+    """Frames as Python prints them (file, line, function, source line)."""
+    return "".join(traceback.format_list(frames)).rstrip()
+
+
+def user_code_failure(error: BaseException, owner: str, during: str, after: str) -> str | None:
+    """One paragraph for an exception raised in a user's plugin code, naming the plugin file and
+    function and showing the user's own frames; None when no frame is the user's (a retain bug)."""
+    frames = user_frames(error)
+    if not frames:
+        return None
+    entry = frames[0]
+    return (f"{owner} failed: {type(error).__name__}: {error} -- raised in {entry.name}() of the plugin file "
+            f"{entry.filename} (line {frames[-1].lineno}{' in ' + frames[-1].name + '()' if len(frames) > 1 else ''}), "
+            f"{during}. {after}\nYour code's traceback (retain's frames left out):\n{format_frames(frames)}")

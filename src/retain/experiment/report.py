@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ class RunRecord:
 def collect_runs(root: Path) -> list[RunRecord]:
     """Every run under `root` (a run directory itself, a sweep, or any folder of runs)."""
     root = Path(root)
-    paths = [root / "results.json"] if (root / "results.json").is_file() else sorted(root.rglob("results.json"))
+    paths = [root / "results.json"] if (root / "results.json").is_file() else _grid_results(root)
     if not paths:
         raise ConfigError(
             f"`retain report {str(root)!r}`: no results.json under that path; pass a run directory "
@@ -116,15 +117,36 @@ def read_results(path: Path) -> dict[str, Any]:
     if (len(matrix) != len(stages) or len(matrix) > width
             or not all(isinstance(row, list) and len(row) == width and all(_is_score(v) for v in row) for row in matrix)
             or not all(_is_score(v) for v in stages)):
-        raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'")
+        wrong = next((v for v in [*stages, *(x for row in matrix if isinstance(row, list) for x in row)] if not _is_score(v)), None)
+        found = f" (found {wrong!r}; accuracies are percentages in 0..100)" if wrong is not None else ""
+        raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'{found}")
     for key in ("average_incremental_accuracy", "last_accuracy"):
         if not _is_score(results["metrics"].get(key)):
-            raise refuse(f"'metrics.{key}' is missing or not a number")
+            raise refuse(f"'metrics.{key}' is missing or not a percentage in 0..100 (found {results['metrics'].get(key)!r})")
     return results
 
 
 def _is_score(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    """An accuracy: a percentage in 0..100, or null/NaN for a task not evaluated yet."""
+    if value is None:
+        return True
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isnan(value) or 0 <= value <= 100
+
+
+def _grid_results(root: Path) -> list[Path]:
+    """The results of the cells of a sweep's grid (cells.json), not of folders an older grid left;
+    every results.json under any other folder."""
+    cells = root / "cells.json"
+    if cells.is_file():
+        try:
+            listed = json.loads(cells.read_text())
+            return [root / c["dir"] / "results.json" for c in listed if (root / c["dir"] / "results.json").is_file()]
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise ConfigError(f"`retain report`: {str(cells)!r} is not the cell list a sweep writes ({exc}); "
+                              "run the sweep again to rewrite it. Nothing was written.") from None
+    return sorted(root.rglob("results.json"))
 
 
 def _sweep_axes(root: Path) -> dict[Path, dict[str, Any]]:

@@ -83,6 +83,33 @@ def write_yaml(path: str | Path, data: Any) -> None:
     atomic_write_text(path, yaml.safe_dump(_json_safe(data), sort_keys=False))
 
 
+SOURCES_HEADER = "# Where each value came from (a comment, not a setting; --resume reads it back):"
+
+
+def write_config_yaml(path: str | Path, config_dict: dict[str, Any], sources: dict[str, str]) -> None:
+    """Atomically write a run's config.yaml: the resolved config, headed by where its values came from."""
+    header = [SOURCES_HEADER] + [f"#   {field}: {source}" for field, source in sources.items()]
+    body = yaml.safe_dump(_json_safe(config_dict), sort_keys=False)
+    atomic_write_text(path, "\n".join(header) + "\n" + body if sources else body)
+
+
+def read_config_sources(path: str | Path) -> dict[str, str]:
+    """The sources header of a config.yaml written by `write_config_yaml` ({} when it has none)."""
+    sources: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return sources
+    if not lines or lines[0] != SOURCES_HEADER:
+        return sources
+    for line in lines[1:]:
+        if not line.startswith("#   ") or ": " not in line:
+            break
+        field, source = line[4:].split(": ", 1)
+        sources[field] = source
+    return sources
+
+
 def versions() -> dict[str, str]:
     """Library, interpreter and machine facts recorded with every result."""
     return {

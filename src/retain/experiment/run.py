@@ -22,12 +22,12 @@ from retain.engine.device import resolve_device  # noqa: F401  (also imported fr
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine import distributed
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
-from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
+from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
 from retain.experiment import faults
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
-from retain.experiment.results import upgraded, versions, write_json, write_yaml
+from retain.experiment.results import read_config_sources, upgraded, versions, write_config_yaml, write_json
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
@@ -150,6 +150,8 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     if dry_run:
         if writer:
             reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
+            for note in config._notes:  # settings without effect that are said, not refused (shown with -q too)
+                reporter.warn(note)
         return {"plan": plan.to_dict(), "dry_run": True}
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.warn(note)
@@ -158,7 +160,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     with RunDirLock(run_dir):
         check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
         remove_stale_temporaries(run_dir)
-        write_yaml(run_dir / "config.yaml", config_to_dict(config))
+        write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
         write_json(run_dir / "plan.json", plan.to_dict())
         faults.fault_point("start-up")
         reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
@@ -212,13 +214,17 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         group.run_dir = str(run_dir)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         saved = validate_config(read_yaml(run_dir / "config.yaml"))
+        saved._sources = read_config_sources(run_dir / "config.yaml")
         changed = []
         if config is not None:
             changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+        if changed:
+            config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
         config = config if changed else saved
         check_backends(config)
         _check_same_nproc(saved, config, run_dir)
         previous = _read_results(run_dir)
+        check_results_config(run_dir, saved, previous)
         if previous is not None and previous.get("complete"):
             if not writer:
                 return previous
@@ -235,8 +241,9 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         with _agreed(group):
             point = checkpointer.load()
             setup = build_setup(config, reporter)
+            check_saved_plan(run_dir, setup.plan)
         if changed and writer:  # settings that cannot change the results: the run goes on with the new ones
-            write_yaml(run_dir / "config.yaml", config_to_dict(config))
+            write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
             reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
         for note in point.notes if writer else ():
             reporter.warn(note)
@@ -247,6 +254,39 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
+
+
+def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str, Any] | None) -> None:
+    """config.yaml must describe the run results.json holds (a hand edit of either is refused)."""
+    from retain.experiment.checkpoint import config_differences, with_resolved_method
+
+    recorded = previous.get("config") if isinstance(previous, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    differences = config_differences(config_to_dict(saved), with_resolved_method(recorded), neutral=False)  # config.yaml's value first
+    if differences:
+        raise CheckpointError(
+            f"{str(run_dir / 'config.yaml')!r} does not describe the run {str(run_dir / 'results.json')!r} records "
+            f"({'; '.join(differences[:3])}); one of them was edited. Restore config.yaml (results.json holds the "
+            "config that ran), or start a new run in another --out. Nothing was changed."
+        )
+
+
+def check_saved_plan(run_dir: Path, plan: Plan) -> None:
+    """The run's plan.json must be the plan the run trains on (a hand edit is refused, not trusted or overwritten)."""
+    path = run_dir / "plan.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        saved = "unreadable"
+    if saved is None:
+        return  # a run stopped before writing it: the plan is written again
+    if saved != plan.to_dict():
+        raise CheckpointError(
+            f"{str(path)!r} does not hold the task plan this run trains on (edited by hand, or the dataset changed); "
+            f"resuming would report tasks other than the ones it names. Restore the file (the plan comes from config.yaml "
+            f"and the data), or start a new run in another --out. Nothing was changed."
+        )
 
 
 def _check_same_nproc(saved: RetainConfig, config: RetainConfig | None, run_dir: Path) -> None:
@@ -376,6 +416,16 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         text = str(exc).replace("; the last good checkpoint is kept.", ".")
         raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
                                "and start in a new --out.") from None
+    except MethodError as exc:  # e.g. predict returned the wrong shape: say what is kept and how to go on
+        raise MethodError(f"{exc} {_kept_text(run_dir, progress.completed_tasks)}. Fix the method, then continue with: "
+                          f"retain run --resume {run_dir}") from None
+    except RetainError:
+        raise
+    except Exception as exc:  # a user's method (a plugin) raising: one paragraph, not retain's traceback
+        failure = _method_failure(exc, method, run_dir, progress.completed_tasks, len(plan.tasks))
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if not finished:
             tracker.close(False)
@@ -395,6 +445,20 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
     if not reporter.quiet:
         reporter.final_table(results)
     return results
+
+
+def _kept_text(run_dir: Path, done: int) -> str:
+    return (f"{'Task 1' if done == 1 else f'Tasks 1..{done}'} finished and {'is' if done == 1 else 'are'} kept in {run_dir} (results.json, checkpoints)" if done
+            else f"No task had finished; {run_dir} keeps its config")
+
+
+def _method_failure(exc: Exception, method: Method, run_dir: Path, done: int, num_tasks: int) -> MethodError | None:
+    """The MethodError for an exception raised in the user's own code, None when none of its frames are."""
+    from retain.experiment.plugins import user_code_failure
+
+    text = user_code_failure(exc, f"Method {method.name!r}", f"while learning task {done + 1} of {num_tasks}",
+                             f"{_kept_text(run_dir, done)}. Fix the plugin, then continue with: retain run --resume {run_dir}")
+    return None if text is None else MethodError(text)
 
 
 @contextlib.contextmanager
@@ -518,6 +582,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         },
         "versions": versions(),
         "config": config_to_dict(config),
+        "config_sources": dict(config._sources),
     }
     results["metrics"]["average_incremental_accuracy_top5"] = float(np.mean(main["stage_top5"]))
     if ledger is not None:

@@ -17,6 +17,7 @@ from retain.errors import ConfigError
 
 LOCK_FILE = ".retain.lock"
 RUN_FILES = ("config.yaml", "results.json")
+SWEEP_FILES = ("grid.yaml", "cells.json", "log.jsonl")
 
 
 def check_new_run_dir(run_dir: Path, option: str = "--out") -> None:
@@ -28,6 +29,8 @@ def check_new_run_dir(run_dir: Path, option: str = "--out") -> None:
             f"Run directory {str(run_dir)!r} ({option}) already holds a run; choose another {option}, continue it "
             f"with `retain run --resume {run_dir}`, or delete it first. Nothing was overwritten."
         )
+    if run_dir.is_dir():
+        check_no_foreign_files(run_dir, option, "a run")
     ancestor = run_dir
     while not ancestor.exists():
         if ancestor.parent == ancestor:
@@ -42,6 +45,27 @@ def check_new_run_dir(run_dir: Path, option: str = "--out") -> None:
             f"{option} {str(run_dir)!r} cannot be written: {str(ancestor)!r} is not writable "
             "(read-only file system or no permission); choose another directory."
         )
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """What a directory holds besides a lock file and the temporaries of an interrupted write."""
+    return sorted(p.name for p in directory.iterdir() if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+
+
+def check_no_foreign_files(directory: Path, option: str, what: str) -> None:
+    """Refuse a directory that already holds files (a sweep, anything else) as the place of a new `what`."""
+    found = foreign_files(directory)
+    if not found:
+        return
+    if any((directory / name).exists() for name in SWEEP_FILES):
+        kind = "is a sweep directory (it holds " + ", ".join(n for n in SWEEP_FILES if (directory / n).exists()) + ")"
+    else:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        kind = f"already holds files that are not a run of retain ({shown})"
+    raise ConfigError(
+        f"{option} {str(directory)!r} {kind}; {what} writes only into a new or empty directory, so choose another "
+        f"{option}. Nothing was written or overwritten."
+    )
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:

@@ -100,11 +100,66 @@ def resolve_run(config: RetainConfig, dataset: Dataset | None = None) -> RunSpec
     method_cls = get_method_class(config.method_name)
     params = method_params(config, method_cls)
     check_task_incremental(config, method_cls)
+    check_trains_something(config)
+    stand_in = dataset is None
     if dataset is None:
         image_shape, num_classes = dataset_geometry(config)
         dataset = stand_in_dataset(image_shape, num_classes)
     plan = make_plan(config.scenario, dataset.train.labels.numpy(), dataset.test.labels.numpy(), dataset.num_classes)
+    if not stand_in:
+        check_plan_data(config, dataset, plan)
     return RunSpec(config, method_cls, params, tuple(dataset.image_shape), dataset.num_classes, plan)
+
+
+def check_trains_something(config: RetainConfig) -> None:
+    """Refuse a run in which a task or a rank would train on nothing: 0 epochs, or fewer rows in a
+    batch than processes to share it."""
+    train, nproc = config.train, config.distributed.nproc
+    if train.first_epochs == 0:
+        raise ConfigError(
+            "train.first_epochs = 0: task 1 would train on nothing (0 epochs), and the run would report a model that "
+            "never saw its first classes. Set train.first_epochs to at least 1, or leave it unset to use train.epochs."
+        )
+    if train.epochs == 0:
+        which = "tasks 2 and later" if train.first_epochs is not None else "every task"
+        raise ConfigError(
+            f"train.epochs = 0: {which} would train on nothing (0 epochs); set train.epochs to at least 1."
+        )
+    for field, size in (("train.batch_size", train.batch_size), ("memory.batch_size", config.memory.batch_size)):
+        if nproc > 1 and size is not None and size < nproc:
+            raise ConfigError(
+                f"{field} = {size} with distributed.nproc = {nproc}: every batch is split across the {nproc} processes, "
+                f"so at least {nproc - size} of them would get no rows and train on nothing. Set {field} to at least "
+                f"{nproc}, or use fewer processes (--nproc {max(1, size)})."
+            )
+
+
+def check_plan_data(config: RetainConfig, dataset: Dataset, plan: Plan) -> None:
+    """Every class the plan trains has training rows, and every class it evaluates has test rows;
+    a DatasetError names the class and the counts found."""
+    from retain.errors import DatasetError
+
+    where = f"Dataset {config.data.name!r}" + (f" in {config.data.dir!r} (data.dir)" if config.data.dir else "")
+    train_counts = torch.bincount(dataset.train.labels, minlength=dataset.num_classes)
+    test_counts = torch.bincount(dataset.test.labels, minlength=dataset.num_classes)
+    for task in plan.tasks:
+        trained = [plan.class_order[c] for c in task.new_classes]
+        missing = [c for c in trained if train_counts[c] == 0]
+        if missing or len(task.train_indices) == 0:
+            name = dataset.class_names[missing[0]] if missing else ", ".join(dataset.class_names[c] for c in trained)
+            raise DatasetError(
+                f"{where}: class {name!r} has 0 training images ({len(dataset.train)} training images in all), but task "
+                f"{task.index + 1} would learn it; the run would train on nothing for it. Check the training files, or "
+                "choose a scenario without that class."
+            )
+        evaluated = [plan.class_order[c] for c in task.seen_classes]
+        absent = [c for c in evaluated if test_counts[c] == 0]
+        if absent:
+            raise DatasetError(
+                f"{where}: class {dataset.class_names[absent[0]]!r} has 0 test images ({len(dataset.test)} test images in "
+                f"all, classes without any: {', '.join(repr(dataset.class_names[c]) for c in absent)}), but it is "
+                f"evaluated after task {task.index + 1}; its accuracy would be left out silently. Check the test files."
+            )
 
 
 def stand_in_dataset(image_shape: tuple[int, int, int], num_classes: int) -> Dataset:

@@ -92,6 +92,7 @@ class Cell:
     config: dict[str, Any]
     dir: str  # absolute
     journal: str | None = None  # the sweep's log.jsonl, where the cell records its end
+    sources: dict[str, str] = field(default_factory=dict)  # where each value came from (config.yaml's header)
 
 
 # ---------------------------------------------------------------------- reading a grid
@@ -169,6 +170,50 @@ def _cell_tree(base_tree: dict[str, Any], axes: dict[str, Any]) -> dict[str, Any
     return apply_method_values(tree)  # the preset's values for the cell's method (by_method)
 
 
+def _axis_fields(key: str, values: list[Any]) -> set[str]:
+    """The config fields an axis sets (a variant: every field any of its mappings sets)."""
+    from retain.experiment.config import leaf_fields
+
+    if key == "variant":
+        return {f for value in values if isinstance(value, dict) for f in leaf_fields({k: v for k, v in value.items() if k != "name"})}
+    if key == "method":
+        return {"method"}
+    return {AXIS_ALIASES.get(key, key)}
+
+
+def check_axes_disjoint(grid: GridFile, grid_path: Path) -> None:
+    """Two axes that set the same field are refused: the cell would run one value and be named by the other."""
+    fields = {key: _axis_fields(key, values) for key, values in grid.axes.items()}
+    keys = list(fields)
+    for i, first in enumerate(keys):
+        for second in keys[i + 1:]:
+            for a in fields[first]:
+                for b in fields[second]:
+                    if a == b or a.startswith(b + ".") or b.startswith(a + "."):
+                        raise ConfigError(
+                            f"Grid {str(grid_path)!r}: axes `{first}` and `{second}` both set `{min(a, b, key=len)}`, so "
+                            "a cell would run one value and be labelled with the other; keep one of the two axes."
+                        )
+
+
+def _cell_settings(config: Any, user_base: dict[str, Any], axes: dict[str, Any]) -> dict[str, str]:
+    """Refuse a cell whose base or axes set something the cell would not read; return where its values came from."""
+    from retain.experiment.config import leaf_fields, check_settings_take_effect, config_sources
+    from retain.experiment.presets import load_preset
+
+    axis_tree: dict[str, Any] = {}
+    sources = {field: "grid base" for field in leaf_fields(user_base)}
+    for key, value in axes.items():
+        part = {k: v for k, v in value.items() if k != "name"} if key == "variant" and isinstance(value, dict) else {}
+        if key != "variant":
+            apply_override(part, _axis_path(key, value), copy.deepcopy(value))
+        axis_tree = deep_merge(axis_tree, part)
+        sources.update({field: f"axis {key}" for field in leaf_fields(part)})
+    preset_tree = load_preset(config.preset) if config.preset else {}
+    check_settings_take_effect(config, deep_merge(user_base, axis_tree), preset_tree)
+    return config_sources(config, sources, preset_tree)
+
+
 def _slug(value: Any) -> str:
     text = value.get("name", json.dumps(value, sort_keys=True)) if isinstance(value, dict) else str(value)
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "none"
@@ -189,6 +234,8 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
             base_tree["imports"] = anchor_imports(base_tree["imports"], grid_path.resolve().parent)
     if imports:
         base_tree["imports"] = add_imports(base_tree.get("imports"), imports)
+    check_axes_disjoint(grid, grid_path)
+    user_base = copy.deepcopy(base_tree)
     base_tree = merge_preset(base_tree)
     keys = list(grid.axes)
     cells: list[Cell] = []
@@ -198,6 +245,7 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
         try:
             tree = _cell_tree(base_tree, axes)
             config = validate_config(tree)
+            sources = _cell_settings(config, user_base, axes)
             check_backends(config)  # a logging back-end the cells cannot use fails before the sweep directory exists
         except RetainError as exc:  # ConfigError, BudgetError: keep the kind, name the cell
             raise type(exc)(f"Grid cell {axes} in {str(grid_path)!r}: {exc}") from None
@@ -208,7 +256,7 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
                 "make the axis values differ in letters or digits."
             )
         seen[name] = axes
-        cells.append(Cell(name, axes, config_to_dict(config), str((sweep_dir / name).resolve())))
+        cells.append(Cell(name, axes, config_to_dict(config), str((sweep_dir / name).resolve()), sources=sources))
     return cells
 
 
@@ -263,6 +311,7 @@ def run_cell(cell: dict[str, Any], threads: int | None = None) -> dict[str, Any]
             _Journal(Path(cell["journal"])).write(cell["name"], "start", mode=outcome["mode"])
     try:
         config = validate_config(cell["config"])
+        config._sources = dict(cell.get("sources") or {})
         results = resume_run(run_dir, config) if state == "partial" else run(config, out=run_dir)
     except RetainError as exc:
         outcome.update(event="failed", error=str(exc), seconds=time.perf_counter() - started)
@@ -427,8 +476,45 @@ def run_sweep(
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise ConfigError(f"Sweep directory {str(sweep_dir)!r} (--out or the grid's `out`) is a file; choose a directory.")
     cells = expand_cells(grid, grid_path, sweep_dir, imports)
+    check_sweep_dir(sweep_dir, cells)
     with RunDirLock(sweep_dir, what="sweep directory"), _sigterm_stops_driver():
+        check_sweep_dir(sweep_dir, cells)  # again under the lock
         return _drive(grid, grid_path, sweep_dir, cells, executor, workers, ray_address, log)
+
+
+def check_sweep_dir(sweep_dir: Path, cells: list[Cell]) -> None:
+    """Refuse a sweep directory that is a run, holds files of something else, or holds a cell run with
+    another config than the grid now gives it (a changed base or axes): nothing is written."""
+    from retain.experiment.checkpoint import config_differences, with_resolved_method
+    from retain.experiment.rundir import RUN_FILES, SWEEP_FILES, check_no_foreign_files
+
+    if not sweep_dir.is_dir():
+        return
+    if any((sweep_dir / name).exists() for name in RUN_FILES):
+        raise ConfigError(f"Sweep directory {str(sweep_dir)!r} (--out or the grid's `out`) is a run directory (it holds "
+                          "config.yaml/results.json); choose another directory for the sweep. Nothing was written.")
+    if not any((sweep_dir / name).exists() for name in SWEEP_FILES):
+        check_no_foreign_files(sweep_dir, "Sweep directory", "a sweep")
+    changed = []
+    for cell in cells:
+        saved = Path(cell.dir) / "config.yaml"
+        if not saved.is_file():
+            continue
+        try:
+            old = with_resolved_method(read_yaml(saved))
+        except ConfigError as exc:
+            changed.append(f"{cell.name}: {exc}")
+            continue
+        differences = config_differences(old, cell.config, neutral=False)
+        if differences:
+            changed.append(f"{cell.name} ({'; '.join(differences[:3])}{'; ...' if len(differences) > 3 else ''})")
+    if changed:
+        raise ConfigError(
+            f"Sweep directory {str(sweep_dir)!r} holds {len(changed)} cell(s) run with another configuration than the grid "
+            f"now gives them: {', '.join(changed[:4])}{' and more' if len(changed) > 4 else ''}. A cell is never "
+            "reported as another; run the changed grid into a new --out, or delete those cell directories to run them again. "
+            "Nothing was written."
+        )
 
 
 def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], executor: str, workers: int,

@@ -26,7 +26,7 @@ def _mlflow_client(client_class, uri: str):
     try:
         return client_class(tracking_uri=uri)
     except Exception as exc:  # MLflow refuses an unknown scheme or an unreachable store with its own types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:800]  # MLflow's reason ends with its fix
         raise ConfigError(
             f"logging.mlflow_uri = {uri!r} cannot be used by MLflow ({first}); give a file:, sqlite:, http(s): "
             "or database URI, or leave it unset for a local SQLite store."

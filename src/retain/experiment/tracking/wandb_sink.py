@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 from retain.errors import ConfigError
@@ -33,7 +34,7 @@ class WandbSink(Sink):
         wandb = _wandb()
         settings = config.logging.wandb
         id_file = self.run_dir / WANDB_RUN_FILE
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)  # wandb's own helper moved in 0.2x
         quiet = {} if LOGGER.isEnabledFor(logging.INFO) or not hasattr(wandb, "Settings") else {"settings": wandb.Settings(silent=True)}
         self.run = wandb.init(project=settings.project, entity=settings.entity, mode=settings.mode, dir=str(self.run_dir),
                               name=self.run_dir.name, id=run_id, resume="allow", config=config_to_dict(config),

@@ -1,0 +1,157 @@
+"""Which settings take effect under which others: the dependency table of the schema.
+
+Every field of `RetainConfig` (by its dotted path) has an entry: `None` when it always takes
+effect, else an `Active` rule — a predicate on the resolved config saying when the field is
+read, and the words of what would make it take effect. `tests/config/test_activity.py` checks
+that every field of the schema has an entry, so a new field cannot slip in without one.
+
+`inactive_settings` lists the fields a user set (their value differs from what the preset or the
+default gives) that the resolved run would never read: `scenario.order_seed` under
+`order: natural`, `scenario.blurry` in a class-incremental scenario, `memory.per_class` next to
+`memory.budget`. The run refuses them (severity "error"), or warns where refusing would break a
+protocol written for several setups (severity "warn"). Settings that depend on the method (the
+memory of a method that keeps none) are the experiment layer's: it knows the method registry.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from retain.config.schema import RetainConfig
+
+
+@dataclass(frozen=True)
+class Active:
+    """When a field takes effect (`when(config)`), and what makes it do so (`needs`, words)."""
+
+    when: Callable[[RetainConfig], bool]
+    needs: Callable[[RetainConfig], str]
+    severity: str = "error"  # "warn": said, not refused
+
+
+def _rule(when: Callable[[RetainConfig], bool], needs: str, now: Callable[[RetainConfig], Any], severity: str = "error") -> Active:
+    return Active(when, lambda c: f"{needs} (now {now(c)!r})", severity)
+
+
+_MULTISTEP = _rule(lambda c: c.train.schedule == "multistep", "train.schedule = multistep", lambda c: c.train.schedule)
+_PLATEAU = _rule(lambda c: c.train.schedule == "plateau", "train.schedule = plateau", lambda c: c.train.schedule)
+_JPEG = _rule(lambda c: c.memory.codec == "jpeg", "memory.codec = jpeg", lambda c: c.memory.codec)
+_FAIR_OR_AUC = _rule(lambda c: c.budget.protocol in ("fair", "auc"), "budget.protocol = fair or auc", lambda c: c.budget.protocol)
+_AUC = _rule(lambda c: c.budget.protocol == "auc", "budget.protocol = auc", lambda c: c.budget.protocol)
+_MLFLOW = _rule(lambda c: c.logging.mlflow, "logging.mlflow = true", lambda c: c.logging.mlflow)
+_CUTMIX = _rule(lambda c: c.augment.cutmix, "augment.cutmix = true", lambda c: c.augment.cutmix)
+# torchrun sets the world size without distributed.nproc: these are said, not refused.
+_SEVERAL = _rule(lambda c: c.distributed.nproc > 1, "distributed.nproc > 1 (or torchrun)", lambda c: c.distributed.nproc, "warn")
+
+ACTIVITY: dict[str, Active | None] = {
+    "preset": None, "imports": None, "seed": None, "device": None, "method": None,
+    "data.name": None, "data.dir": None, "data.download": None, "data.path": None, "data.options": None,
+    "data.mirror": _rule(lambda c: c.data.download, "data.download = true", lambda c: c.data.download),
+    "scenario.kind": None, "scenario.increment": None, "scenario.num_tasks": None, "scenario.order": None,
+    "scenario.stream": None,
+    "scenario.base": _rule(lambda c: c.scenario.kind == "class-incremental", "scenario.kind = class-incremental",
+                           lambda c: c.scenario.kind),
+    "scenario.order_seed": _rule(lambda c: c.scenario.order == "shuffle", "scenario.order = shuffle", lambda c: c.scenario.order),
+    "scenario.blurry": _rule(lambda c: c.scenario.kind == "blurry", "scenario.kind = blurry", lambda c: c.scenario.kind),
+    "model.backbone": None, "model.options": None, "model.head": None, "model.head_init": None,
+    "train.epochs": None, "train.first_epochs": None, "train.batch_size": None, "train.lr": None, "train.first_lr": None,
+    "train.momentum": None, "train.weight_decay": None, "train.nesterov": None, "train.schedule": None,
+    "train.first_weight_decay": None, "train.grad_accumulation": None, "train.drop_last": None,
+    "train.reset_optimizer": None, "train.channels_last": None, "train.bf16": None, "train.threads": None,
+    "train.milestones": _MULTISTEP, "train.first_milestones": _MULTISTEP,
+    "train.gamma": _rule(lambda c: c.train.schedule in ("multistep", "plateau"), "train.schedule = multistep or plateau",
+                         lambda c: c.train.schedule),
+    "train.patience": _PLATEAU, "train.first_patience": _PLATEAU,
+    "memory.budget": _rule(lambda c: c.memory.per_class is None, "memory.per_class unset (it replaces a total budget)",
+                           lambda c: c.memory.per_class),
+    "memory.per_class": _rule(lambda c: c.memory.budget is None, "memory.budget unset (per_class replaces a total budget)",
+                              lambda c: c.memory.budget),
+    "memory.codec": None, "memory.policy": None, "memory.charge_teacher": None, "memory.charge_head": None,
+    "memory.charge_columns": None, "memory.maer_policy": None, "memory.replay": None,
+    "memory.quality": _JPEG, "memory.jpeg_backend": _JPEG, "memory.shared_header": _JPEG, "memory.decode_cache": _JPEG,
+    "memory.batch_size": _rule(lambda c: c.memory.replay != "concat", "memory.replay = batch (or unset, for a streaming policy)",
+                               lambda c: c.memory.replay),
+    "augment.crop_padding": None, "augment.flip": None, "augment.brightness": None, "augment.contrast": None,
+    "augment.saturation": None, "augment.cutout": None, "augment.randaugment": None, "augment.autoaugment": None,
+    "augment.normalize": None, "augment.cutmix": None, "augment.cutmix_p": _CUTMIX, "augment.cutmix_alpha": _CUTMIX,
+    "eval.batch_size": None, "eval.every_epoch": None, "eval.joint_accuracy": None, "eval.task_incremental": None,
+    "budget.protocol": None, "budget.reference_method": _FAIR_OR_AUC, "budget.reference_backbone": _FAIR_OR_AUC,
+    "budget.reference_exemplars": _FAIR_OR_AUC, "budget.exemplars": _FAIR_OR_AUC, "budget.points": _AUC,
+    "budget.point": _AUC,
+    "checkpoint.every_epochs": None,
+    "logging.tensorboard": None, "logging.mlflow": None, "logging.report": None, "logging.wandb": None,
+    "logging.mlflow_uri": _MLFLOW, "logging.mlflow_experiment": _MLFLOW,
+    "logging.wandb.project": None, "logging.wandb.mode": None, "logging.wandb.entity": None,
+    "distributed.nproc": None, "distributed.backend": _SEVERAL, "distributed.sync_batchnorm": _SEVERAL,
+    "distributed.timeout_s": _SEVERAL,
+}
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def schema_fields(model: type[BaseModel] = RetainConfig, prefix: str = "") -> list[str]:
+    """Every field of the schema by dotted path (sections and their fields; free-form mappings are one field)."""
+    paths = []
+    for name, info in model.model_fields.items():
+        path = prefix + name
+        inner = _models(info.annotation)
+        if not inner or type(None) in typing.get_args(info.annotation):  # a section that can be off is a setting too
+            paths.append(path)
+        for sub in inner:
+            paths += schema_fields(sub, path + ".")
+    return paths
+
+
+def field_path(dotted: str) -> str | None:
+    """The schema field a dotted key falls under (`model.options.hidden` → `model.options`), None when unknown."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in ACTIVITY:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Inactive:
+    """A field set by the user that the run would not read."""
+
+    field: str
+    value: Any
+    needs: str
+    severity: str
+
+    def text(self) -> str:
+        return (f"{self.field}={self.value!r} takes no effect in this run: it is read only with {self.needs}; "
+                f"remove it, or change what it depends on")
+
+
+def value_at(tree: Any, dotted: str) -> Any:
+    """The value at a dotted path of a plain config mapping (None when absent)."""
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def inactive_settings(config: RetainConfig, user_fields: set[str]) -> list[Inactive]:
+    """The fields in `user_fields` (dotted schema paths the user chose) that `config` would not read."""
+    dumped = config.model_dump(mode="json")
+    found = []
+    for path in sorted(user_fields):
+        rule, value = ACTIVITY.get(path), value_at(dumped, path)
+        if value is None:
+            continue  # unsetting a field (null) never sets anything
+        if rule is not None and not rule.when(config):
+            found.append(Inactive(path, value, rule.needs(config), rule.severity))
+    return found

@@ -1,0 +1,133 @@
+"""The dependency table of the schema (retain.config.activity): every field has an entry, a setting the
+user chose that the run would not read is refused (or noted), and config.yaml round-trips."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retain.config.activity import ACTIVITY, schema_fields
+from retain.errors import ConfigError
+from retain.experiment.config import build_config, config_to_dict
+from retain.experiment.presets import preset_names
+from retain.experiment.results import read_config_sources, write_config_yaml
+
+
+def test_every_field_of_the_schema_has_an_entry_and_no_entry_is_stale():
+    fields = set(schema_fields())
+    assert fields == set(ACTIVITY), (fields - set(ACTIVITY), set(ACTIVITY) - fields)
+
+
+@pytest.mark.parametrize("sets, field, needs", [
+    (["scenario.order=natural", "scenario.order_seed=5"], "scenario.order_seed", "scenario.order = shuffle"),
+    (["scenario.blurry=50"], "scenario.blurry", "scenario.kind = blurry"),
+    (["memory.per_class=5", "memory.budget=100 images"], "memory.per_class", "memory.budget unset"),
+    (["train.milestones=[2]"], "train.milestones", "train.schedule = multistep"),
+    (["train.patience=3"], "train.patience", "train.schedule = plateau"),
+    (["memory.quality=50"], "memory.quality", "memory.codec = jpeg"),
+    (["augment.cutmix_p=0.9"], "augment.cutmix_p", "augment.cutmix = true"),
+    (["budget.reference_exemplars=500"], "budget.reference_exemplars", "budget.protocol = fair or auc"),
+    (["logging.mlflow_uri=file:/tmp/x"], "logging.mlflow_uri", "logging.mlflow = true"),
+])
+def test_a_setting_the_user_chose_that_takes_no_effect_is_refused(sets, field, needs):
+    with pytest.raises(ConfigError) as info:
+        build_config(preset="demo", overrides=sets)
+    message = " ".join(str(info.value).split())
+    assert f"{field}=" in message and needs in message and "no effect" in message
+
+
+def test_the_same_setting_where_it_takes_effect_is_accepted():
+    build_config(preset="demo", overrides=["scenario.order=shuffle", "scenario.order_seed=5"])
+    build_config(preset="demo", overrides=["train.schedule=multistep", "train.milestones=[2]"])
+    build_config(preset="demo", overrides=["memory.codec=jpeg", "memory.quality=50"])
+
+
+def test_a_preset_value_made_inactive_by_the_user_is_not_refused_and_a_default_value_is_not_a_choice():
+    # demo sets order_seed; the user turns ordering off: nothing the user wrote is ignored.
+    build_config(preset="demo", overrides=["scenario.order=natural"])
+    # Writing the default value of an inactive field changes nothing (config.yaml holds every field).
+    build_config(preset="demo", overrides=["scenario.blurry=10"])
+
+
+def test_a_setting_that_only_warns_is_kept_as_a_note():
+    config = build_config(preset="demo", overrides=["distributed.backend=gloo"])
+    assert any("distributed.backend" in note for note in config._notes)
+
+
+def test_non_finite_numbers_and_integers_beyond_their_range_are_refused_at_validation():
+    for sets, field in [("train.gamma=.inf", "train.gamma"), ("train.lr=.nan", "train.lr"),
+                        ("method.temperature=.inf", "temperature"), ("augment.brightness=.inf", "augment.brightness"),
+                        ("train.batch_size=3000000000", "train.batch_size"), ("seed=100000000000000000000", "seed")]:
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            build_config(preset="demo", overrides=[sets])
+
+
+def test_a_file_preset_and_another_preset_option_are_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: fmnist-b0-inc2\ntrain: {epochs: 1}\n")
+    with pytest.raises(ConfigError, match="names preset: fmnist-b0-inc2 and --preset demo"):
+        build_config(config_path=path, preset="demo")
+    assert build_config(config_path=path, preset="fmnist-b0-inc2").preset == "fmnist-b0-inc2"
+
+
+def test_sources_say_where_every_value_came_from(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {epochs: 3}\n")
+    config = build_config(config_path=path, preset="demo", overrides=["train.lr=0.05"], seed=4)
+    sources = config._sources
+    assert sources["train.epochs"] == f"file {path}"
+    assert sources["train.lr"] == "--set" and sources["seed"] == "--seed" and sources["preset"] == "--preset"
+    assert sources["train.batch_size"] == "preset demo"
+    write_config_yaml(tmp_path / "config.yaml", config_to_dict(config), sources)
+    assert read_config_sources(tmp_path / "config.yaml") == sources
+
+
+# Valid settings to combine (each: field, values); a combination the activity table refuses is skipped.
+_POOL = {
+    "train.epochs": st.integers(1, 9),
+    "train.lr": st.floats(1e-4, 1.0, allow_nan=False),
+    "train.batch_size": st.integers(1, 512),
+    "train.momentum": st.sampled_from([0.0, 0.5, 0.9]),
+    "train.schedule": st.sampled_from(["constant", "multistep", "cosine", "plateau"]),
+    "train.milestones": st.lists(st.integers(1, 9), max_size=3),
+    "train.gamma": st.floats(0.01, 1.0),
+    "scenario.order": st.sampled_from(["natural", "shuffle"]),
+    "scenario.order_seed": st.integers(0, 2**32 - 1),
+    "scenario.increment": st.sampled_from([1, 2, 5]),
+    "seed": st.integers(0, 2**63 - 1),
+    "method.name": st.sampled_from(["finetune", "replay", "icarl", "lucir", "er_ace"]),
+    "memory.budget": st.sampled_from(["100 images", "2 MiB", 20000]),
+    "memory.codec": st.sampled_from(["raw", "jpeg"]),
+    "augment.flip": st.booleans(),
+    "augment.brightness": st.floats(0, 1),
+    "eval.every_epoch": st.booleans(),
+}
+
+
+@st.composite
+def _configs(draw):
+    preset = draw(st.sampled_from([None, *preset_names()]))
+    fields = draw(st.lists(st.sampled_from(sorted(_POOL)), unique=True, max_size=6))
+    sets = [f"{field}={yaml.safe_dump(draw(_POOL[field]), default_flow_style=True).strip().removesuffix('...').strip()}"
+            for field in fields]
+    return preset, sets
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_config_yaml_round_trips_bit_for_bit(tmp_path_factory, case):
+    preset, sets = case
+    try:
+        config = build_config(preset=preset, overrides=sets)
+    except ConfigError:
+        return  # a combination refused (a setting without effect, an unknown method parameter): not a valid config
+    folder = tmp_path_factory.mktemp("rt")
+    write_config_yaml(folder / "config.yaml", config_to_dict(config), config._sources)
+    again = build_config(config_path=folder / "config.yaml")
+    assert config_to_dict(again) == config_to_dict(config)
+    write_config_yaml(folder / "again.yaml", config_to_dict(again), {})
+    body = (folder / "config.yaml").read_text().split("\n")
+    body = "\n".join(line for line in body if not line.startswith("#"))
+    assert (folder / "again.yaml").read_text() == body
