@@ -26,6 +26,14 @@ class CheckpointError(RetainError):
     """A checkpoint is corrupt or belongs to a different configuration."""
 
 
+class SweepError(RetainError):
+    """Cells of a sweep failed (`retain.sweep`); `summary` is the sweep's SweepSummary."""
+
+    def __init__(self, message: str, summary: object = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 class StorageError(RetainError):
     """A file or folder cannot be written or read: disk full, read-only, a path that is a file."""
 

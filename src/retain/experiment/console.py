@@ -45,10 +45,12 @@ def stderr_console() -> Console:
 
 
 class _Prefixed(logging.Formatter):
-    """`note: ...` for retain's warnings, `<library>: ...` for another library's lines."""
+    """`note: ...` for retain's warnings, `<library>: ...` for another library's lines, one line per Python warning."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if record.name == "py.warnings":  # "file:line: Category: message", without the source line under it
+            return f"warning: {text.strip().splitlines()[0]}"
         if not record.name.startswith("retain"):
             return f"{record.name}: {text}"
         return text
@@ -68,7 +70,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def setup_logging(verbosity: int = 0) -> None:
     """Show retain's lines on stderr: verbosity -1 (`-q`: warnings only), 0 (progress), 1 (`-v`:
-    every epoch, and other libraries' INFO lines). A rich handler on a terminal, plain lines
+    every epoch, the augmentation, Python warnings and other libraries' INFO lines). A rich handler on a terminal, plain lines
     otherwise (never wrapped). Called by the CLI; a program embedding retain configures
     `logging` itself instead."""
     root = logging.getLogger()
@@ -98,7 +100,8 @@ def apply_levels() -> None:
     ours, theirs = _LEVELS[_state["verbosity"]]
     logging.getLogger().setLevel(min(ours, theirs))
     LOGGER.setLevel(ours)
-    logging.getLogger("py.warnings").setLevel(logging.WARNING)
+    # Python warnings (deprecations of libraries, mostly) are for the curious: -v shows them.
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if _state["verbosity"] == 1 else logging.ERROR)
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(theirs)
 
@@ -119,6 +122,7 @@ class Reporter:
         self.console = console or stderr_console()
         self.out = Console()
         self.quiet = quiet
+        self._noted: set[str] = set()
         self._progress: Progress | None = None
         self._run_bar = self._task_bar = self._epoch_bar = None
         self._steps = 0
@@ -153,6 +157,12 @@ class Reporter:
         """A progress line (INFO); nothing when quiet."""
         if not self.quiet:
             LOGGER.info(message)
+
+    def note(self, message: str) -> None:
+        """A setting that has no effect (said once per run; a sweep says it once for all its cells); nothing when quiet."""
+        if not self.quiet and message not in self._noted:
+            self._noted.add(message)
+            LOGGER.info(f"note: {message}")
 
     def warn(self, message: str) -> None:
         """A note the user must see (a setting ignored, a checkpoint refused), shown even when quiet."""

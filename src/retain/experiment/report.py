@@ -568,16 +568,18 @@ def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False) -> Path:
+def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False, figures: bool = True) -> Path:
     """Write report.md, runs.csv and plots/*.png (+ .pdf) for the run or sweep under `root`, and
     with `latex` the summary table as report.tex (booktabs; kept current on later reports once
-    written); return report.md's path."""
+    written); return report.md's path. `figures=False` writes the tables only (seconds faster:
+    no matplotlib), and report.md says how to add the figures (`retain report`)."""
     root = Path(root)
     out = Path(out) if out else root
     records = collect_runs(root)  # every results.json is checked before anything is written
     plots = out / PLOTS_DIR
-    plots.mkdir(parents=True, exist_ok=True)
-    earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")}
+    if figures:
+        plots.mkdir(parents=True, exist_ok=True)
+    earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")} if plots.is_dir() else set()
     complete = [r for r in records if r.complete]
     groups: dict[str, list[RunRecord]] = {}
     # Groups by method, then budget (40 images before 160 images), then label.
@@ -596,7 +598,9 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
                      f"{_mean_std([x['last_accuracy'] for x in m])} | {_mean_std([x.get('forgetting') for x in m])} | "
                      f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
     lines += intransigence_table(records)
-    if groups:
+    if groups and not figures:
+        lines += ["", f"Figures (accuracy per task, accuracy matrices, memory): `retain report {root}` adds them."]
+    if groups and figures:
         styles = Styles.of(complete)
         plot_accuracy_per_task(groups, plots / "accuracy_per_task.png", styles)
         lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]

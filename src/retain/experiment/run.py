@@ -152,7 +152,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
             reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
         return {"plan": plan.to_dict(), "dry_run": True}
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
-        reporter.warn(note)
+        reporter.note(note)
     if not writer:  # rank 0 alone writes the run directory
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
     with RunDirLock(run_dir):
@@ -161,8 +161,14 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         write_yaml(run_dir / "config.yaml", config_to_dict(config))
         write_json(run_dir / "plan.json", plan.to_dict())
         faults.fault_point("start-up")
-        reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
+        LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+
+
+def _figures(config: RetainConfig) -> bool:
+    """The end-of-run report draws figures only for a tracker that uploads them (MLflow, wandb);
+    otherwise it writes tables (matplotlib costs seconds) and `retain report` draws them."""
+    return bool(config.logging.mlflow or config.logging.wandb is not None)
 
 
 @contextlib.contextmanager
@@ -226,7 +232,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             if config.logging.report and not (run_dir / "report.md").is_file():
                 from retain.experiment.report import write_report
 
-                previous["report"] = str(_storage_guard(lambda: write_report(run_dir), run_dir))
+                previous["report"] = str(_storage_guard(lambda: write_report(run_dir, figures=_figures(config)), run_dir))
                 reporter.log(f"{run_dir} is complete; its missing report was written again.")
             else:
                 reporter.log(f"{run_dir} is already complete; nothing to resume.")
@@ -385,7 +391,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
             from retain.experiment.report import write_report
 
             try:
-                results["report"] = str(write_report(run_dir))
+                results["report"] = str(write_report(run_dir, figures=_figures(config)))
             except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
                 LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {run_dir}")
                 raise
