@@ -24,6 +24,7 @@ from retain.engine import distributed
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
 from retain.experiment import faults
+from retain.methods.base import score_label
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
@@ -508,6 +509,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         "seed": config.seed,
         "run_dir": str(run_dir),
         "primary_score": primary,
+        "primary_score_label": score_label(type(method), primary),
         "task_classes": setup.plan.task_classes,
         "seen_classes": [len(t.seen_classes) for t in setup.plan.tasks[: len(main["stage"])]],
         "accuracy_matrix": main["matrix"],

@@ -36,6 +36,7 @@ class BiC(ICaRL):
 
     Params = BiCParams
     primary_score = "cnn"
+    score_labels = {"cnn": "BiC-corrected CNN"}
 
     def __init__(self, ctx, params: BiCParams) -> None:
         super().__init__(ctx, params)
