@@ -612,7 +612,7 @@ def _row_name(record: RunRecord) -> str:
 
 
 def intransigence_table(records: list[RunRecord]) -> list[str]:
-    """Rainbow Memory's table (mean ± std over seeds) for every dataset with complete joint runs:
+    """Rainbow Memory's table (mean ± sample std over seeds) for every dataset with complete joint runs:
     A_last, F_last and I_last = joint's mean A_last − A_last, with the final-epoch accuracies and,
     when the runs evaluated every epoch (`eval.every_epoch`), with the best epoch's as RM reported."""
     complete = [r for r in records if r.complete]
@@ -633,7 +633,7 @@ def intransigence_table(records: list[RunRecord]) -> list[str]:
         head += " A_last, best epoch (%) | I_last, best epoch |"
         rule += "---|---|"
     lines = ["", "## Last accuracy, forgetting, intransigence", "",
-             "Rainbow Memory's metrics, mean ± std over seeds: A_last (%) after the last epoch, F_last "
+             "Rainbow Memory's metrics, mean ± sample std (n − 1) over seeds (column runs): A_last (%) after the last epoch, F_last "
              "(`metrics.forgetting`, RM's definition) and I_last = A_last of joint (mean over its seeds) − A_last."
              + (" RM's paper reports the best test accuracy over each task's epochs: the best-epoch columns "
                 "(`eval.every_epoch`), whose I_last still subtracts from joint's final A_last." if with_best else ""), "", head, rule]
@@ -671,7 +671,7 @@ def _latex_mean_std(values: list[float | None]) -> str:
 
 
 def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
-    """The summary table as LaTeX (booktabs: \\usepackage{booktabs}): mean ± std over seeds
+    """The summary table as LaTeX (booktabs: \\usepackage{booktabs}): mean ± sample std over seeds
     where a group has more than one run, the seed count in its own column."""
     lines = [r"% retain report --latex; needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
              f"\\caption{{{latex_escape(title)}: mean $\\pm$ sample standard deviation ($n-1$) over the $n$ seeds of a "
