@@ -25,6 +25,7 @@ from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, ConfigError, DatasetError, RetainError, storage_error
 from retain.experiment import faults
 from retain.methods.base import score_label
+from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
@@ -164,6 +165,18 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         faults.fault_point("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+
+
+def _charge(progress: RunProgress, task: int, method: Method, ctx: RunContext, charge_teacher: bool) -> None:
+    """Record what the method keeps after this task; a memory-free method that keeps something
+    (a charged teacher, a plugin's undeclared state) gets a ledger then. BudgetError when over."""
+    if ctx.budget_bytes is None:
+        return
+    items = charged_items(method, charge_teacher)
+    if progress.ledger is None and any(items.values()):
+        progress.ledger = Ledger()
+    if progress.ledger is not None:
+        progress.ledger.record(task, items, ctx.budget_bytes, method.exemplars_per_class())
 
 
 def _figures(config: RetainConfig) -> bool:
@@ -307,7 +320,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         progress.resumes.append({"completed_tasks": progress.completed_tasks,
                                  "epoch_checkpoint": point.epoch is not None})
     if progress.ledger is None and ctx.budget_bytes is not None and method.uses_memory:
-        progress.ledger = Ledger()
+        progress.ledger = Ledger()  # a memory-free method gets one at its first charged item (methods/charges.py)
     train_resume = Checkpointer.train_resume(point, method, ctx)
     group = ctx.dist
     writer = group is None or group.is_writer
@@ -346,8 +359,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 t2 = time.perf_counter()
                 evaluation = evaluate(method, task, ctx)
                 faults.fault_point("evaluation")
-                if progress.ledger is not None:
-                    progress.ledger.record(task.index, method.ledger_items(), ctx.budget_bytes, method.exemplars_per_class())
+                _charge(progress, task.index, method, ctx, config.memory.charge_teacher)
                 for name, acc in evaluation.scores.items():
                     entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
                     entry["matrix"].append(_matrix_row(acc.per_task, num_tasks))
