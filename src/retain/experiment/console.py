@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -243,7 +244,7 @@ class Reporter:
         table = Table(title=f"{results['method']} on {results['dataset']} (seed {results['seed']})")
         table.add_column("task", justify="right")
         table.add_column("classes", justify="right")
-        table.add_column(f"acc ({results['primary_score']}) %", justify="right")
+        table.add_column(f"acc ({results.get('primary_score_label', results['primary_score'])}) %", justify="right")
         table.add_column("top-5 %", justify="right")
         extra = [name for name in results["accuracy"] if name != results["primary_score"]]
         for name in extra:
@@ -266,3 +267,7 @@ class Reporter:
             soft_wrap=True,
         )
         self.out.print(f"results: {results['run_dir']}", soft_wrap=True)
+        if results.get("report"):
+            drawn = (Path(results["report"]).parent / "plots").is_dir()
+            hint = "" if drawn else f" (figures: retain report {results['run_dir']})"
+            self.out.print(f"report: {results['report']}{hint}", soft_wrap=True)
