@@ -134,7 +134,7 @@ def test_budgets_in_their_unit_and_auc_in_memo_units(sweep, tmp_path):
     assert first != second  # a small offset keeps coinciding curves apart
     # AUC in the unit of the axes drawn (% x images), MEMO's fraction x MiB in the table beside it
     assert replay["auc_a_drawn"] == pytest.approx(metrics.auc([40, 80], replay["average_incremental_accuracy"]))
-    assert f"AUC {replay['auc_a_drawn']:,.4g} %·images" in ax.get_legend_handles_labels()[1][1]
+    assert f"AUC {replay['auc_a_drawn']:,.0f} %·images" in ax.get_legend_handles_labels()[1][1]
     text = write_report(sweep).read_text()
     assert "| method=replay | CNN | 40, 80 | " in text and "budgets (images)" in text and "AUC-A (% × images)" in text
     root = tmp_path / "kib"

@@ -328,8 +328,9 @@ def _is_baseline(members: list[RunRecord]) -> bool:
 
 
 def _offsets(count: int, span: float) -> list[float]:
-    """Small horizontal offsets that keep coinciding curves apart (2% of the x-span between neighbours)."""
-    step = 0.02 * span if count > 1 else 0.0
+    """Small horizontal offsets that keep coinciding curves apart: 2% of the x-span between
+    neighbours, all of them within 8% of it."""
+    step = min(0.02, 0.08 / (count - 1)) * span if count > 1 else 0.0
     return [(i - (count - 1) / 2) * step for i in range(count)]
 
 
@@ -522,6 +523,11 @@ def _without_budget(group: str) -> str:
     return ", ".join(part for part in group.split(", ") if not part.startswith("budget=") and part)
 
 
+def _drawn_auc_text(value: float) -> str:
+    """An AUC on the axes drawn: whole numbers with thousands separators from 1,000 on (10,960)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _auc_text(value: float) -> str:
     """An AUC with three significant digits, never rounded to 0 (image-scale budgets give ~1e-3)."""
     return f"{value:.3g}"
@@ -560,7 +566,7 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
             seeds = f", n={curve['seeds']}" if curve["seeds"] > 1 else ""
             ax.errorbar(np.add(curve["budgets"], offset), curve[key], yerr=curve["std"][key] if curve["seeds"] > 1 else None,
                         marker=marker, color=colour, capsize=3,
-                        label=f"{_short_label(name)} [{curve['score']}] (AUC {curve[auc_key]:,.4g} %·{unit}{seeds})")
+                        label=f"{_short_label(name)} [{curve['score']}] (AUC {_drawn_auc_text(curve[auc_key])} %·{unit}{seeds})")
             drawn.append((name, np.asarray(curve[key]), np.asarray(curve["std"][key]), False))
         for name, level in (levels or {}).items():
             colour = styles.colours.get(level["method"]) if styles else None
@@ -758,8 +764,8 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
             for name, curve in curves.items():
                 budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
                 mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
-                lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {curve['auc_a_drawn']:,.4g} | "
-                             f"{curve['auc_l_drawn']:,.4g} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
+                lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {_drawn_auc_text(curve['auc_a_drawn'])} | "
+                             f"{_drawn_auc_text(curve['auc_l_drawn'])} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
             lines += ["", f"AUC: trapezoid area under the mean accuracy, once on the axes drawn (% × {unit}, as in the "
                       "figure's legend), once as MEMO's AUC-A / AUC-L tables give it: accuracy as a fraction over the "
                       "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10)."]
