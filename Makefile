@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 FASHION_MNIST = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install install-test demo test test-data test-slow api-docs
+.PHONY: install install-test demo test test-data test-slow api-docs docs-check
 
 # torch is pinned to the CPU build first: a bare torch requirement pulls a CUDA build.
 # `install` is what the demo needs: retain alone, none of the extras.
@@ -33,3 +33,7 @@ test-slow: install-test test-data
 # docs/api.md from the docstrings (tests/test_api.py fails while it is out of date).
 api-docs:
 	$(PYTHON) docs/make_api.py
+
+# Every number the docs quote, re-made by the command written next to it (minutes; docs/check_numbers.py).
+docs-check:
+	$(PYTHON) docs/check_numbers.py

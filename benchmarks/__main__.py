@@ -1,4 +1,4 @@
-"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|all [--repeats N] [--quick] [--device cpu|cuda]`.
+"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|startup|all [--repeats N] [--quick] [--device cpu|cuda]`.
 
 `python -m benchmarks gpu [--device cuda|cpu] [--quick] [--out DIR]` is the GPU readiness check
 (benchmarks/gpu/, docs/gpu.md): checks with pass/fail, not a table of timings, so it has its own options.
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "rainbow": "benchmarks.rainbow",
     "peer": "benchmarks.peer",
     "distributed": "benchmarks.distributed",
+    "startup": "benchmarks.startup",
 }
 
 

@@ -19,7 +19,7 @@ def test_run_without_arguments_uses_demo_and_prints_table(tmp_path):
     proc = _retain("run", "--set", "train.epochs=2", "--out", "r", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "icarl on digits" in proc.stdout
-    assert "nme" in proc.stdout and "memory bytes" in proc.stdout
+    assert "acc (NME) %" in proc.stdout and "memory bytes" in proc.stdout
     assert "average incremental accuracy" in proc.stdout
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert results["preset"] == "demo"

@@ -9,7 +9,7 @@ The public API, importable from `retain` itself:
   (`MemoryPolicy`), `register_backbone` (`SplitBackbone`), `register_dataset` (`Dataset`,
   `ImageSplit`, `LoadRequest`, `dataset_from_arrays`);
 * errors: `RetainError` and its kinds `ConfigError`, `DatasetError`, `BudgetError`,
-  `CheckpointError`.
+  `CheckpointError`, `SweepError`.
 
 Names are imported on first use, so `import retain` stays light (no torch until needed).
 """
@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "DatasetError": "retain.errors",
     "BudgetError": "retain.errors",
     "CheckpointError": "retain.errors",
+    "SweepError": "retain.errors",
 }
 
 # The registries fill up when their packages are imported: the built-ins register there.

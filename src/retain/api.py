@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from retain.config import RetainConfig, config_to_dict, deep_merge
-from retain.errors import ConfigError
+from retain.errors import ConfigError, SweepError
 from retain.experiment.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.experiment.plugins import anchor_imports
 from retain.experiment.presets import apply_method_values, preset_names
@@ -150,7 +150,12 @@ def sweep(
     `executor`, `workers`, `resources`; see docs/experiments.md); a mapping needs `out` (here
     or in it), where it is saved as grid.yaml. The other arguments override the grid's own;
     `imports` are plugin modules or files added to every cell. Returns the `SweepSummary`
-    (finished, skipped and failed cells, the report's path).
+    (finished, skipped and repeated cells, the report's path). Raises `retain.errors.SweepError`
+    when a cell failed (its `summary` holds every cell's outcome; a second call resumes them).
+
+    Local workers (`workers` > 1) are fresh processes that do not import your script, so a
+    plain script whose top level calls `retain.sweep(...)` works; no `if __name__ ==
+    "__main__":` guard is needed (the same holds for Ray).
     """
     log = (lambda message: None) if quiet else print
     if isinstance(grid, Mapping):
@@ -158,8 +163,15 @@ def sweep(
         out = out or grid_path.parent
     else:
         grid_path = Path(grid)
-    return run_sweep(grid_path, out=out, executor=executor, workers=workers, ray_address=ray_address,
-                     log=log, imports=list(imports or []))
+    summary = run_sweep(grid_path, out=out, executor=executor, workers=workers, ray_address=ray_address,
+                        log=log, imports=list(imports or []))
+    if summary.failed:
+        name, error = next(iter(summary.failed.items()))
+        raise SweepError(
+            f"{len(summary.failed)} of {summary.cells} cells of the sweep in {str(summary.dir)!r} failed (first: {name}: {error}); "
+            "the others are kept, and calling retain.sweep again resumes the failed ones. Every cell's outcome is in "
+            "the sweep's log.jsonl and in this error's `summary`.", summary)
+    return summary
 
 
 # ---------------------------------------------------------------------- helpers

@@ -30,7 +30,8 @@ from rich.table import Table  # noqa: E402
 
 from retain.errors import ConfigError, RetainError, storage_error  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, help="Memory-budgeted class-incremental learning.")
+app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+                  help="Memory-budgeted class-incremental learning.")
 _err = Console(stderr=True)
 
 
@@ -75,17 +76,48 @@ _IMPORT_HELP = "Plugin module (my_pkg.lwf) or .py file to import first, register
 
 
 def _version_text() -> str:
-    """retain's version, torch's version and the device a run can use."""
-    import torch
+    """retain's version, torch's version and the device a run can use.
+
+    Read from the packages' metadata: a CPU build of torch (`torch.version.cuda` None) can use no
+    GPU, so torch is imported (seconds) only to ask a CUDA build which device it sees.
+    """
+    from importlib import metadata
 
     from retain.version import __version__
 
-    if torch.cuda.is_available():
-        count = torch.cuda.device_count()
-        device = f"cuda ({torch.cuda.get_device_name(0)}{f' and {count - 1} more' if count > 1 else ''}; CUDA {torch.version.cuda})"
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return f"retain {__version__}\ntorch not installed (pip install torch)\ndevice none"
+    if _torch_cuda_build() is None:
+        device = "cpu (torch is a CPU build)"
     else:
-        device = "cpu (no CUDA device)"
-    return f"retain {__version__}\ntorch {torch.__version__}\ndevice {device}"
+        import torch
+
+        if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            device = f"cuda ({torch.cuda.get_device_name(0)}{f' and {count - 1} more' if count > 1 else ''}; CUDA {torch.version.cuda})"
+        else:
+            device = "cpu (no CUDA device)"
+    return f"retain {__version__}\ntorch {torch_version}\ndevice {device}"
+
+
+def _torch_cuda_build() -> str | None:
+    """The CUDA version torch was built for (`cuda = ...` in torch/version.py), read without importing torch;
+    "unknown" when the file cannot be read."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            text = (Path(folder) / "version.py").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^cuda\b[^=]*=\s*(.+)$", text, re.MULTILINE)
+        value = found.group(1).strip() if found else "None"
+        return None if value == "None" else value.strip("'\"")
+    return "unknown"
 
 
 def _show_version(value: bool) -> None:
@@ -106,7 +138,7 @@ def _main(
 def run(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
-    set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
+    set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a setting: dotted.key=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (a GPU when there is one; one per rank under --nproc)."),
@@ -114,7 +146,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per epoch, and other libraries' INFO lines."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
-    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
+    import_: list[str] = typer.Option([], "--import", "-i", metavar="MODULE|FILE", help=_IMPORT_HELP),
     nproc: Optional[int] = typer.Option(None, "--nproc", help="Train this one run on N processes (sets distributed.nproc; see docs/distributed.md)."),
 ) -> None:
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
@@ -160,7 +192,7 @@ def sweep(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Other libraries' INFO lines too."),
-    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP + " Added to every cell."),
+    import_: list[str] = typer.Option([], "--import", "-i", metavar="MODULE|FILE", help=_IMPORT_HELP + " Added to every cell."),
 ) -> None:
     """Run every cell of a grid; complete cells are skipped and interrupted ones resumed."""
     _setup_logging(quiet, verbose)
@@ -204,7 +236,7 @@ def report(
 def list_things(
     kind: Optional[str] = typer.Argument(None, help="methods, policies, backbones, datasets, presets or grids (default: all)."),
     name: Optional[str] = typer.Argument(None, help="A method: show its parameters with type, default and help; a preset: where its values come from."),
-    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
+    import_: list[str] = typer.Option([], "--import", "-i", metavar="MODULE|FILE", help=_IMPORT_HELP),
 ) -> None:
     """Show the presets, methods, datasets, backbones, memory policies and grids retain knows (plugins
     included) with their descriptions; `retain list methods icarl` shows a method's parameters."""
@@ -286,8 +318,8 @@ def matrix(
 def budget(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
-    set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: dotted.key=value (repeatable)."),
-    import_: list[str] = typer.Option([], "--import", "-i", help=_IMPORT_HELP),
+    set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a setting: dotted.key=value (repeatable)."),
+    import_: list[str] = typer.Option([], "--import", "-i", metavar="MODULE|FILE", help=_IMPORT_HELP),
 ) -> None:
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
     with _user_errors("read the configuration"):

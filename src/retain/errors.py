@@ -30,6 +30,14 @@ class MethodError(RetainError):
     """A method's own code (a user's plugin) raised, or returned what the engine cannot use."""
 
 
+class SweepError(RetainError):
+    """Cells of a sweep failed (`retain.sweep`); `summary` is the sweep's SweepSummary."""
+
+    def __init__(self, message: str, summary: object = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 class StorageError(RetainError):
     """A file or folder cannot be written or read: disk full, read-only, a path that is a file."""
 

@@ -1,6 +1,7 @@
-"""Paper-ready reports: PNG and PDF, y-limits from the data, mean ± std only for several seeds,
-one colour per method and a line style per budget, budgets in their unit, AUC in MEMO's unit,
-the dataset in titles when a report spans several, and the LaTeX (booktabs) table."""
+"""Paper-ready reports: PNG and PDF, y-limits from the methods of interest (baselines clipped with
+a note), mean ± sample std only for several seeds, one colour and marker per method and a line
+style per budget, the legend outside the data, budgets in their unit, AUC in the drawn axes' unit
+and MEMO's, the dataset, score set and statistic named everywhere, and the LaTeX (booktabs) table."""
 
 import json
 
@@ -29,6 +30,7 @@ def _run(root, name, method="replay", seed=0, budget="40 images", stages=(99.0, 
     matrix = [[stages[i] if j <= i else None for j in range(t)] for i in range(t)]
     results = {
         "method": method, "seed": seed, "dataset": dataset, "preset": preset, "complete": True, "completed_tasks": t,
+        "primary_score": "nme" if method == "icarl" else "cnn",
         "task_classes": [[2 * i, 2 * i + 1] for i in range(t)], "seen_classes": [2 * (i + 1) for i in range(t)],
         "accuracy_matrix": matrix, "stage_accuracy": list(stages),
         "metrics": {"average_incremental_accuracy": float(np.mean(stages)), "last_accuracy": stages[-1],
@@ -82,15 +84,15 @@ def test_y_limits_follow_the_data_and_spread_only_for_several_seeds(tmp_path):
     ax = fig.axes[0]
     low, high = ax.get_ylim()
     assert 80 < low < 88 and 99 <= high <= 100  # not 0-100: differences in 85-100 stay visible
-    assert "±" not in ax.get_title()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay (1 seed)"]
+    assert "±" not in ax.get_title() and "1 seed" in ax.get_title() and "score: CNN" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay (1 seed) [CNN]"]
     assert not ax.collections  # no band for one seed
     _run(root, "b", seed=1, stages=(97.0, 91.0, 86.0))
     ax = plot_accuracy_per_task(_groups(root), tmp_path / "b.png").axes[0]
-    assert "mean ± std" in ax.get_title()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay (2 seeds)"]
+    assert "mean ± sample std over seeds (n = 2)" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay (2 seeds) [CNN]"]
     assert len(ax.collections) == 1
-    assert ax.get_ylim()[0] < 86 - 1  # the band's low edge (mean 87 - std 1) is inside
+    assert ax.get_ylim()[0] < 87 - np.sqrt(2)  # the band's low edge (mean 87 - sample std √2) is inside
 
 
 def test_one_colour_per_method_and_a_line_style_per_budget_in_every_plot(sweep):
@@ -100,7 +102,7 @@ def test_one_colour_per_method_and_a_line_style_per_budget_in_every_plot(sweep):
     records = [r for members in groups.values() for r in members]
     styles = Styles.of(records)
     per_task = plot_accuracy_per_task(groups, sweep / "t.png", styles).axes[0]
-    by_label = {t.get_text(): line for t, line in zip(per_task.get_legend().get_texts(), per_task.get_lines())}
+    by_label = {t.get_text().rsplit(" [", 1)[0]: line for t, line in zip(per_task.get_legend().get_texts(), per_task.get_lines())}
     colour = {label: to_hex(line.get_color()) for label, line in by_label.items()}
     style = {label: line.get_linestyle() for label, line in by_label.items()}
     assert colour["replay, 40 images (2 seeds)"] == colour["replay, 80 images (2 seeds)"]
@@ -127,10 +129,14 @@ def test_budgets_in_their_unit_and_auc_in_memo_units(sweep, tmp_path):
     assert replay["auc_a"] == pytest.approx(metrics.auc(mib, [a / 100 for a in replay["average_incremental_accuracy"]]))
     ax = plot_budget_curves(curves, tmp_path / "c.png").axes[0]
     assert ax.get_xlabel() == "memory budget (images)"
-    assert list(ax.get_lines()[0].get_xdata()) == [40.0, 80.0]
-    assert "AUC 0.00" in ax.get_legend().get_texts()[0].get_text()  # image-scale budgets: small, not rounded to 0
+    first, second = (list(container.lines[0].get_xdata()) for container in ax.containers[:2])
+    assert first == pytest.approx([40.0, 80.0], abs=1.0) and second == pytest.approx([40.0, 80.0], abs=1.0)
+    assert first != second  # a small offset keeps coinciding curves apart
+    # AUC in the unit of the axes drawn (% x images), MEMO's fraction x MiB in the table beside it
+    assert replay["auc_a_drawn"] == pytest.approx(metrics.auc([40, 80], replay["average_incremental_accuracy"]))
+    assert f"AUC {replay['auc_a_drawn']:,.0f} %·images" in ax.get_legend_handles_labels()[1][1]
     text = write_report(sweep).read_text()
-    assert "| method=replay | 40, 80 | " in text and "budgets (images)" in text
+    assert "| method=replay | CNN | 40, 80 | " in text and "budgets (images)" in text and "AUC-A (% × images)" in text
     root = tmp_path / "kib"
     for budget in ("256 KiB", "512 KiB"):
         _run(root, budget.split()[0], budget=budget)
@@ -159,7 +165,8 @@ def test_latex_table_with_booktabs(sweep):
     assert len(rows) == 5
     replay = next(r for r in rows if r.startswith("replay, 40 images"))
     aia = [np.mean((99.0, 94.0 + s, 88.0 + s)) for s in (0, 1)]
-    assert f"${np.mean(aia):.2f} \\pm {np.std(aia):.2f}$" in replay and " & 2 & " in replay
+    assert f"${np.mean(aia):.2f} \\pm {np.std(aia, ddof=1):.2f}$" in replay and " & digits & CNN & 2 & " in replay
+    assert "sample standard deviation" in tex and "Score" in tex
     assert latex_escape("a_b & 50% #1 {x}") == r"a\_b \& 50\% \#1 \{x\}"
     single = sweep.parent / "single"
     _run(single, "a")
@@ -188,3 +195,30 @@ def test_cli_report_latex(sweep):
     assert result.exit_code == 0, result.output
     assert "LaTeX table:" in result.output and "report.tex" in result.output
     assert (sweep / "report.tex").is_file() and (sweep / "plots" / "accuracy_vs_memory.pdf").is_file()
+
+
+def test_the_statistic_is_the_sample_std_and_every_table_names_score_and_dataset(tmp_path):
+    root = tmp_path / "two-seeds"
+    _run(root, "a", method="icarl", seed=0, stages=(99.0, 95.0, 92.00))
+    _run(root, "b", method="icarl", seed=1, stages=(99.0, 95.0, 93.11))
+    text = write_report(root).read_text()
+    assert "92.56 ± 0.78" in text  # sample std of 92.00 and 93.11; the population std would say ± 0.56
+    assert "mean ± sample std (n − 1) over n seeds" in text
+    assert "| digits | NME | 2 | 95.52 ± 0.26 | 92.56 ± 0.78 |" in text  # the summary names dataset, score set and n
+    rows = (root / "runs.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert "score" in header and rows[1].split(",")[header.index("score")] == "NME"
+
+
+def test_a_memory_free_baseline_is_clipped_with_a_note(sweep):
+    ax = plot_accuracy_per_task(_groups(sweep), sweep / "t.png").axes[0]
+    low, high = ax.get_ylim()
+    assert low > 80  # from replay and icarl (86-99.5), not finetune's 33
+    notes = [t.get_text() for t in ax.texts]
+    assert any("clipped: finetune" in note and "33.0" in note for note in notes)
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # the legend is outside the axes
+
+
+def test_a_budget_sweep_gets_one_memory_comparison(sweep):
+    text = write_report(sweep).read_text()
+    assert "plots/memory.png" in text and not list((sweep / "plots").glob("memory-*.png"))

@@ -64,5 +64,5 @@ def test_report_writes_the_intransigence_table(tmp_path):
     last = [json.loads(p.read_text())["metrics"]["last_accuracy"] for p in runs]
     upper = np.mean([json.loads(p.read_text())["metrics"]["last_accuracy"] for p in joints])
     gaps = [upper - a for a in last]
-    assert f"{np.mean(gaps):.2f} ± {np.std(gaps):.2f}" in rows["er-mixed"]
-    assert f"{np.mean(last):.2f} ± {np.std(last):.2f}" in rows["er-mixed"]
+    assert f"{np.mean(gaps):.2f} ± {np.std(gaps, ddof=1):.2f}" in rows["er-mixed"]
+    assert f"{np.mean(last):.2f} ± {np.std(last, ddof=1):.2f}" in rows["er-mixed"]

@@ -63,7 +63,7 @@ def _start_and_stop(grid: Path, sweep_dir: Path, how: signal.Signals) -> set[int
     deadline = time.monotonic() + 240
     workers: set[int] = set()
     while time.monotonic() < deadline and driver.poll() is None:
-        workers |= {pid for pid in _children(driver.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+        workers |= {pid for pid in _children(driver.pid) if "retain.experiment.workers" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
         if any(e["event"] == "finished" for e in _events(sweep_dir)) and len(workers) >= 2:
             break
         time.sleep(0.05)

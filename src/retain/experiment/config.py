@@ -260,8 +260,9 @@ def ignored_settings(config: RetainConfig) -> list[str]:
     from retain.methods import get_method_class
 
     notes = list(config._notes)
-    if get_method_class(config.method_name).uses_memory:
-        return notes
+    method_cls = get_method_class(config.method_name)
+    if method_cls.uses_memory or not method_cls.__module__.startswith("retain.methods."):
+        return notes  # a user's method may keep state the ledger charges (methods/charges.py)
     default = MemoryConfig()
     changed = [f"memory.{name}={getattr(config.memory, name)!r}" for name in MemoryConfig.model_fields
                if getattr(config.memory, name) != getattr(default, name)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -45,10 +46,12 @@ def stderr_console() -> Console:
 
 
 class _Prefixed(logging.Formatter):
-    """`note: ...` for retain's warnings, `<library>: ...` for another library's lines."""
+    """`note: ...` for retain's warnings, `<library>: ...` for another library's lines, one line per Python warning."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if record.name == "py.warnings":  # "file:line: Category: message", without the source line under it
+            return f"warning: {text.strip().splitlines()[0]}"
         if not record.name.startswith("retain"):
             return f"{record.name}: {text}"
         return text
@@ -68,7 +71,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def setup_logging(verbosity: int = 0) -> None:
     """Show retain's lines on stderr: verbosity -1 (`-q`: warnings only), 0 (progress), 1 (`-v`:
-    every epoch, and other libraries' INFO lines). A rich handler on a terminal, plain lines
+    every epoch, the augmentation, Python warnings and other libraries' INFO lines). A rich handler on a terminal, plain lines
     otherwise (never wrapped). Called by the CLI; a program embedding retain configures
     `logging` itself instead."""
     root = logging.getLogger()
@@ -98,7 +101,8 @@ def apply_levels() -> None:
     ours, theirs = _LEVELS[_state["verbosity"]]
     logging.getLogger().setLevel(min(ours, theirs))
     LOGGER.setLevel(ours)
-    logging.getLogger("py.warnings").setLevel(logging.WARNING)
+    # Python warnings (deprecations of libraries, mostly) are for the curious: -v shows them.
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if _state["verbosity"] == 1 else logging.ERROR)
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(theirs)
 
@@ -119,6 +123,7 @@ class Reporter:
         self.console = console or stderr_console()
         self.out = Console()
         self.quiet = quiet
+        self._noted: set[str] = set()
         self._progress: Progress | None = None
         self._run_bar = self._task_bar = self._epoch_bar = None
         self._steps = 0
@@ -153,6 +158,12 @@ class Reporter:
         """A progress line (INFO); nothing when quiet."""
         if not self.quiet:
             LOGGER.info(message)
+
+    def note(self, message: str) -> None:
+        """A setting that has no effect (said once per run; a sweep says it once for all its cells); nothing when quiet."""
+        if not self.quiet and message not in self._noted:
+            self._noted.add(message)
+            LOGGER.info(f"note: {message}")
 
     def warn(self, message: str) -> None:
         """A note the user must see (a setting ignored, a checkpoint refused), shown even when quiet."""
@@ -233,7 +244,7 @@ class Reporter:
         table = Table(title=f"{results['method']} on {results['dataset']} (seed {results['seed']})")
         table.add_column("task", justify="right")
         table.add_column("classes", justify="right")
-        table.add_column(f"acc ({results['primary_score']}) %", justify="right")
+        table.add_column(f"acc ({results.get('primary_score_label', results['primary_score'])}) %", justify="right")
         table.add_column("top-5 %", justify="right")
         extra = [name for name in results["accuracy"] if name != results["primary_score"]]
         for name in extra:
@@ -256,3 +267,7 @@ class Reporter:
             soft_wrap=True,
         )
         self.out.print(f"results: {results['run_dir']}", soft_wrap=True)
+        if results.get("report"):
+            drawn = (Path(results["report"]).parent / "plots").is_dir()
+            hint = "" if drawn else f" (figures: retain report {results['run_dir']})"
+            self.out.print(f"report: {results['report']}{hint}", soft_wrap=True)

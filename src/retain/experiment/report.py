@@ -1,11 +1,15 @@
 """Reports of a run or a sweep: a Markdown page with plots (PNG and PDF), a CSV of every run's
 metrics and, on request, the summary table as LaTeX (booktabs).
 
-Runs are grouped by everything that varies between them except the seed; plots show the mean
-over seeds with ± one standard deviation when a group has more than one seed. Every plot of a
-report gives a method one colour and a budget one line style; y-limits follow the data; budgets
-appear in the unit they were given. Plot functions return their matplotlib Figure (object API,
-no pyplot state).
+Runs are grouped by everything that varies between them except the seed. Every figure, table,
+CSV row and LaTeX caption says what it shows: the dataset, the score set each method is reported
+by (`score_label`: its primary score, e.g. NME for iCaRL, IL2M-rectified CNN for IL2M, CNN for
+the others) and the statistic: the mean ± the SAMPLE standard deviation (n − 1) over the n seeds
+of a group, n shown; one value when n = 1. Every plot gives a method one colour and marker and a
+budget one line style, with the legend outside the axes; curves that coincide are drawn with a
+small horizontal offset; y-limits come from the methods that keep memory (a memory-free
+baseline far below them is clipped, with a note); budgets appear in the unit they were given.
+Plot functions return their matplotlib Figure (object API, no pyplot state).
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ MIB = 1024 * 1024
 NO_MEMORY = "no memory"
 PLOTS_DIR = "plots"
 LEADING_COLUMNS = [
-    "run", "group", "method", "dataset", "preset", "seed", "budget", "budget_bytes", "complete",
+    "run", "group", "method", "dataset", "score", "preset", "seed", "budget", "budget_bytes", "complete",
     "completed_tasks", "num_tasks",
 ]
 METRIC_COLUMNS = [
     "average_incremental_accuracy", "average_incremental_accuracy_excl_first", "last_accuracy",
     "average_incremental_accuracy_top5", "forgetting", "forgetting_mammoth", "forgetting_fm", "backward_transfer",
 ]
+STATISTIC = "mean ± sample std (n − 1) over n seeds; one value when n = 1"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 TRAILING_COLUMNS = ["memory_bytes", "exemplars", "total_seconds", "train_seconds", "train_images_per_second", "checkpoint_seconds", "resumes"]
 
 
@@ -58,6 +64,16 @@ class RunRecord:
     def budget_bytes(self) -> int | None:
         ledger = self.results.get("ledger")
         return int(ledger[-1]["budget_bytes"]) if ledger else None
+
+    @property
+    def score(self) -> str:
+        """The score set the run's metrics are of (`primary_score_label`, or named from `primary_score`)."""
+        label = self.results.get("primary_score_label")
+        if label:
+            return str(label)
+        from retain.methods.base import score_label
+
+        return score_label(None, str(self.results.get("primary_score", "cnn")))
 
     @property
     def budget(self) -> str:
@@ -186,7 +202,8 @@ def run_row(record: RunRecord, root: Path) -> dict[str, Any]:
     ledger = r.get("ledger") or []
     row: dict[str, Any] = {
         "run": str(record.path.relative_to(root)) if record.path != root else ".",
-        "group": record.group, "method": r.get("method"), "dataset": r.get("dataset"), "preset": r.get("preset"),
+        "group": record.group, "method": r.get("method"), "dataset": r.get("dataset"), "score": record.score,
+        "preset": r.get("preset"),
         "seed": r.get("seed"), "budget": record.budget, "budget_bytes": record.budget_bytes,
         "complete": record.complete, "completed_tasks": r.get("completed_tasks"), "num_tasks": len(r.get("task_classes", [])),
     }
@@ -255,7 +272,11 @@ class Styles:
                    {b: LINE_STYLES[i % len(LINE_STYLES)] for i, b in enumerate(budgets)})
 
     def of_run(self, record: RunRecord) -> dict[str, Any]:
-        return {"color": self.colours[str(record.results.get("method"))], "linestyle": self.lines[record.budget]}
+        method = str(record.results.get("method"))
+        return {"color": self.colours[method], "linestyle": self.lines[record.budget], "marker": self.marker(method)}
+
+    def marker(self, method: str) -> str:
+        return MARKERS[sorted(self.colours).index(method) % len(MARKERS)] if method in self.colours else "o"
 
 
 def _budget_value(budget: str) -> tuple[float, str]:
@@ -305,40 +326,89 @@ def _contexts(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     return out
 
 
+def _scores_text(records: list[RunRecord]) -> str:
+    """"NME" when every run shares one score set, else "iCaRL: NME, others: CNN"-style text."""
+    by_method: dict[str, set[str]] = {}
+    for record in records:
+        by_method.setdefault(str(record.results.get("method")), set()).add(record.score)
+    labels = {label for found in by_method.values() for label in found}
+    if len(labels) == 1:
+        return next(iter(labels))
+    common = max(labels, key=lambda label: sum(label in found for found in by_method.values()))
+    special = [f"{m}: {', '.join(sorted(found))}" for m, found in by_method.items() if found != {common}]
+    return f"{'; '.join(special)}; others: {common}"
+
+
+def _seeds_text(groups: list[list[RunRecord]]) -> str:
+    counts = sorted({len(members) for members in groups})
+    n = f"n = {counts[0]}" if len(counts) == 1 else f"n = {counts[0]}–{counts[-1]}"
+    return "1 seed" if counts == [1] else f"mean ± sample std over seeds ({n})"
+
+
+def _is_baseline(members: list[RunRecord]) -> bool:
+    """A memory-free group (finetune, joint): drawn, but not what the y-limits are chosen for."""
+    return all(not r.results.get("ledger") for r in members)
+
+
+def _offsets(count: int, span: float) -> list[float]:
+    """Small horizontal offsets that keep coinciding curves apart: 2% of the x-span between
+    neighbours, all of them within 8% of it."""
+    step = min(0.02, 0.08 / (count - 1)) * span if count > 1 else 0.0
+    return [(i - (count - 1) / 2) * step for i in range(count)]
+
+
+def _limits_of_interest(ax, curves: list[tuple[str, np.ndarray, np.ndarray, bool]]) -> None:
+    """Y-limits from the curves of interest (the methods that keep memory) when there are any: a
+    memory-free baseline (finetune far below, joint above) does not stretch them; where it leaves
+    the axes it is clipped, and a note on the axes names it with its range."""
+    interest = [c for c in curves if not c[3]] or curves
+    low = min(float(np.nanmin(m - b)) for _, m, b, _ in interest)
+    high = max(float(np.nanmax(m + b)) for _, m, b, _ in interest)
+    bottom, top = _y_limits(low, high)
+    clipped = [f"{name} ({np.nanmin(m):.1f}–{np.nanmax(m):.1f}%)" for name, m, _, baseline in curves
+               if baseline and (np.nanmin(m) < bottom or np.nanmax(m) > top)]
+    if clipped:
+        ax.text(0.01, 0.01, "clipped: " + "; ".join(clipped), transform=ax.transAxes, fontsize="x-small",
+                va="bottom", ha="left", color="0.3")
+    ax.set_ylim(bottom, top)
+
+
 def plot_accuracy_per_task(groups: dict[str, list[RunRecord]], path: Path, styles: Styles | None = None):
-    """Accuracy on all seen classes after each task, one line per group: the mean, with a ± one
-    std band when the group has more than one seed. One panel per dataset/preset when the report
-    spans several (titled with it); y-limits follow the data."""
+    """Accuracy on all seen classes after each task, one line per group (colour and marker: method;
+    line style: budget): the mean, with a ± one sample std band when the group has more than one
+    seed. One panel per dataset/preset when the report spans several. Titles name the dataset,
+    the score set and the statistic; the legend sits outside the axes."""
     records = [r for members in groups.values() for r in members]
     styles = styles or Styles.of(records)
     contexts = _contexts(records)
-    fig = _figure(6.4 * min(len(contexts), 3), 4.2 * -(-len(contexts) // 3))
-    any_spread = any(len(members) > 1 for members in groups.values())
+    columns, rows = min(len(contexts), 3), -(-len(contexts) // 3)
+    fig = _figure(6.4 * columns + 3.2, 4.4 * rows)
     for index, (context, members_here) in enumerate(contexts.items()):
-        ax = fig.add_subplot(-(-len(contexts) // 3), min(len(contexts), 3), index + 1)
-        low, high = 100.0, 0.0
-        for label, members in groups.items():
-            members = [r for r in members if r in members_here]
-            if not members:
-                continue
+        ax = fig.add_subplot(rows, columns, index + 1)
+        here = {label: [r for r in members if r in members_here] for label, members in groups.items()}
+        here = {label: members for label, members in here.items() if members}
+        span = max(float(max(r.results.get("seen_classes") or [1]) - min(r.results.get("seen_classes") or [0]))
+                   for members in here.values() for r in members) or 1.0
+        curves = []
+        for offset, (label, members) in zip(_offsets(len(here), span), here.items()):
             stages = _stack([r.results["stage_accuracy"] for r in members])
-            mean, std = np.nanmean(stages, axis=0), np.nanstd(stages, axis=0)
-            x = np.asarray(members[0].results.get("seen_classes") or np.arange(1, len(mean) + 1))
-            shown = label if len(contexts) == 1 else ", ".join(p for p in label.split(", ") if not p.startswith(("dataset=", "preset=", "tasks=")))
-            ax.plot(x, mean, marker="o", markersize=4, label=_legend_label(shown or members[0].results["method"], len(members)),
-                    **styles.of_run(members[0]))
-            band = std if len(members) > 1 else np.zeros_like(std)
+            mean, std = _nanmean(stages), sample_std(stages)
+            x = np.asarray(members[0].results.get("seen_classes") or np.arange(1, len(mean) + 1), dtype=float)
+            shown = ", ".join(p for p in label.split(", ") if not p.startswith(("dataset=", "preset=", "tasks=")))
+            name = _legend_label(shown or members[0].results["method"], len(members))
+            style = styles.of_run(members[0])
+            ax.plot(x + offset, mean, markersize=5, label=f"{name} [{members[0].score}]", **style)
             if len(members) > 1:
-                ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=styles.of_run(members[0])["color"], linewidth=0)
-            low, high = min(low, float(np.nanmin(mean - band))), max(high, float(np.nanmax(mean + band)))
+                ax.fill_between(x + offset, mean - std, mean + std, alpha=0.12, color=style["color"], linewidth=0)
+            curves.append((_short_label(shown) or name, mean, std, _is_baseline(members)))
             ax.set_xticks(x)
+        _limits_of_interest(ax, curves)
         ax.set_xlabel("classes seen")
         ax.set_ylabel("accuracy on seen classes (%)")
-        ax.set_ylim(*_y_limits(low, high))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        title = "Accuracy after each task" + (" (mean ± std over seeds)" if any_spread else "")
-        ax.set_title(title if len(contexts) == 1 else f"{context}: {title.lower()}", fontsize="medium")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_title(f"{context}: accuracy after each task\nscore: {_scores_text(members_here)}; "
+                     f"{_seeds_text(list(here.values()))}", fontsize="medium")
     _save_figure(fig, path)
     return fig
 
@@ -361,7 +431,8 @@ def plot_accuracy_matrix(label: str, records: list[RunRecord], path: Path):
     ax.set_yticks(ticks, [str(t + 1) for t in ticks])
     ax.set_xlabel("accuracy on the classes of task")
     ax.set_ylabel("after task")
-    title = _short_label(label).replace(", ", "\n") + (f"\n(mean of {len(records)} seeds)" if len(records) > 1 else "")
+    title = (f"{records[0].results.get('dataset')}, score {records[0].score}\n" + _short_label(label).replace(", ", "\n")
+             + (f"\n(mean of {len(records)} seeds)" if len(records) > 1 else " (1 seed)"))
     ax.set_title(title, fontsize="small")
     fig.colorbar(image, ax=ax, label="%", shrink=0.8)
     _save_figure(fig, path)
@@ -398,6 +469,33 @@ def plot_memory(label: str, records: list[RunRecord], path: Path):
     return fig
 
 
+def plot_memory_comparison(groups: dict[str, list[RunRecord]], path: Path):
+    """One figure for several memory groups (a budget sweep): what each keeps after its last task,
+    stacked by ledger item, with its budget as a tick; mean over seeds."""
+    items = sorted({item for members in groups.values() for r in members for item, size in r.results["ledger"][-1]["items"].items() if size})
+    largest = max(max(r.results["ledger"][-1]["budget_bytes"], r.results["ledger"][-1]["total_bytes"]) for m in groups.values() for r in m)
+    unit, scale = next((u, f) for u, f in (("MiB", MIB), ("KiB", 1024), ("bytes", 1)) if largest >= f or f == 1)
+    labels = [_short_label(label) for label in groups]
+    fig = _figure(9.6, 1.6 + 0.42 * len(groups))
+    ax = fig.add_subplot()
+    y = np.arange(len(groups))
+    left = np.zeros(len(groups))
+    for item in items:
+        values = np.array([np.mean([r.results["ledger"][-1]["items"].get(item, 0) for r in members]) for members in groups.values()]) / scale
+        ax.barh(y, values, left=left, label=item, height=0.6)
+        left += values
+    budgets = np.array([members[0].results["ledger"][-1]["budget_bytes"] for members in groups.values()]) / scale
+    ax.scatter(budgets, y, marker="|", s=400, color="black", label="budget", zorder=3)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"memory kept after the last task ({unit}; mean over seeds)")
+    datasets = ", ".join(sorted({str(r.results.get("dataset")) for m in groups.values() for r in m}))
+    ax.set_title(f"{datasets}: memory composition of each group after its last task", fontsize="medium")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    _save_figure(fig, path)
+    return fig
+
+
 def budget_axis(records: list[RunRecord]) -> tuple[str, Any]:
     """The unit the budgets were given in (images, bytes, KiB, MiB, GiB) when all runs share it,
     else MiB; and a function from a run to its budget in that unit."""
@@ -426,7 +524,7 @@ def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any
         aia = [float(np.mean([r.results["metrics"]["average_incremental_accuracy"] for r in points[b]])) for b in budgets]
         last = [float(np.mean([r.results["metrics"]["last_accuracy"] for r in points[b]])) for b in budgets]
         mib = [b / MIB for b in budgets]
-        spread = {key: [float(np.std([r.results["metrics"][key] for r in points[b]])) for b in budgets]
+        spread = {key: [float(sample_std([r.results["metrics"][key] for r in points[b]])) for b in budgets]
                   for key in ("average_incremental_accuracy", "last_accuracy")}
         curves[name] = {
             "std": spread,
@@ -435,12 +533,22 @@ def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any
             "seeds": min(len(points[b]) for b in budgets),
             "average_incremental_accuracy": aia, "last_accuracy": last,
             "auc_a": metrics.auc(mib, [a / 100 for a in aia]), "auc_l": metrics.auc(mib, [a / 100 for a in last]),
+            # the same areas on the axes drawn: accuracy in % times the budget in `unit`
+            "auc_a_drawn": metrics.auc([given(points[b][0]) for b in budgets], aia),
+            "auc_l_drawn": metrics.auc([given(points[b][0]) for b in budgets], last),
+            "score": _scores_text([r for b in budgets for r in points[b]]),
+            "dataset": ", ".join(sorted({str(r.results.get("dataset")) for b in budgets for r in points[b]})),
         }
     return curves
 
 
 def _without_budget(group: str) -> str:
     return ", ".join(part for part in group.split(", ") if not part.startswith("budget=") and part)
+
+
+def _drawn_auc_text(value: float) -> str:
+    """An AUC on the axes drawn: whole numbers with thousands separators from 1,000 on (10,960)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _auc_text(value: float) -> str:
@@ -454,7 +562,7 @@ def memory_free_levels(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str
     levels = {}
     for label, members in groups.items():
         if all(not r.results.get("ledger") for r in members):
-            levels[label] = {"method": members[0].results["method"], "seeds": len(members), **{
+            levels[label] = {"method": members[0].results["method"], "seeds": len(members), "score": members[0].score, **{
                 key: float(np.mean([r.results["metrics"][key] for r in members]))
                 for key in ("average_incremental_accuracy", "last_accuracy")}}
     return levels
@@ -463,35 +571,43 @@ def memory_free_levels(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str
 def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: Styles | None = None,
                        levels: dict[str, dict[str, Any]] | None = None):
     """Accuracy versus memory budget for each method (x in the unit the budgets were given; ± one
-    std when seeds > 1), with AUC-A and AUC-L (over MiB, MEMO's unit) in the legend; methods
-    without memory as horizontal levels; y-limits from the data."""
-    fig = _figure(10, 4.2)
+    sample std when seeds > 1; colour and marker per method), its AUC in the legend in the unit of
+    the axes drawn (% × that unit); methods without memory as dotted horizontal levels (clipped,
+    with a note, when far below the curves); legend outside the axes."""
+    fig = _figure(13, 4.6)
     unit = next(iter(curves.values()))["unit"]
+    span = max(max(c["budgets"]) - min(c["budgets"]) for c in curves.values()) or 1.0
     for column, (key, title, auc_key) in enumerate((
-        ("average_incremental_accuracy", "Average incremental accuracy", "auc_a"),
-        ("last_accuracy", "Last accuracy", "auc_l"),
+        ("average_incremental_accuracy", "average incremental accuracy", "auc_a_drawn"),
+        ("last_accuracy", "last accuracy", "auc_l_drawn"),
     )):
         ax = fig.add_subplot(1, 2, column + 1)
-        low, high = 100.0, 0.0
-        for name, curve in curves.items():
+        drawn = []
+        for offset, (name, curve) in zip(_offsets(len(curves), span), curves.items()):
             colour = styles.colours.get(curve["method"]) if styles else None
-            seeds = f", {curve['seeds']} seeds" if curve["seeds"] > 1 else ""
-            ax.errorbar(curve["budgets"], curve[key], yerr=curve["std"][key] if curve["seeds"] > 1 else None, marker="o",
-                        color=colour, capsize=3, label=f"{_short_label(name)} (AUC {_auc_text(curve[auc_key])}{seeds})")
-            low = min(low, min(np.subtract(curve[key], curve["std"][key])))
-            high = max(high, max(np.add(curve[key], curve["std"][key])))
+            marker = styles.marker(curve["method"]) if styles else "o"
+            seeds = f", n={curve['seeds']}" if curve["seeds"] > 1 else ""
+            ax.errorbar(np.add(curve["budgets"], offset), curve[key], yerr=curve["std"][key] if curve["seeds"] > 1 else None,
+                        marker=marker, color=colour, capsize=3,
+                        label=f"{_short_label(name)} [{curve['score']}] (AUC {_drawn_auc_text(curve[auc_key])} %·{unit}{seeds})")
+            drawn.append((name, np.asarray(curve[key]), np.asarray(curve["std"][key]), False))
         for name, level in (levels or {}).items():
             colour = styles.colours.get(level["method"]) if styles else None
             ax.axhline(level[key], color=colour, linestyle=":", linewidth=1.5,
-                       label=f"{_short_label(name)} ({level['seeds']} seed{'s' if level['seeds'] != 1 else ''})")
-            low, high = min(low, level[key]), max(high, level[key])
+                       label=f"{_short_label(name)} [{level['score']}] (n={level['seeds']})")
+            drawn.append((_short_label(name), np.array([level[key]]), np.zeros(1), True))
+        _limits_of_interest(ax, drawn)
         ax.set_xlabel(f"memory budget ({unit})")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(*_y_limits(low, high))
+        ax.set_ylabel(f"{title} (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.suptitle("AUC: accuracy (fraction) × budget in MiB, as in MEMO's tables", fontsize="small")
+        if column == 1:
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    some = next(iter(curves.values()))
+    seeds = sorted({c["seeds"] for c in curves.values()})
+    fig.suptitle(f"{some.get('dataset', '')}: accuracy versus memory; "
+                 f"{'1 seed' if seeds == [1] else 'mean ± sample std over n seeds'}; "
+                 f"AUC = area under the curve as drawn (% × {unit})", fontsize="medium")
     _save_figure(fig, path)
     return fig
 
@@ -501,11 +617,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
 
+def sample_std(values) -> np.ndarray | float:
+    """The sample standard deviation (n − 1) over seeds (axis 0); 0 for a single seed."""
+    values = np.asarray(values, dtype=float)
+    if values.shape[0] < 2:
+        return np.zeros(values.shape[1:]) if values.ndim > 1 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(values, axis=0, ddof=1)
+
+
 def _mean_std(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "–"
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {sample_std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
 
 def _row_name(record: RunRecord) -> str:
@@ -515,7 +641,7 @@ def _row_name(record: RunRecord) -> str:
 
 
 def intransigence_table(records: list[RunRecord]) -> list[str]:
-    """Rainbow Memory's table (mean ± std over seeds) for every dataset with complete joint runs:
+    """Rainbow Memory's table (mean ± sample std over seeds) for every dataset with complete joint runs:
     A_last, F_last and I_last = joint's mean A_last − A_last, with the final-epoch accuracies and,
     when the runs evaluated every epoch (`eval.every_epoch`), with the best epoch's as RM reported."""
     complete = [r for r in records if r.complete]
@@ -536,7 +662,7 @@ def intransigence_table(records: list[RunRecord]) -> list[str]:
         head += " A_last, best epoch (%) | I_last, best epoch |"
         rule += "---|---|"
     lines = ["", "## Last accuracy, forgetting, intransigence", "",
-             "Rainbow Memory's metrics, mean ± std over seeds: A_last (%) after the last epoch, F_last "
+             "Rainbow Memory's metrics, mean ± sample std (n − 1) over seeds (column runs): A_last (%) after the last epoch, F_last "
              "(`metrics.forgetting`, RM's definition) and I_last = A_last of joint (mean over its seeds) − A_last."
              + (" RM's paper reports the best test accuracy over each task's epochs: the best-epoch columns "
                 "(`eval.every_epoch`), whose I_last still subtracts from joint's final A_last." if with_best else ""), "", head, rule]
@@ -570,20 +696,24 @@ def _latex_mean_std(values: list[float | None]) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "--"
-    return f"${np.mean(values):.2f} \\pm {np.std(values):.2f}$" if len(values) > 1 else f"{values[0]:.2f}"
+    return f"${np.mean(values):.2f} \\pm {sample_std(values):.2f}$" if len(values) > 1 else f"{values[0]:.2f}"
 
 
 def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
-    """The summary table as LaTeX (booktabs: \\usepackage{booktabs}): mean ± std over seeds
+    """The summary table as LaTeX (booktabs: \\usepackage{booktabs}): mean ± sample std over seeds
     where a group has more than one run, the seed count in its own column."""
     lines = [r"% retain report --latex; needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering",
-             f"\\caption{{{latex_escape(title)}: mean $\\pm$ std over seeds (one value when a group has one run).}}",
-             r"\label{tab:retain-results}", r"\begin{tabular}{lrrrrr}", r"\toprule",
-             r"Group & Seeds & Avg.\ inc.\ acc.\ (\%) & Last acc.\ (\%) & Forgetting & Memory (bytes) \\", r"\midrule"]
+             f"\\caption{{{latex_escape(title)}: mean $\\pm$ sample standard deviation ($n-1$) over the $n$ seeds of a "
+             "group (one value when $n=1$); accuracies of the score set named in column Score (each method's primary "
+             "score).}",
+             r"\label{tab:retain-results}", r"\begin{tabular}{lllrrrrr}", r"\toprule",
+             r"Group & Dataset & Score & $n$ & Avg.\ inc.\ acc.\ (\%) & Last acc.\ (\%) & Forgetting & Memory (bytes) \\",
+             r"\midrule"]
     for label, members in groups.items():
         m = [r.results["metrics"] for r in members]
         memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
-        cells = [latex_escape(_legend_label(label, len(members)).rsplit(" (", 1)[0]), str(len(members)),
+        cells = [latex_escape(_legend_label(label, len(members)).rsplit(" (", 1)[0]),
+                 latex_escape(members[0].results.get("dataset")), latex_escape(members[0].score), str(len(members)),
                  _latex_mean_std([x["average_incremental_accuracy"] for x in m]), _latex_mean_std([x["last_accuracy"] for x in m]),
                  _latex_mean_std([x.get("forgetting") for x in m]), f"{int(np.mean(memory)):,}".replace(",", "\\,") if memory else "--"]
         lines.append(" & ".join(cells) + r" \\")
@@ -591,16 +721,18 @@ def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False) -> Path:
+def write_report(root: str | Path, out: str | Path | None = None, latex: bool = False, figures: bool = True) -> Path:
     """Write report.md, runs.csv and plots/*.png (+ .pdf) for the run or sweep under `root`, and
     with `latex` the summary table as report.tex (booktabs; kept current on later reports once
-    written); return report.md's path."""
+    written); return report.md's path. `figures=False` writes the tables only (seconds faster:
+    no matplotlib), and report.md says how to add the figures (`retain report`)."""
     root = Path(root)
     out = Path(out) if out else root
     records = collect_runs(root)  # every results.json is checked before anything is written
     plots = out / PLOTS_DIR
-    plots.mkdir(parents=True, exist_ok=True)
-    earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")}
+    if figures:
+        plots.mkdir(parents=True, exist_ok=True)
+    earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")} if plots.is_dir() else set()
     complete = [r for r in records if r.complete]
     groups: dict[str, list[RunRecord]] = {}
     # Groups by method, then budget (40 images before 160 images), then label.
@@ -610,16 +742,22 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
     lines = [f"# retain report: {root.resolve().name}", ""]
     lines.append(f"{len(records)} run(s), {len(complete)} complete, {len(groups)} group(s); "
                  "groups differ in everything but the seed. Every run's metrics: [runs.csv](runs.csv).")
-    lines += ["", "## Summary", "", "| group | runs | avg. incremental acc. (%) | last acc. (%) | forgetting | memory kept (bytes) |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Summary", "", f"Values: {STATISTIC}. Score: the score set a group's accuracies are of, its "
+              "method's primary score (NME for iCaRL, the network's output — CNN — for the others, after IL2M's "
+              "rectification, BiC's bias correction or WA's weight aligning; see docs/experiments.md).", "",
+              "| group | dataset | score | n | avg. incremental acc. (%) | last acc. (%) | forgetting | memory kept (bytes) |",
+              "|---|---|---|---|---|---|---|---|"]
     for label, members in groups.items():
         m = [r.results["metrics"] for r in members]
         memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
-        lines.append(f"| {label} | {len(members)} | {_mean_std([x['average_incremental_accuracy'] for x in m])} | "
+        lines.append(f"| {label} | {members[0].results.get('dataset')} | {members[0].score} | {len(members)} | "
+                     f"{_mean_std([x['average_incremental_accuracy'] for x in m])} | "
                      f"{_mean_std([x['last_accuracy'] for x in m])} | {_mean_std([x.get('forgetting') for x in m])} | "
                      f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
     lines += intransigence_table(records)
-    if groups:
+    if groups and not figures:
+        lines += ["", f"Figures (accuracy per task, accuracy matrices, memory): `retain report {root}` adds them."]
+    if groups and figures:
         styles = Styles.of(complete)
         plot_accuracy_per_task(groups, plots / "accuracy_per_task.png", styles)
         lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]
@@ -629,30 +767,39 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
             plot_accuracy_matrix(label, members, plots / name)
             lines += ["", f"### {label}", "", f"![accuracy matrix of {label}]({PLOTS_DIR}/{name})"]
         memory_groups = {k: v for k, v in groups.items() if all(r.results.get("ledger") for r in v)}
-        if memory_groups:
+        if len(memory_groups) == 1:
             lines += ["", "## Memory composition", "", "Bytes kept after each task, by ledger item (mean over seeds)."]
             for label, members in memory_groups.items():
                 name = f"memory-{_slug(label)}.png"
                 plot_memory(label, members, plots / name)
                 lines += ["", f"### {label}", "", f"![memory of {label}]({PLOTS_DIR}/{name})"]
+        elif memory_groups:
+            plot_memory_comparison(memory_groups, plots / "memory.png")
+            lines += ["", "## Memory composition", "", "Bytes kept after the last task by each group, by ledger item "
+                      "(mean over seeds), against its budget.", "", f"![memory of every group]({PLOTS_DIR}/memory.png)"]
         curves = budget_curves(groups)
         if curves:
             plot_budget_curves(curves, plots / "accuracy_vs_memory.png", styles, memory_free_levels(groups))
             unit = next(iter(curves.values()))["unit"]
             lines += ["", "## Accuracy versus memory", "", f"![accuracy versus memory]({PLOTS_DIR}/accuracy_vs_memory.png)", "",
-                      f"| method | budgets ({unit}) | budgets (MiB) | AUC-A | AUC-L |", "|---|---|---|---|---|"]
+                      f"| method | score | budgets ({unit}) | budgets (MiB) | AUC-A (% × {unit}) | AUC-L (% × {unit}) | "
+                      "AUC-A (MEMO: fraction × MiB) | AUC-L (MEMO) |", "|---|---|---|---|---|---|---|---|"]
             for name, curve in curves.items():
                 budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
                 mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
-                lines.append(f"| {name} | {budgets} | {mib} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
-            lines += ["", "AUC: trapezoid area of accuracy (fraction) over the budget in MiB (MB of 2^20 bytes), the unit "
-                      "of MEMO's AUC-A / AUC-L tables (CIFAR-100 B0 Inc10: about 10)."]
-    lines += ["", "## Runs", "", "| run | method | seed | avg. incremental acc. (%) | last acc. (%) | tasks done |", "|---|---|---|---|---|---|"]
+                lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {_drawn_auc_text(curve['auc_a_drawn'])} | "
+                             f"{_drawn_auc_text(curve['auc_l_drawn'])} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
+            lines += ["", f"AUC: trapezoid area under the mean accuracy, once on the axes drawn (% × {unit}, as in the "
+                      "figure's legend), once as MEMO's AUC-A / AUC-L tables give it: accuracy as a fraction over the "
+                      "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10)."]
+    lines += ["", "## Runs", "", "| run | method | dataset | score | seed | avg. incremental acc. (%) | last acc. (%) | tasks done |",
+              "|---|---|---|---|---|---|---|---|"]
     for record in records:
         row = run_row(record, root)
         m = record.results.get("metrics", {})
         aia, last = m.get("average_incremental_accuracy"), m.get("last_accuracy")
-        lines.append(f"| {row['run']} | {row['method']} | {row['seed']} | {'–' if aia is None else f'{aia:.2f}'} | "
+        lines.append(f"| {row['run']} | {row['method']} | {row['dataset']} | {row['score']} | {row['seed']} | "
+                     f"{'–' if aia is None else f'{aia:.2f}'} | "
                      f"{'–' if last is None else f'{last:.2f}'} | {row['completed_tasks']}/{row['num_tasks']} |")
     written = {(plots / name).with_suffix(f".{fmt}") for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))
                for fmt in PLOT_FORMATS}

@@ -24,6 +24,8 @@ from retain.engine import distributed
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
 from retain.experiment import faults
+from retain.methods.base import score_label
+from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
@@ -154,7 +156,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
                 reporter.warn(note)
         return {"plan": plan.to_dict(), "dry_run": True}
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
-        reporter.warn(note)
+        reporter.note(note)
     if not writer:  # rank 0 alone writes the run directory
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
     with RunDirLock(run_dir):
@@ -163,8 +165,26 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
         write_json(run_dir / "plan.json", plan.to_dict())
         faults.fault_point("start-up")
-        reporter.log(f"augmentation (train): {ctx.augmenter.describe()}")
+        LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+
+
+def _charge(progress: RunProgress, task: int, method: Method, ctx: RunContext, charge_teacher: bool) -> None:
+    """Record what the method keeps after this task; a memory-free method that keeps something
+    (a charged teacher, a plugin's undeclared state) gets a ledger then. BudgetError when over."""
+    if ctx.budget_bytes is None:
+        return
+    items = charged_items(method, charge_teacher)
+    if progress.ledger is None and any(items.values()):
+        progress.ledger = Ledger()
+    if progress.ledger is not None:
+        progress.ledger.record(task, items, ctx.budget_bytes, method.exemplars_per_class())
+
+
+def _figures(config: RetainConfig) -> bool:
+    """The end-of-run report draws figures only for a tracker that uploads them (MLflow, wandb);
+    otherwise it writes tables (matplotlib costs seconds) and `retain report` draws them."""
+    return bool(config.logging.mlflow or config.logging.wandb is not None)
 
 
 @contextlib.contextmanager
@@ -232,7 +252,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             if config.logging.report and not (run_dir / "report.md").is_file():
                 from retain.experiment.report import write_report
 
-                previous["report"] = str(_storage_guard(lambda: write_report(run_dir), run_dir))
+                previous["report"] = str(_storage_guard(lambda: write_report(run_dir, figures=_figures(config)), run_dir))
                 reporter.log(f"{run_dir} is complete; its missing report was written again.")
             else:
                 reporter.log(f"{run_dir} is already complete; nothing to resume.")
@@ -340,7 +360,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
         progress.resumes.append({"completed_tasks": progress.completed_tasks,
                                  "epoch_checkpoint": point.epoch is not None})
     if progress.ledger is None and ctx.budget_bytes is not None and method.uses_memory:
-        progress.ledger = Ledger()
+        progress.ledger = Ledger()  # a memory-free method gets one at its first charged item (methods/charges.py)
     train_resume = Checkpointer.train_resume(point, method, ctx)
     group = ctx.dist
     writer = group is None or group.is_writer
@@ -379,8 +399,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 t2 = time.perf_counter()
                 evaluation = evaluate(method, task, ctx)
                 faults.fault_point("evaluation")
-                if progress.ledger is not None:
-                    progress.ledger.record(task.index, method.ledger_items(), ctx.budget_bytes, method.exemplars_per_class())
+                _charge(progress, task.index, method, ctx, config.memory.charge_teacher)
                 for name, acc in evaluation.scores.items():
                     entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
                     entry["matrix"].append(_matrix_row(acc.per_task, num_tasks))
@@ -435,7 +454,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
             from retain.experiment.report import write_report
 
             try:
-                results["report"] = str(write_report(run_dir))
+                results["report"] = str(write_report(run_dir, figures=_figures(config)))
             except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
                 LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {run_dir}")
                 raise
@@ -566,6 +585,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         "seed": config.seed,
         "run_dir": str(run_dir),
         "primary_score": primary,
+        "primary_score_label": score_label(type(method), primary),
         "task_classes": setup.plan.task_classes,
         "seen_classes": [len(t.seen_classes) for t in setup.plan.tasks[: len(main["stage"])]],
         "accuracy_matrix": main["matrix"],

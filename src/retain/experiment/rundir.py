@@ -5,6 +5,7 @@ under a file, an unwritable folder, a directory that already holds a run) before
 written. `RunDirLock` is an exclusive OS lock on `<dir>/.retain.lock` held while a process
 writes the directory (a run, a resume, a sweep cell, a sweep driver); the OS releases it when
 the process exits, however it ends (kill -9 included), so a stale lock never blocks a resume.
+A writer that ends cleanly deletes the file; one that was killed leaves it, harmless.
 """
 
 from __future__ import annotations
@@ -96,22 +97,31 @@ class RunDirLock:
 
     def acquire(self) -> RunDirLock:
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not _try_lock(fd):
-            holder = _read_pid(fd)
-            os.close(fd)
-            raise ConfigError(
-                f"The {self.what} {str(self.directory)!r} is being written by another retain process"
-                f"{f' (pid {holder})' if holder else ''}; wait until it ends (or stop it), then try again. "
-                "Two processes never write one run directory at once; nothing was changed."
-            )
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if not _try_lock(fd):
+                holder = _read_pid(fd)
+                os.close(fd)
+                raise ConfigError(
+                    f"The {self.what} {str(self.directory)!r} is being written by another retain process"
+                    f"{f' (pid {holder})' if holder else ''}; wait until it ends (or stop it), then try again. "
+                    "Two processes never write one run directory at once; nothing was changed."
+                )
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the holder deleted this file as we locked it: lock the file now at the path
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return self
 
     def release(self) -> None:
+        """Delete the lock file (while still holding it), then drop the lock."""
         if self._fd is not None:
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:  # Windows cannot delete an open file; the file stays, unlocked
+                pass
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
 
@@ -138,6 +148,14 @@ def _try_lock(fd: int) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except BlockingIOError:
+        return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """The open file is still the one at `path` (a releasing holder deletes it after we opened it)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
         return False
 
 

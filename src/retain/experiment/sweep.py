@@ -23,9 +23,9 @@ whoever ran the cell (a complete cell whose end no line records, e.g. one finish
 its finished line on the next re-run), so every cell's end is recorded exactly once.
 
 One process writes a directory at a time: the driver holds the sweep directory's lock, each
-cell runs under its run-directory lock (retain.experiment.rundir). Local worker processes die
-with the driver: on Linux the kernel kills them when it dies (PR_SET_PDEATHSIG, kill -9
-included), elsewhere they watch their parent; SIGTERM and Ctrl-C make the driver stop them.
+cell runs under its run-directory lock (retain.experiment.rundir). Local workers (with
+workers > 1) are fresh interpreters that never import the driver's script, and die with the
+driver (retain.experiment.workers); SIGTERM and Ctrl-C make the driver stop them.
 An axis `preset` swaps the base's preset (the base's own settings still apply over it).
 """
 
@@ -39,7 +39,6 @@ import logging
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -279,6 +278,23 @@ def memory_free_repeats(cells: list[Cell]) -> dict[str, str]:
     return repeats
 
 
+def ignored_notes(cells: list[Cell]) -> list[str]:
+    """The settings the cells' methods ignore (memory.* of a memory-free method), one note per method."""
+    from retain.experiment.config import ignored_settings
+
+    keys: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for cell in cells:
+        notes = ignored_settings(validate_config(cell.config))
+        if notes:
+            method = cell.config["method"]["name"]
+            counts[method] = counts.get(method, 0) + 1
+            keys.setdefault(method, set()).update(re.findall(r"memory\.\w+", notes[0]))
+    return [f"method.name={method!r} keeps no memory, so {', '.join(sorted(keys[method]))} "
+            f"{'is' if len(keys[method]) == 1 else 'are'} ignored in its {counts[method]} cell(s) (no exemplars are stored)"
+            for method in counts]
+
+
 # ---------------------------------------------------------------------- one cell (runs in a worker)
 def cell_state(run_dir: Path) -> Literal["complete", "partial", "new"]:
     """complete: results.json says every task is done; partial: the run was started; new: nothing yet."""
@@ -336,54 +352,9 @@ def _local(payloads: list[dict[str, Any]], workers: int, threads: int) -> Iterat
         for payload in payloads:
             yield run_cell(payload, threads)
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_context
+    from retain.experiment.workers import WorkerPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(),))
-    futures = {pool.submit(run_cell, payload, threads): payload for payload in payloads}
-    try:
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool as exc:  # a worker was killed from outside: the cells not done fail, a re-run resumes them
-                yield {"cell": futures[future]["name"], "event": "failed", "mode": "unknown",
-                       "error": f"the worker process died ({exc})", "seconds": 0.0}
-        pool.shutdown()
-    finally:  # an exception, Ctrl-C or SIGTERM in the driver: stop the workers now, never leave them running
-        stop_workers(pool)
-
-
-def stop_workers(pool) -> None:
-    """Kill a process pool's workers and reap them (cells in flight resume on the next run)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    for process in processes:
-        process.join(timeout=10)
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _worker_init(driver_pid: int) -> None:
-    """In each local worker: die with the driver, and leave Ctrl-C to the driver (which stops us)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    else:  # no parent-death signal: poll for the parent instead
-        threading.Thread(target=_watch_parent, args=(driver_pid,), daemon=True).start()
-    if os.getppid() != driver_pid:  # the driver died before the signal was armed
-        os._exit(1)
-
-
-def _watch_parent(driver_pid: int) -> None:
-    while os.getppid() == driver_pid:
-        time.sleep(0.5)
-    os._exit(1)
+    yield from WorkerPool(workers, threads).run(payloads)  # closing this generator kills the workers
 
 
 @contextlib.contextmanager
@@ -533,6 +504,8 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
             log(f"  {name} = {same}")
             journal.write(name, "repeat", same_as=same)
 
+    for note in ignored_notes(cells):  # once for the sweep; the cells run quietly
+        log(f"note: {note}")
     todo, skipped = [], []
     for cell in cells:
         state = cell_state(Path(cell.dir))

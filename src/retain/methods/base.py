@@ -81,6 +81,9 @@ class Method:
     Params: ClassVar[type[MethodParams]] = MethodParams
     uses_memory: ClassVar[bool] = False
     primary_score: ClassVar[str] = "cnn"
+    # How reports name a score set where the method changes what it means (IL2M's `cnn` is the
+    # rectified output); a score set not named here is reported as CNN, NME or its key.
+    score_labels: ClassVar[dict[str, str]] = {}
     # True when every loss term goes through `classification_loss`, so a CutMix-ed batch is
     # scored by λ·CE(y_a) + (1 − λ)·CE(y_b); methods with label-dependent terms set False.
     supports_cutmix: ClassVar[bool] = True
@@ -319,3 +322,13 @@ def method_registry() -> dict[str, type[Method]]:
 def get_method_class(name: str) -> type[Method]:
     """The class registered under `name`, or a ConfigError suggesting the closest name."""
     return _METHODS.get(name)
+
+
+def score_label(method_cls: type | None, score: str) -> str:
+    """The name reports give a score set: the method's own (`score_labels`), else CNN (the network's
+    output as `predict` returns it), NME (nearest class mean), or the key (`cnn-til` -> CNN-TIL)."""
+    own = getattr(method_cls, "score_labels", {}) if method_cls is not None else {}
+    if score in own:
+        return own[score]
+    return score.upper() if score.split("-")[0] in ("cnn", "nme") else score
+

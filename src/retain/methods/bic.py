@@ -45,6 +45,7 @@ class BiC(ICaRL):
     Params = BiCParams
     transient = ("val_stream", "val_slots", "held_out")  # drawn again by before_task / before_phase
     primary_score = "cnn"
+    score_labels = {"cnn": "BiC-corrected CNN"}
 
     def __init__(self, ctx, params: BiCParams) -> None:
         super().__init__(ctx, params)

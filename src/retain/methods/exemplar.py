@@ -74,7 +74,17 @@ class ExemplarMethod(Method):
 
     def charged_bytes(self) -> int:
         """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
-        return sum(self.extra_ledger_items().values())
+        return sum(self._charged_extras().values())
+
+    def _charged_extras(self) -> dict[str, int]:
+        """`extra_ledger_items`, plus the `teacher` module under memory.charge_teacher when the
+        method does not charge it itself (BiC, WA; methods/charges.py)."""
+        from retain.methods.charges import teacher_bytes
+
+        items = dict(self.extra_ledger_items())
+        if self.ctx.config.memory.charge_teacher and "teacher" not in items and teacher_bytes(self):
+            items["teacher"] = teacher_bytes(self)
+        return items
 
     def extra_ledger_items(self) -> dict[str, int]:
         """Ledger items other than exemplars; subclasses add theirs."""
@@ -85,7 +95,7 @@ class ExemplarMethod(Method):
         self.memory.check_feasible(self.ctx.plan.num_classes, reserved_bytes=self.reserved_bytes(), sample_images=sample)
 
     def ledger_items(self) -> dict[str, int]:
-        return {**self.memory.ledger_items(), **self.extra_ledger_items()}
+        return {**self.memory.ledger_items(), **self._charged_extras()}
 
     def exemplars_per_class(self) -> dict[int, int]:
         return self.memory.exemplars_per_class()

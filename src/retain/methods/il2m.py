@@ -63,6 +63,8 @@ class IL2M(ExemplarMethod):
     """IL2M: fine-tuning on task data ∪ exemplars (head re-initialised, lr = base/b), past-class
     scores rectified with per-class statistics from the state each class was first learned."""
 
+    score_labels = {"cnn": "IL2M-rectified CNN", "raw": "raw CNN"}
+
     Params = IL2MParams
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)

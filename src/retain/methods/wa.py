@@ -33,6 +33,7 @@ class WA(ICaRL):
 
     Params = WAParams
     primary_score = "cnn"
+    score_labels = {"cnn": "WA-aligned CNN"}
 
     def __init__(self, ctx, params: WAParams) -> None:
         super().__init__(ctx, params)
