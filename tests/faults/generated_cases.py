@@ -88,7 +88,7 @@ def bad_values(path: str) -> list[tuple[str, str, str]]:
     cases: list[tuple[str, str, str]] = []
     if kinds & {"int", "float", "bool"} and not kinds & {"str", "literal"}:
         cases.append(("text", "many", "many"))
-    elif kinds <= {"str", "none", "literal"} or kinds == {"list"} or kinds == {"dict"} or "model" in kinds:
+    elif kinds <= {"str", "none", "literal"} or kinds <= {"list", "none"} or kinds == {"dict"} or "model" in kinds:
         cases.append(("list" if "list" not in kinds else "mapping", "[1, 2]" if "list" not in kinds else "{a: 1}", ""))
     if "literal" in kinds:
         cases.append(("choice", "no-such-choice", "no-such-choice"))
@@ -143,6 +143,9 @@ def inactive_setting(path: str) -> list[str]:
         "logging.mlflow_uri": ["logging.mlflow_uri=sqlite:///x.db"], "logging.mlflow_experiment": ["logging.mlflow_experiment=x"],
         "distributed.backend": ["distributed.backend=gloo"], "distributed.sync_batchnorm": ["distributed.sync_batchnorm=true"],
         "distributed.timeout_s": ["distributed.timeout_s=60"],
+        "model.head_norm_eps": ["model.head_norm_eps=1e-6"],
+        "train.accumulate_reduction": ["train.accumulate_reduction=sum"],
+        "memory.maer_middle": ["memory.maer_policy=min", "memory.maer_middle=wrap"],
     }[path]
 
 
