@@ -77,7 +77,7 @@ def test_cli_list_kinds_and_method_parameters():
 
 def test_config_holds_resolved_method_parameters():
     cfg = build_config(preset="demo", overrides=["method.name=icarl"])
-    assert cfg.method == {"name": "icarl", "loss": "pycil", "temperature": 2.0}
+    assert cfg.method == {"name": "icarl", "loss": "pycil", "temperature": 2.0, "variant": "paper"}
     given = build_config(preset="demo", overrides=["method.name=icarl", "method.temperature=3"])
     assert given.method["temperature"] == 3.0
     # Validating the resolved tree again gives the same tree (config.yaml reads back unchanged).

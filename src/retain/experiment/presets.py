@@ -108,7 +108,10 @@ def apply_method_values(tree: dict[str, Any]) -> dict[str, Any]:
     name = tree.get("preset")
     if not isinstance(name, str) or name not in preset_names():
         return tree
-    overlay = preset_by_method(name).get(_method_name(tree))
+    method = _method_name(tree)
+    if not isinstance(method, str):  # not a name: validation refuses it, naming the field
+        return tree
+    overlay = preset_by_method(name).get(method)
     if not overlay:
         return tree
     base = load_preset(name)

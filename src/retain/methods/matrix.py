@@ -58,13 +58,15 @@ def settings_for(method: str) -> list[Setting]:
     return settings + [option_setting(method, field, value) for field, value in OPTIONS]
 
 
-def matrix() -> list[Cell]:
-    """Every registered method in every setting."""
-    return [Cell(name, setting, get_method_class(name).refusal(setting)) for name in method_names() for setting in settings_for(name)]
+def matrix(names: list[str] | None = None) -> list[Cell]:
+    """Every registered method (or those of `names`) in every setting."""
+    names = method_names() if names is None else names
+    return [Cell(name, setting, get_method_class(name).refusal(setting)) for name in names for setting in settings_for(name)]
 
 
-def markdown_table() -> str:
+def markdown_table(names: list[str] | None = None) -> str:
     """The matrix as Markdown: ✔ where a method learns, "refused (n)" with reason n below."""
+    names = method_names() if names is None else names
     columns = [(kind, stream, title, codec) for kind, stream, title in SCENARIOS for codec in CODECS]
     lines = [
         "# Every method in every setting",
@@ -80,7 +82,7 @@ def markdown_table() -> str:
         "|---|" + "---|" * (len(columns) + 1),
     ]
     reasons: list[str] = []
-    for name in method_names():
+    for name in names:
         cls = get_method_class(name)
         cells = []
         for kind, stream, _, codec in columns:
@@ -110,7 +112,7 @@ def markdown_table() -> str:
         "| method | " + " | ".join(f"`{field}: {value}`" for field, value in OPTIONS) + " |",
         "|---|" + "---|" * len(OPTIONS),
     ]
-    for name in method_names():
+    for name in names:
         cells = []
         for field, value in OPTIONS:
             reason = get_method_class(name).refusal(option_setting(name, field, value))
