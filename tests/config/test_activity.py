@@ -131,3 +131,19 @@ def test_config_yaml_round_trips_bit_for_bit(tmp_path_factory, case):
     body = (folder / "config.yaml").read_text().split("\n")
     body = "\n".join(line for line in body if not line.startswith("#"))
     assert (folder / "again.yaml").read_text() == body
+
+
+def _by_method_cases() -> list[tuple[str, str]]:
+    from retain.experiment.presets import preset_by_method
+    return [(preset, method) for preset in preset_names() for method in preset_by_method(preset)]
+
+
+@pytest.mark.parametrize("preset,method", _by_method_cases())
+@pytest.mark.parametrize("extra", [[], ["train.schedule=constant"]])
+def test_config_yaml_of_a_preset_method_runs_again(tmp_path, preset, method, extra):
+    """A preset's per-method values (by_method) land in config.yaml like any value; reading that file
+    back must give the same run, not refuse the values as the user's (the fault CI found: finetune's
+    milestones under cifar100-b0-inc10 with a constant schedule)."""
+    config = build_config(preset=preset, overrides=[f"method.name={method}", *extra])
+    write_config_yaml(tmp_path / "config.yaml", config_to_dict(config), config._sources)
+    assert config_to_dict(build_config(config_path=tmp_path / "config.yaml")) == config_to_dict(config)

@@ -139,16 +139,27 @@ def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], 
     from retain.config.activity import inactive_settings, value_at
 
     dumped = config_to_dict(config)
-    try:
-        baseline = config_to_dict(parse_config({k: v for k, v in preset_tree.items() if k != "method"}))
-    except ConfigError:
-        baseline = config_to_dict(RetainConfig())
+    baseline = _preset_baseline(config, preset_tree)
     chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
     found = inactive_settings(config, chosen)
     errors = [item.text() for item in found if item.severity == "error"]
     if errors:
         raise ConfigError(f"{where}Settings that would take no effect: " + "; ".join(errors) + ". Nothing was run or written.")
     config._notes = [item.text() for item in found if item.severity != "error"]
+
+
+def _preset_baseline(config: RetainConfig, preset_tree: dict[str, Any]) -> dict[str, Any]:
+    """The values the preset alone gives this run's method, its `by_method` values included: a
+    config.yaml written from a run holds those, and reading it back must not count them as the user's."""
+    tree = {k: v for k, v in preset_tree.items() if k != "method"}
+    method = config_to_dict(config).get("method") or {}
+    if config.preset and isinstance(method.get("name"), str):
+        tree = apply_method_values({**tree, "preset": config.preset, "method": {"name": method["name"]}})
+        tree.pop("method", None)
+    try:
+        return config_to_dict(parse_config(tree))
+    except ConfigError:
+        return config_to_dict(RetainConfig())
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
