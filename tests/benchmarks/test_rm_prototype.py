@@ -1,0 +1,59 @@
+"""The issue-23 ablation plugin (benchmarks/rm_prototype): RM's prototype block as RM builds it, and
+the per-call teacher, so the numbers docs/methods/rainbow.md quotes come from what they claim."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+from benchmarks.synthetic import Workload, build_run, synthetic_dataset
+
+PLUGIN = Path(__file__).resolve().parents[2] / "benchmarks" / "rm_prototype" / "rm_prototype.py"
+
+
+def _plugin() -> None:
+    """Import the plugin file once per process (registering twice under one name is an error)."""
+    if "rm_prototype_plugin" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location("rm_prototype_plugin", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["rm_prototype_plugin"] = module
+    spec.loader.exec_module(module)
+
+
+def _run(method: str):
+    _plugin()
+    workload = Workload("rm-proto", "MLP + prototype", "mlp-rm-prototype", (1, 8, 8), {"hidden": [16, 16], "feature_size": 32})
+    data = synthetic_dataset((1, 8, 8), 4, 10, 4)
+    return build_run(workload, data, method=method, increment=2, batch_size=8, budget="8 images",
+                     method_params={"variant": "rm-code"})
+
+
+def test_prototype_network_is_rms_icarlnet():
+    run = _run("icarl-rm-prototype")
+    net = run.method.network
+    assert net.backbone.out_dim == 32 and net.backbone.fc.bias is not None  # Linear(width -> feature_size), biased
+    assert all(layer.bias is None for layer in net.backbone.mlp.layers if isinstance(layer, torch.nn.Linear))
+    assert net.head.norm.momentum == 0.01 and net.head.linear.bias is None
+    net.grow(2)
+    out = net(torch.randn(3, 1, 8, 8))
+    assert out["features"].shape == (3, 32) and out["logits"].shape == (3, 2)
+    trained = {id(p) for p in run.method.trainable_parameters()}
+    assert not any(id(p) in trained for p in net.head.parameters())  # RM's optimiser: feature extractor only
+    assert id(net.backbone.fc.weight) in trained
+
+
+def test_per_call_teacher_is_the_network_at_each_phase():
+    from retain.methods.base import Phase
+
+    run = _run("icarl-rm-percall")
+    method, plan = run.method, run.plan
+    method.before_task(plan.tasks[1])
+    with torch.no_grad():
+        next(method.network.backbone.parameters()).add_(1.0)  # the stream pass moved the network
+    method.before_phase(plan.tasks[1], Phase(stream=torch.empty(0, dtype=torch.long), epochs=1, name="memory epochs"))
+    for theirs, ours in zip(method.teacher.parameters(), method.network.parameters()):
+        assert torch.equal(theirs, ours)
