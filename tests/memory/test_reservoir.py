@@ -116,7 +116,7 @@ def sequential_balanced(num_seen, labels, store, capacity, uniforms):
     return buffer
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     capacity=st.integers(1, 30),
     extra_seen=st.integers(0, 60),

@@ -1,4 +1,4 @@
-"""The issue-23 ablation plugin (benchmarks/rm_prototype): RM's prototype block as RM builds it, and
+"""The issue-23 ablation plugin (benchmarks/rm_ablation): RM's prototype block as RM builds it, and
 the per-call teacher, so the numbers docs/methods/rainbow.md quotes come from what they claim."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import torch
 
 from benchmarks.synthetic import Workload, build_run, synthetic_dataset
 
-PLUGIN = Path(__file__).resolve().parents[2] / "benchmarks" / "rm_prototype" / "rm_prototype.py"
+PLUGIN = Path(__file__).resolve().parents[2] / "benchmarks" / "rm_ablation" / "rm_ablation.py"
 
 
 def _plugin() -> None:
     """Import the plugin file once per process (registering twice under one name is an error)."""
-    if "rm_prototype_plugin" in sys.modules:
+    if "rm_ablation_plugin" in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location("rm_prototype_plugin", PLUGIN)
+    spec = importlib.util.spec_from_file_location("rm_ablation_plugin", PLUGIN)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["rm_prototype_plugin"] = module
+    sys.modules["rm_ablation_plugin"] = module
     spec.loader.exec_module(module)
 
 
@@ -57,3 +57,32 @@ def test_per_call_teacher_is_the_network_at_each_phase():
     method.before_phase(plan.tasks[1], Phase(stream=torch.empty(0, dtype=torch.long), epochs=1, name="memory epochs"))
     for theirs, ours in zip(method.teacher.parameters(), method.network.parameters()):
         assert torch.equal(theirs, ours)
+
+
+def test_prototype_memory_keeps_a_full_class_and_herds_one_below_quota():
+    from retain.methods.icarl import ICaRL
+
+    run = _run("icarl-rm-memory")
+    method = run.method
+    method.exposed.update({0, 1, 2, 3})  # quota: 8 images // 4 classes = 2
+    images = torch.randint(0, 255, (12, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    kept = method.priority_order(0, images, fresh=10)  # 2 stored rows (10, 11): at the quota
+    assert sorted(kept[:2].tolist()) == [10, 11]  # the stored exemplars stay, no new row enters
+    assert sorted(ICaRL.priority_order(method, 0, images, fresh=10)[:2].tolist()) != [10, 11]  # herding would differ
+    below = method.priority_order(0, images, fresh=11)  # 1 stored row: herded with the new rows, as iCaRL does
+    assert torch.equal(below, ICaRL.priority_order(method, 0, images, fresh=11))
+
+
+def test_deepening_head_adds_a_fresh_block_and_classifier_per_reset():
+    run = _run("bic-rm-deepening")
+    head = run.method.network.head
+    head.grow(4)
+    before = [p.detach().clone() for p in head.stack.parameters()]
+    old_classifier = head.linear.weight.detach().clone()
+    head.reset(4)
+    assert len(head.stack) == 2 + 3  # BatchNorm + ReLU, then Linear + BatchNorm + ReLU
+    assert isinstance(head.stack[2], torch.nn.Linear) and head.stack[2].weight.shape == (32, 32)
+    assert all(torch.equal(a, b) for a, b in zip(before, head.stack.parameters()))  # old layers kept
+    assert head.num_classes == 4 and not torch.equal(head.linear.weight, old_classifier)
+    out = run.method.network(torch.randn(3, 1, 8, 8))
+    assert out["logits"].shape == (3, 4)
