@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from retain.engine import observers
 from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
-from retain.experiment.faults import fault_point
 from retain.experiment.results import atomic_write_text, create_temporary
 from retain.memory.ledger import Ledger
 from retain.methods import Method
@@ -150,7 +150,7 @@ def save_checked(path: Path, payload: dict[str, Any]) -> None:
             handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
-        fault_point("checkpoint-write")
+        observers.moment("checkpoint-write")
         atomic_write_text(_digest_path(path), f"{file_sha256(Path(tmp))}  {path.name}\n")
         os.replace(tmp, path)
     except BaseException:

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from retain import metrics
+from retain.engine import observers
 from retain.errors import ConfigError
-from retain.experiment.faults import fault_point
 from retain.experiment.results import atomic_write, atomic_write_text, upgraded
 
 MIB = 1024 * 1024
@@ -810,7 +810,7 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
         atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
         lines.insert(3, "")
         lines.insert(4, "The summary table as LaTeX (booktabs): [report.tex](report.tex).")
-    fault_point("report")
+    observers.moment("report")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

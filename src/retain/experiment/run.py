@@ -20,10 +20,9 @@ from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine import distributed
+from retain.engine import distributed, observers
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
-from retain.experiment import faults
 from retain.methods.base import score_label
 from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
@@ -164,7 +163,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         remove_stale_temporaries(run_dir)
         write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
         write_json(run_dir / "plan.json", plan.to_dict())
-        faults.fault_point("start-up")
+        observers.moment("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
 
@@ -377,7 +376,7 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
             for task in plan.tasks[progress.completed_tasks :]:
                 reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
                 t0 = time.perf_counter()
-                faults.enter_task(task.index + 1, method)
+                observers.task_started(task.index + 1)
                 method.before_task(task)
                 if group is not None and train_resume is None:
                     group.synchronise(method, task.index, "before_task")
@@ -395,10 +394,10 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                 method.after_task(task)
                 if group is not None:
                     group.synchronise(method, task.index, "after_task")
-                faults.fault_point("memory-update")
+                observers.moment("memory-update")
                 t2 = time.perf_counter()
                 evaluation = evaluate(method, task, ctx)
-                faults.fault_point("evaluation")
+                observers.moment("evaluation")
                 _charge(progress, task.index, method, ctx, config.memory.charge_teacher)
                 for name, acc in evaluation.scores.items():
                     entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
@@ -516,7 +515,7 @@ def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker,
     """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
 
     def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
-        faults.epoch_ended()
+        observers.epoch_ended()
         progress.global_epoch += 1
         reporter.epoch(phase, epoch, epochs, loss, lr)
         terms, hook.terms = hook.terms, {}
