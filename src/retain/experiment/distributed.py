@@ -65,13 +65,7 @@ def joined(config: RetainConfig):
 
 def check_before_start(config: RetainConfig) -> None:
     """What can be refused before any process starts: SyncBatchNorm without CUDA."""
-    device = distributed.rank_device(config.device)
-    if config.distributed.sync_batchnorm and device.type != "cuda":
-        raise ConfigError(
-            f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but the ranks "
-            f"would train on {device} (device={config.device!r}); set distributed.sync_batchnorm=false (each rank then "
-            "normalises its shard) or device=auto on a machine with GPUs."
-        )
+    distributed.check_sync_batchnorm(config.distributed.sync_batchnorm, config.device, distributed.rank_device(config.device))
 
 
 def saved_nproc(run_dir: Path) -> int:

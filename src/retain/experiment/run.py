@@ -22,14 +22,14 @@ from retain.engine.device import resolve_device  # noqa: F401  (also imported fr
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine import distributed, observers
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
-from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
+from retain.errors import CheckpointError, DatasetError, MethodError, RetainError, storage_error
 from retain.methods.base import score_label
 from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
-from retain.experiment.results import read_config_sources, upgraded, versions, write_config_yaml, write_json
-from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
+from retain.experiment.results import read_config_sources, read_run_results, versions, write_config_yaml, write_json
+from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_nproc, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
 from retain.memory.ledger import Ledger
@@ -204,11 +204,7 @@ def _agreed(group: distributed.Group | None):
 def prepare_method(method: Method, config: RetainConfig, device: torch.device) -> None:
     """Distributed: SyncBatchNorm when asked (CUDA only), and one starting state on every rank."""
     if config.distributed.sync_batchnorm:
-        if device.type != "cuda":
-            raise ConfigError(
-                f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but this "
-                f"rank trains on {device}; set distributed.sync_batchnorm=false (each rank then normalises its shard)."
-            )
+        distributed.check_sync_batchnorm(True, config.device, device)
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.network)
 
 
@@ -241,8 +237,8 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
         config = config if changed else saved
         check_backends(config)
-        _check_same_nproc(saved, config, run_dir)
-        previous = _read_results(run_dir)
+        _check_same_nproc(saved, run_dir)
+        previous = read_run_results(run_dir)
         check_results_config(run_dir, saved, previous)
         if previous is not None and previous.get("complete"):
             if not writer:
@@ -308,19 +304,10 @@ def check_saved_plan(run_dir: Path, plan: Plan) -> None:
         )
 
 
-def _check_same_nproc(saved: RetainConfig, config: RetainConfig | None, run_dir: Path) -> None:
-    """A distributed run resumes on as many processes as it started with: its checkpoints hold one
-    state for every rank, but each rank's share of a batch (BatchNorm over a shard, float summation
-    order) depends on the number of processes, so another number would not continue the same run."""
-    started = saved.distributed.nproc
+def _check_same_nproc(saved: RetainConfig, run_dir: Path) -> None:
+    """This process's group (or none) has as many ranks as the saved run started with."""
     group = distributed.current()
-    now = group.world_size if group is not None else 1
-    if now != started:
-        raise ConfigError(
-            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and is resumed on {now}; the "
-            f"number of processes decides each rank's share of every batch, so resume with --nproc {started} "
-            f"(or start a new run with --nproc {now})."
-        )
+    check_same_nproc(run_dir, saved.distributed.nproc, group.world_size if group is not None else 1)
 
 
 def _storage_guard(write, run_dir: Path):
@@ -331,14 +318,6 @@ def _storage_guard(write, run_dir: Path):
         raise storage_error(exc, f"write the run directory {str(run_dir)!r}",
                             f"Nothing written before is lost; free space (or fix the folder), then continue with: "
                             f"retain run --resume {run_dir}") from None
-
-
-def _read_results(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "results.json"
-    try:
-        return upgraded(json.loads(path.read_text())) if path.is_file() else None
-    except json.JSONDecodeError:
-        return None  # written atomically, so only a foreign file can be malformed; the run recomputes it
 
 
 def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
