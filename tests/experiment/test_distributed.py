@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # the f
 
 from injector import injected  # noqa: E402
 from retain.engine.batch import Batch  # noqa: E402
-from retain.engine.distributed import Group, state_digest  # noqa: E402
+from retain.engine.collectives import Group, state_digest  # noqa: E402
 from retain.errors import CheckpointError, ConfigError, RetainError  # noqa: E402
 from retain.experiment.config import build_config  # noqa: E402
 from retain.experiment.launch import launch, resume  # noqa: E402

@@ -105,7 +105,7 @@ class EpochRunner:
         """The method's loss on one batch, backpropagated; its named terms summed on the device."""
         batch.step = self.stats.steps
         # Distributed: the loss sees this rank's shard, weighted by its share of the rows, and
-        # the gradients are summed over ranks before the step (engine/distributed.py).
+        # the gradients are summed over ranks before the step (engine/collectives.py).
         local = batch if self.group is None else self.group.shard(batch)
         observers.step()
         with self.ctx.autocast(), batchnorm_statistics_frozen(self.method.network, frozen=not complete):

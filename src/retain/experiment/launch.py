@@ -2,7 +2,7 @@
 
 `retain run` and the cells of `retain sweep` come through here; `run.run` is one run only. With
 distributed.nproc > 1 the run is started on that many local processes, and under `torchrun`
-this process joins the group torchrun made (experiment/distributed.py).
+this process joins the group torchrun made (experiment/launcher.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from retain.config import RetainConfig
-from retain.experiment import distributed as launcher
+from retain.experiment import launcher
 from retain.experiment.auc_sweep import run_budget_sweep
 from retain.experiment.console import Reporter
 from retain.experiment.results import read_run_results
@@ -28,7 +28,7 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
         config = launcher.check_torchrun_config(config, world)
         with launcher.joined(config):
             return launch(config, out=out, dry_run=dry_run, reporter=reporter)
-    if config.distributed.nproc > 1 and launcher.distributed.current() is None and not dry_run:
+    if config.distributed.nproc > 1 and launcher.collectives.current() is None and not dry_run:
         run_dir = Path(out) if out else default_run_dir(config)
         check_run_dir(run_dir)  # before any process starts
         check_trains_something(config)
@@ -56,7 +56,7 @@ def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Re
 
         with launcher.joined(validate_config(read_yaml(run_dir / "config.yaml"))):
             return resume_run(run_dir, config, reporter=reporter)
-    if started > 1 and launcher.distributed.current() is None:
+    if started > 1 and launcher.collectives.current() is None:
         quiet = reporter.quiet if reporter is not None else True
         from retain.experiment.config import read_yaml, validate_config
 

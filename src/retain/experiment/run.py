@@ -20,7 +20,7 @@ from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine import distributed, observers
+from retain.engine import collectives, observers
 from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
 from retain.errors import CheckpointError, DatasetError, MethodError, RetainError, storage_error
 from retain.methods.base import score_label
@@ -84,8 +84,8 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     seed_everything(config.seed)
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
-    group = distributed.current()
-    device = resolve_device(config.device) if group is None else distributed.rank_device(config.device)
+    group = collectives.current()
+    device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
     raw = load_configured_dataset(config.data)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
@@ -130,7 +130,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     checked before the first file is written; the run directory is locked while it is written.
     """
     reporter = reporter or Reporter(quiet=True)
-    group = distributed.current()
+    group = collectives.current()
     run_dir = Path(out) if out else default_run_dir(config)
     if group is not None:
         run_dir = Path(group.broadcast_object(str(run_dir)))  # rank 0's default name (its clock) on every rank
@@ -187,7 +187,7 @@ def _figures(config: RetainConfig) -> bool:
 
 
 @contextlib.contextmanager
-def _agreed(group: distributed.Group | None):
+def _agreed(group: collectives.Group | None):
     """Run checks on every rank; when one rank's check fails, every rank raises (no rank is left
     waiting in a collective for a peer that stopped)."""
     if group is None:
@@ -204,7 +204,7 @@ def _agreed(group: distributed.Group | None):
 def prepare_method(method: Method, config: RetainConfig, device: torch.device) -> None:
     """Distributed: SyncBatchNorm when asked (CUDA only), and one starting state on every rank."""
     if config.distributed.sync_batchnorm:
-        distributed.check_sync_batchnorm(True, config.device, device)
+        collectives.check_sync_batchnorm(True, config.device, device)
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.network)
 
 
@@ -223,7 +223,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             "directory of the run to continue."
         )
     reporter.log(f"run directory: {run_dir} (resume)")
-    group = distributed.current()
+    group = collectives.current()
     writer = group is None or group.is_writer
     if group is not None:
         group.run_dir = str(run_dir)
@@ -306,7 +306,7 @@ def check_saved_plan(run_dir: Path, plan: Plan) -> None:
 
 def _check_same_nproc(saved: RetainConfig, run_dir: Path) -> None:
     """This process's group (or none) has as many ranks as the saved run started with."""
-    group = distributed.current()
+    group = collectives.current()
     check_same_nproc(run_dir, saved.distributed.nproc, group.world_size if group is not None else 1)
 
 
