@@ -2,6 +2,10 @@
 
 `python -m benchmarks gpu [--device cuda|cpu] [--quick] [--out DIR]` is the GPU readiness check
 (benchmarks/gpu/, docs/gpu.md): checks with pass/fail, not a table of timings, so it has its own options.
+
+`python -m benchmarks fingerprint [--out FILE] [--compare FILE] [--only NAME ...]` hashes what every
+shipped preset and built-in method learns in a shrunk run (benchmarks/fingerprint.py): run before and
+after a refactoring, equal files show behaviour unchanged.
 """
 
 from __future__ import annotations
@@ -37,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.gpu.main import main as gpu_check
 
         return gpu_check(argv[1:])
+    if argv[:1] == ["fingerprint"]:
+        from benchmarks.fingerprint import main as fingerprint
+
+        return fingerprint(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("name", choices=[*BENCHMARKS, "all", "gpu"])
+    parser.add_argument("name", choices=[*BENCHMARKS, "all", "gpu", "fingerprint"])
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median reported); default 5, 3 with --quick")
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast, rough look")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")

@@ -5,18 +5,22 @@ import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from retain.cli import app
-from retain.errors import CheckpointError, ConfigError
-from retain.experiment import catalog
-from retain.experiment.checkpoint import check_same_config, is_result_neutral
-from retain.experiment.config import build_config
-from retain.experiment.run import resume_run, run
-from retain.methods import get_method_class, method_names
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # the fault injector of the kill tests
+
+from injector import injected  # noqa: E402
+from retain.cli import app  # noqa: E402
+from retain.errors import CheckpointError, ConfigError  # noqa: E402
+from retain.experiment import catalog  # noqa: E402
+from retain.experiment.checkpoint import check_same_config, is_result_neutral  # noqa: E402
+from retain.experiment.config import build_config  # noqa: E402
+from retain.experiment.run import resume_run, run  # noqa: E402
+from retain.methods import get_method_class, method_names  # noqa: E402
 
 
 def _cli(*args):
@@ -137,32 +141,26 @@ def test_resume_accepts_neutral_changes_and_refuses_others(tmp_path):
     assert "train.lr" in out.output and "method." not in out.output and "logging" not in out.output.split("only")[0]
 
 
-def test_resume_with_neutral_change_continues_and_records_it(tmp_path, monkeypatch):
+def test_resume_with_neutral_change_continues_and_records_it(tmp_path):
     base = ["train.epochs=1", "method.name=finetune", "logging.report=false", "logging.tensorboard=false"]
     cfg = build_config(preset="demo", overrides=base)
-    monkeypatch.setenv("RETAIN_FAULT", "evaluation@2")
-    monkeypatch.setenv("RETAIN_FAULT_ACTION", "interrupt")
-    with pytest.raises(KeyboardInterrupt):
+    with injected("evaluation@2", action="interrupt"), pytest.raises(KeyboardInterrupt):
         run(cfg, out=tmp_path / "r")
-    monkeypatch.delenv("RETAIN_FAULT")
     neutral = build_config(tmp_path / "r" / "config.yaml", overrides=["eval.batch_size=7"])
     results = resume_run(tmp_path / "r", neutral)
     assert results["complete"]
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["eval"]["batch_size"] == 7
 
 
-def test_checkpoints_of_runs_started_before_method_parameters_were_resolved_still_resume(tmp_path, monkeypatch):
+def test_checkpoints_of_runs_started_before_method_parameters_were_resolved_still_resume(tmp_path):
     # An older retain stored `method: {name: icarl}` in config.yaml and in every checkpoint.
     import torch
 
     from retain.experiment.checkpoint import Checkpointer, save_checked
 
     base = ["train.epochs=1", "method.name=icarl", "logging.report=false", "logging.tensorboard=false"]
-    monkeypatch.setenv("RETAIN_FAULT", "evaluation@2")
-    monkeypatch.setenv("RETAIN_FAULT_ACTION", "interrupt")
-    with pytest.raises(KeyboardInterrupt):
+    with injected("evaluation@2", action="interrupt"), pytest.raises(KeyboardInterrupt):
         run(build_config(preset="demo", overrides=base), out=tmp_path / "r")
-    monkeypatch.delenv("RETAIN_FAULT")
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     saved["method"] = {"name": "icarl"}
     (tmp_path / "r" / "config.yaml").write_text(yaml.safe_dump(saved))
@@ -174,10 +172,8 @@ def test_checkpoints_of_runs_started_before_method_parameters_were_resolved_stil
     assert results["complete"]
     # A checkpoint whose method parameters really differ is still refused.
     other = tmp_path / "o"
-    monkeypatch.setenv("RETAIN_FAULT", "evaluation@2")
-    with pytest.raises(KeyboardInterrupt):
+    with injected("evaluation@2", action="interrupt"), pytest.raises(KeyboardInterrupt):
         run(build_config(preset="demo", overrides=base), out=other)
-    monkeypatch.delenv("RETAIN_FAULT")
     for path in Checkpointer(other, {}, 0).files("task"):
         payload = torch.load(path, weights_only=True)
         payload["config"]["method"] = {"name": "icarl", "temperature": 3.0}

@@ -9,17 +9,21 @@ checkpoint kept, and resuming on two processes must repeat the uninterrupted run
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from retain.engine.batch import Batch
-from retain.engine.distributed import Group, state_digest
-from retain.errors import CheckpointError, ConfigError, RetainError
-from retain.experiment.config import build_config
-from retain.experiment.launch import launch, resume
-from retain.experiment.run import run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # the fault injector of the kill tests
+
+from injector import injected  # noqa: E402
+from retain.engine.batch import Batch  # noqa: E402
+from retain.engine.collectives import Group, state_digest  # noqa: E402
+from retain.errors import CheckpointError, ConfigError, RetainError  # noqa: E402
+from retain.experiment.config import build_config  # noqa: E402
+from retain.experiment.launch import launch, resume  # noqa: E402
+from retain.experiment.run import run  # noqa: E402
 
 BASE = ["scenario.increment=5", "train.epochs=1", "memory.budget=100 images", "logging.report=false",
         "logging.tensorboard=false", "model.options={hidden: [64]}"]
@@ -128,16 +132,15 @@ def test_sharded_evaluation_gives_what_one_rank_gives(replay_runs):
     assert whole["nme"].top1 == two["accuracy"]["nme"]["stage"][-1]
 
 
-def test_a_killed_rank_stops_the_run_and_a_two_process_resume_repeats_it(replay_runs, tmp_path, monkeypatch):
+def test_a_killed_rank_stops_the_run_and_a_two_process_resume_repeats_it(replay_runs, tmp_path):
     two, _, _ = replay_runs
     out = tmp_path / "killed"
-    monkeypatch.setenv("RETAIN_FAULT", "memory-update@2")
-    monkeypatch.setenv("RETAIN_FAULT_RANK", "1")
-    with pytest.raises(RetainError, match=r"rank 1 of 2 was killed by signal SIGKILL.*--resume .*killed --nproc 2"):
+    # The ranks are forked from this process: they inherit the injector.
+    with injected("memory-update@2", rank="1"), \
+            pytest.raises(RetainError, match=r"rank 1 of 2 was killed by signal SIGKILL.*--resume .*killed --nproc 2"):
         launch(config("replay", nproc=2), out=out)
     assert not (out / "results.json").exists() or not json.loads((out / "results.json").read_text())["complete"]
     assert json.loads((out / "checkpoints" / "latest.json").read_text())["completed_tasks"] == 1
-    monkeypatch.delenv("RETAIN_FAULT")
     with pytest.raises(ConfigError, match=r"started on distributed.nproc=2 .* resume with --nproc 2"):
         resume(out, nproc=1)
     # A config that would change the results is refused once, in this process, before any rank starts
@@ -184,16 +187,13 @@ def test_method_on_two_processes_holds_one_memory_within_the_seed_spread(method,
 
 
 @pytest.mark.slow
-def test_a_rank_killed_mid_epoch_resumes_from_the_epoch_checkpoint_as_if_uninterrupted(tmp_path, monkeypatch):
+def test_a_rank_killed_mid_epoch_resumes_from_the_epoch_checkpoint_as_if_uninterrupted(tmp_path):
     """MAER (its proxy gathers every rank's rows each step), epoch checkpoints, 2 epochs: rank 1 is
     killed half-way through task 2's second epoch; the two-process resume repeats the run exactly."""
     extra = ("checkpoint.every_epochs=1", "train.epochs=2")
     full = launch(config("maer", nproc=2, extra=extra), out=tmp_path / "full")
-    monkeypatch.setenv("RETAIN_FAULT", "mid-epoch@2")
-    monkeypatch.setenv("RETAIN_FAULT_RANK", "1")
-    with pytest.raises(RetainError, match="rank 1 of 2 was killed by signal SIGKILL"):
+    with injected("mid-epoch@2", rank="1"), pytest.raises(RetainError, match="rank 1 of 2 was killed by signal SIGKILL"):
         launch(config("maer", nproc=2, extra=extra), out=tmp_path / "killed")
-    monkeypatch.delenv("RETAIN_FAULT")
     latest = json.loads((tmp_path / "killed" / "checkpoints" / "latest.json").read_text())
     assert (latest["kind"], latest["completed_tasks"], latest["epoch"]) == ("epoch", 1, 1)
     again = resume(tmp_path / "killed")

@@ -28,9 +28,12 @@ def env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", **extra}
 
 
+FAULTY_RETAIN = str(Path(__file__).resolve().parent / "faulty_retain.py")
+
+
 def retain(*args: str, cwd: Path | None = None, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
-    """Run `python -m retain ARGS` and wait for it."""
-    return subprocess.run([sys.executable, "-m", "retain", *args], cwd=cwd, capture_output=True, text=True,
+    """Run `retain ARGS` (with the fault injector RETAIN_FAULT in `extra_env` describes) and wait for it."""
+    return subprocess.run([sys.executable, FAULTY_RETAIN, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env(**extra_env))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import yaml
 
+from injector import injected
 from retain.experiment.config import build_config
 from retain.experiment.run import run
 
@@ -29,16 +30,14 @@ SMALL = ["method.name=replay", "memory.budget=40 images", "scenario.num_tasks=3"
 
 
 def _interrupted_run(path: Path, moment: str) -> None:
-    """A run stopped by KeyboardInterrupt at `moment` (the fault hook), as Ctrl-C would stop it."""
-    os.environ.update(RETAIN_FAULT=moment, RETAIN_FAULT_ACTION="interrupt")
+    """A run stopped by KeyboardInterrupt at `moment` (the fault injector), as Ctrl-C would stop it."""
     try:
-        run(build_config(preset="demo", overrides=SMALL), out=path)
+        with injected(moment, action="interrupt"):
+            run(build_config(preset="demo", overrides=SMALL), out=path)
     except KeyboardInterrupt:
         pass
-    else:  # pragma: no cover - the hook must fire
-        raise AssertionError(f"RETAIN_FAULT={moment} did not interrupt the run")
-    finally:
-        del os.environ["RETAIN_FAULT"], os.environ["RETAIN_FAULT_ACTION"]
+    else:  # pragma: no cover - the injector must fire
+        raise AssertionError(f"the fault {moment} did not interrupt the run")
 
 
 def _idx(array: np.ndarray, type_code: int = 0x08) -> bytes:

@@ -4,13 +4,13 @@ Stale temporary files are removed when a run resumes."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from typer.testing import CliRunner
 
 from fault_runs import leftovers, one_thread, results
 from fault_workspace import SMALL
+from injector import injected
 from retain.cli import app
 from retain.experiment.config import build_config
 from retain.experiment.run import run
@@ -28,12 +28,8 @@ def _flip(path, offset_fraction=0.5):
 def stopped_in_task_3(tmp_path):
     """The small run stopped by Ctrl-C after task 3's evaluation: task checkpoints 1 and 2, epoch checkpoints of task 3."""
     out = tmp_path / "run"
-    os.environ.update(RETAIN_FAULT="evaluation@3", RETAIN_FAULT_ACTION="interrupt")
-    try:
-        with one_thread(), pytest.raises(KeyboardInterrupt):
-            run(build_config(preset="demo", overrides=SMALL), out=out)
-    finally:
-        del os.environ["RETAIN_FAULT"], os.environ["RETAIN_FAULT_ACTION"]
+    with one_thread(), injected("evaluation@3", action="interrupt"), pytest.raises(KeyboardInterrupt):
+        run(build_config(preset="demo", overrides=SMALL), out=out)
     return out
 
 

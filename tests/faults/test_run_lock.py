@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fault_runs import env, results, retain, small_args
+from fault_runs import FAULTY_RETAIN, env, results, retain, small_args
 from retain.experiment.rundir import RunDirLock
 from retain.experiment.sweep import run_cell
 
@@ -24,7 +24,7 @@ def _stopped(pid: int) -> bool:
 def test_a_second_writer_is_refused_while_the_first_runs_and_allowed_after_a_kill(tmp_path):
     out = tmp_path / "run"
     # The first run stops itself (SIGSTOP) after task 1's evaluation: alive, holding the lock, for as long as we need.
-    first = subprocess.Popen([sys.executable, "-m", "retain", "run", *small_args(), "--out", str(out)],
+    first = subprocess.Popen([sys.executable, FAULTY_RETAIN, "run", *small_args(), "--out", str(out)],
                              env=env(RETAIN_FAULT="evaluation@1", RETAIN_FAULT_ACTION="stop"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from retain.errors import BudgetError, ConfigError
-from retain.memory.config import MemoryConfig
+from retain.memory import CheckedMemorySection as MemoryConfig
 
 
 def test_defaults_mean_no_memory_raw_codec():

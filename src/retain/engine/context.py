@@ -11,7 +11,7 @@ from torch import nn
 
 from retain.augment import Augmenter
 from retain.data import Dataset
-from retain.engine.distributed import Group
+from retain.engine.collectives import Group
 from retain.scenarios import Plan, TaskSpec
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class RunContext:
     generator: torch.Generator
     budget_bytes: int | None = None
     log: Any = field(default=print)
-    dist: Group | None = None  # the process group of a distributed run (engine/distributed.py); None: one process
+    dist: Group | None = None  # the process group of a distributed run (engine/collectives.py); None: one process
     # budget.exemplars=fixed (fair/auc): the bytes exemplars may use at every task (the last
     # task's count as raw images), below what the budget would leave in early tasks.
     exemplar_bytes: int | None = None

@@ -11,7 +11,7 @@ def resolve_device(name: str, field: str = "device") -> torch.device:
     """The requested device, or a ConfigError naming `field` when it is no device name or absent here.
 
     `auto` is the first GPU when CUDA is available, else the CPU (a distributed run gives each
-    rank its own GPU instead: engine/distributed.py)."""
+    rank its own GPU instead: engine/collectives.py)."""
     if name == "auto":
         return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     device = check_device_name(name, field)

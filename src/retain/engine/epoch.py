@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from retain.engine import sampling
+from retain.engine import observers, sampling
 from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
@@ -105,8 +105,9 @@ class EpochRunner:
         """The method's loss on one batch, backpropagated; its named terms summed on the device."""
         batch.step = self.stats.steps
         # Distributed: the loss sees this rank's shard, weighted by its share of the rows, and
-        # the gradients are summed over ranks before the step (engine/distributed.py).
+        # the gradients are summed over ranks before the step (engine/collectives.py).
         local = batch if self.group is None else self.group.shard(batch)
+        observers.step()
         with self.ctx.autocast(), batchnorm_statistics_frozen(self.method.network, frozen=not complete):
             result = self.method.training_loss(local)
         loss = result[0] if isinstance(result, tuple) else result

@@ -73,7 +73,6 @@ def train_task(
     when epochs start, about every step and the epoch's mean loss terms."""
     stats = resume.stats if resume is not None else TrainStats()
     progress = progress or TrainProgress()
-    train, first_task = ctx.config.train, task.index == 0
     optimizer = scheduler = None
     for index, phase in enumerate(method.training_phases(task)):
         if phase.epochs == 0:
@@ -84,30 +83,47 @@ def train_task(
             if index < resume.phase:
                 continue  # done before the checkpoint; its effects come back with restore()
             resume.restore()
-            saved = (resume.optimizer_state, resume.scheduler_state)
-            optimizer, scheduler = phase_optimizer(method.trainable_parameters(), train, phase.epochs, first_task,
-                                                   lr=phase.lr, saved=saved)
+            optimizer, scheduler = _phase_optimizer(method, ctx, task, phase, saved=resume)
             first_epoch, resume = resume.epoch, None
         elif optimizer is None or phase.fresh_optimizer:
-            optimizer, scheduler = phase_optimizer(method.trainable_parameters(), train, phase.epochs, first_task, lr=phase.lr)
-            if not train.reset_optimizer and ctx.optimizer_carry and index == 0:
-                restore_carried_state(optimizer, method.network, ctx.optimizer_carry)
+            optimizer, scheduler = _phase_optimizer(method, ctx, task, phase, carry=index == 0)
         runner = EpochRunner(method, phase, ctx, optimizer, stats, progress)
         for epoch in range(first_epoch, phase.epochs):
-            started = time.perf_counter()
-            mean_loss = runner.run(epoch)
-            _check_finite(mean_loss, task, phase, epoch, optimizer)
-            lr = optimizer.param_groups[0]["lr"]
-            step_scheduler(scheduler, mean_loss)
-            stats.epoch_losses.append(mean_loss)
-            stats.seconds += time.perf_counter() - started
+            mean_loss, lr = _run_epoch(runner, task, phase, epoch, scheduler, stats)
             if on_epoch is not None:
                 on_epoch(phase.name, epoch + 1, phase.epochs, mean_loss, lr)
             if after_epoch is not None:
                 after_epoch(TrainPoint(index, epoch + 1, optimizer, scheduler, stats))
-    if optimizer is not None and not train.reset_optimizer:
+    if optimizer is not None and not ctx.config.train.reset_optimizer:
         ctx.optimizer_carry = carry_state(optimizer, method.network)
     return stats
+
+
+def _phase_optimizer(method: Method, ctx: RunContext, task: TaskSpec, phase: Phase, saved: TrainResume | None = None,
+                     carry: bool = False) -> tuple[torch.optim.Optimizer, Any]:
+    """The optimiser factory: a phase's optimiser and schedule, from a mid-task checkpoint's state
+    (`saved`) or fresh; with train.reset_optimizer false the first phase (`carry`) takes the last
+    task's optimiser state by parameter name."""
+    train = ctx.config.train
+    state = (saved.optimizer_state, saved.scheduler_state) if saved is not None else None
+    optimizer, scheduler = phase_optimizer(method.trainable_parameters(), train, phase.epochs, task.index == 0,
+                                           lr=phase.lr, saved=state)
+    if saved is None and carry and not train.reset_optimizer and ctx.optimizer_carry:
+        restore_carried_state(optimizer, method.network, ctx.optimizer_carry)
+    return optimizer, scheduler
+
+
+def _run_epoch(runner: EpochRunner, task: TaskSpec, phase: Phase, epoch: int, scheduler: Any,
+               stats: TrainStats) -> tuple[float, float]:
+    """The epoch runner's epoch, its loss checked, the schedule stepped; returns the mean loss and the lr it trained with."""
+    started = time.perf_counter()
+    mean_loss = runner.run(epoch)
+    _check_finite(mean_loss, task, phase, epoch, runner.optimizer)
+    lr = runner.optimizer.param_groups[0]["lr"]
+    step_scheduler(scheduler, mean_loss)
+    stats.epoch_losses.append(mean_loss)
+    stats.seconds += time.perf_counter() - started
+    return mean_loss, lr
 
 
 def _check_finite(mean_loss: float, task: TaskSpec, phase: Phase, epoch: int, optimizer: torch.optim.Optimizer) -> None:

@@ -24,7 +24,6 @@ import copy
 import hashlib
 import io
 import json
-import os
 import random
 import re
 import time
@@ -36,11 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from retain.engine import observers
 from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
-from retain.experiment.faults import fault_point
-from retain.experiment.results import atomic_write_text, create_temporary
+from retain.experiment.results import atomic_write, atomic_write_text
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 
@@ -139,24 +138,16 @@ def save_checked(path: Path, payload: dict[str, Any]) -> None:
     kill at any moment leaves at worst a `.tmp` file (removed on the next start) or a digest
     without its checkpoint (ignored).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Serialised in memory first: torch's file writer turns a full disk into a RuntimeError, a plain
     # write gives the OSError (ENOSPC) the run reports with its resume command.
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    fd, tmp = create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        fault_point("checkpoint-write")
-        atomic_write_text(_digest_path(path), f"{file_sha256(Path(tmp))}  {path.name}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def digest_first(tmp: Path) -> None:
+        observers.moment("checkpoint-write")
+        atomic_write_text(_digest_path(path), f"{file_sha256(tmp)}  {path.name}\n")
+
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), binary=True, before_rename=digest_first)
 
 
 def _digest_path(path: Path) -> Path:

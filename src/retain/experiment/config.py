@@ -217,7 +217,7 @@ def check_registered_names(config: RetainConfig) -> None:
     method can use, checked against the registries (so `--dry-run` refuses what a run would refuse later)."""
     from retain.data import dataset_entry
     from retain.engine.device import check_device_name
-    from retain.memory.config import check_policy_name
+    from retain.memory.checked_section import check_policy_name
     from retain.methods import get_method_class
 
     check_policy_name(config.memory.policy)

@@ -2,19 +2,20 @@
 
 `retain run` and the cells of `retain sweep` come through here; `run.run` is one run only. With
 distributed.nproc > 1 the run is started on that many local processes, and under `torchrun`
-this process joins the group torchrun made (experiment/distributed.py).
+this process joins the group torchrun made (experiment/launcher.py).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from retain.config import RetainConfig
-from retain.experiment import distributed as launcher
+from retain.experiment import launcher
 from retain.experiment.auc_sweep import run_budget_sweep
 from retain.experiment.console import Reporter
+from retain.experiment.results import read_run_results
+from retain.experiment.rundir import check_same_nproc
 from retain.experiment.run import check_run_dir, default_run_dir, run
 from retain.experiment.spec import check_trains_something
 
@@ -27,15 +28,14 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
         config = launcher.check_torchrun_config(config, world)
         with launcher.joined(config):
             return launch(config, out=out, dry_run=dry_run, reporter=reporter)
-    if config.distributed.nproc > 1 and launcher.distributed.current() is None and not dry_run:
+    if config.distributed.nproc > 1 and launcher.collectives.current() is None and not dry_run:
         run_dir = Path(out) if out else default_run_dir(config)
         check_run_dir(run_dir)  # before any process starts
         check_trains_something(config)
         launcher.check_before_start(config)
         quiet = reporter.quiet if reporter is not None else True
         launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)
-        results = run_dir / "results.json"
-        return json.loads(results.read_text()) if results.is_file() else {}
+        return read_run_results(run_dir) or {}
     if config.budget.protocol == "auc" and config.budget.point is None:
         return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True))
     return run(config, out=out, dry_run=dry_run, reporter=reporter)
@@ -44,25 +44,19 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
 def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None,
            nproc: int | None = None) -> dict[str, Any]:
     """Continue the run in `run_dir` on as many processes as it started with (`nproc`, when given, must be that number)."""
-    from retain.errors import ConfigError
     from retain.experiment.run import resume_run
 
     run_dir = Path(run_dir)
     started = launcher.saved_nproc(run_dir)
     world = launcher.torchrun_world()
     asked = world if world is not None else (nproc if nproc is not None else started)
-    if asked != started:
-        raise ConfigError(
-            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and would be resumed on {asked}; "
-            f"the number of processes decides each rank's share of every batch, so resume with --nproc {started} "
-            f"(or start a new run with --nproc {asked})."
-        )
+    check_same_nproc(run_dir, started, asked)
     if world is not None:
         from retain.experiment.config import read_yaml, validate_config
 
         with launcher.joined(validate_config(read_yaml(run_dir / "config.yaml"))):
             return resume_run(run_dir, config, reporter=reporter)
-    if started > 1 and launcher.distributed.current() is None:
+    if started > 1 and launcher.collectives.current() is None:
         quiet = reporter.quiet if reporter is not None else True
         from retain.experiment.config import read_yaml, validate_config
 
@@ -73,6 +67,5 @@ def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Re
 
             check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
         launcher.spawn(started, config, None, run_dir, quiet, saved.device, saved.distributed.timeout_s)
-        results = run_dir / "results.json"
-        return json.loads(results.read_text()) if results.is_file() else {}
+        return read_run_results(run_dir) or {}
     return resume_run(run_dir, config, reporter=reporter)

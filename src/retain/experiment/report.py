@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from retain import metrics
+from retain.engine import observers
 from retain.errors import ConfigError
-from retain.experiment.faults import fault_point
 from retain.experiment.results import atomic_write, atomic_write_text, upgraded
 
 MIB = 1024 * 1024
@@ -627,11 +627,55 @@ def sample_std(values) -> np.ndarray | float:
         return np.nanstd(values, axis=0, ddof=1)
 
 
-def _mean_std(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
+@dataclass(frozen=True)
+class SeedStat:
+    """Mean and sample std of one figure over a group's seeds (the values that were there)."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float | None]) -> "SeedStat | None":
+        values = [v for v in values if v is not None]
+        return cls(float(np.mean(values)), float(sample_std(values)), len(values)) if values else None
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One group's line of the summary table, computed once for report.md and report.tex."""
+
+    label: str
+    dataset: Any
+    score: str
+    n: int
+    average: SeedStat | None
+    last: SeedStat | None
+    forgetting: SeedStat | None
+    memory: int | None  # mean bytes kept after the last task
+
+
+def summary_rows(groups: dict[str, list[RunRecord]]) -> list[SummaryRow]:
+    """The summary table's numbers, a row per group."""
+    rows = []
+    for label, members in groups.items():
+        m = [r.results["metrics"] for r in members]
+        memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
+        rows.append(SummaryRow(
+            label, members[0].results.get("dataset"), members[0].score, len(members),
+            SeedStat.of([x["average_incremental_accuracy"] for x in m]), SeedStat.of([x["last_accuracy"] for x in m]),
+            SeedStat.of([x.get("forgetting") for x in m]), int(np.mean(memory)) if memory else None))
+    return rows
+
+
+def _stat_text(stat: SeedStat | None) -> str:
+    if stat is None:
         return "–"
-    return f"{np.mean(values):.2f} ± {sample_std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+    return f"{stat.mean:.2f} ± {stat.std:.2f}" if stat.n > 1 else f"{stat.mean:.2f}"
+
+
+def _mean_std(values: list[float | None]) -> str:
+    return _stat_text(SeedStat.of(values))
 
 
 def _row_name(record: RunRecord) -> str:
@@ -692,11 +736,10 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
 
 
-def _latex_mean_std(values: list[float | None]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
+def _latex_stat(stat: SeedStat | None) -> str:
+    if stat is None:
         return "--"
-    return f"${np.mean(values):.2f} \\pm {sample_std(values):.2f}$" if len(values) > 1 else f"{values[0]:.2f}"
+    return f"${stat.mean:.2f} \\pm {stat.std:.2f}$" if stat.n > 1 else f"{stat.mean:.2f}"
 
 
 def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
@@ -709,13 +752,10 @@ def latex_table(groups: dict[str, list[RunRecord]], title: str) -> str:
              r"\label{tab:retain-results}", r"\begin{tabular}{lllrrrrr}", r"\toprule",
              r"Group & Dataset & Score & $n$ & Avg.\ inc.\ acc.\ (\%) & Last acc.\ (\%) & Forgetting & Memory (bytes) \\",
              r"\midrule"]
-    for label, members in groups.items():
-        m = [r.results["metrics"] for r in members]
-        memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
-        cells = [latex_escape(_legend_label(label, len(members)).rsplit(" (", 1)[0]),
-                 latex_escape(members[0].results.get("dataset")), latex_escape(members[0].score), str(len(members)),
-                 _latex_mean_std([x["average_incremental_accuracy"] for x in m]), _latex_mean_std([x["last_accuracy"] for x in m]),
-                 _latex_mean_std([x.get("forgetting") for x in m]), f"{int(np.mean(memory)):,}".replace(",", "\\,") if memory else "--"]
+    for row in summary_rows(groups):
+        cells = [latex_escape(_legend_label(row.label, row.n).rsplit(" (", 1)[0]), latex_escape(row.dataset),
+                 latex_escape(row.score), str(row.n), _latex_stat(row.average), _latex_stat(row.last),
+                 _latex_stat(row.forgetting), f"{row.memory:,}".replace(",", "\\,") if row.memory is not None else "--"]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -747,13 +787,10 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
               "rectification, BiC's bias correction or WA's weight aligning; see docs/experiments.md).", "",
               "| group | dataset | score | n | avg. incremental acc. (%) | last acc. (%) | forgetting | memory kept (bytes) |",
               "|---|---|---|---|---|---|---|---|"]
-    for label, members in groups.items():
-        m = [r.results["metrics"] for r in members]
-        memory = [r.results["ledger"][-1]["total_bytes"] for r in members if r.results.get("ledger")]
-        lines.append(f"| {label} | {members[0].results.get('dataset')} | {members[0].score} | {len(members)} | "
-                     f"{_mean_std([x['average_incremental_accuracy'] for x in m])} | "
-                     f"{_mean_std([x['last_accuracy'] for x in m])} | {_mean_std([x.get('forgetting') for x in m])} | "
-                     f"{f'{int(np.mean(memory)):,}' if memory else '–'} |")
+    for row in summary_rows(groups):
+        lines.append(f"| {row.label} | {row.dataset} | {row.score} | {row.n} | {_stat_text(row.average)} | "
+                     f"{_stat_text(row.last)} | {_stat_text(row.forgetting)} | "
+                     f"{f'{row.memory:,}' if row.memory is not None else '–'} |")
     lines += intransigence_table(records)
     if groups and not figures:
         lines += ["", f"Figures (accuracy per task, accuracy matrices, memory): `retain report {root}` adds them."]
@@ -810,7 +847,7 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
         atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
         lines.insert(3, "")
         lines.insert(4, "The summary table as LaTeX (booktabs): [report.tex](report.tex).")
-    fault_point("report")
+    observers.moment("report")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -50,9 +50,11 @@ def create_temporary(path: Path) -> tuple[int, str]:
             continue
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = False,
+                 before_rename: Callable[[Path], None] | None = None) -> None:
     """Call `write(handle)` on a temporary file beside `path`, fsync, then rename it over `path`,
-    so readers see the old file or the new one, never half of it."""
+    so readers see the old file or the new one, never half of it. `before_rename(temporary)`
+    runs between the fsync and the rename (a checkpoint's digest is written there)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = create_temporary(path)
@@ -61,6 +63,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if before_rename is not None:
+            before_rename(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -126,6 +130,16 @@ def versions() -> dict[str, str]:
 # Before IL2M's rectified scores had a score set of their own, results.json called them "cnn" and the
 # logits "raw"; an old file is read with today's names.
 _IL2M_RENAMES = {"cnn": "il2m", "raw": "cnn", "cnn-til": "il2m-til", "raw-til": "cnn-til"}
+
+
+def read_run_results(run_dir: Path) -> dict[str, Any] | None:
+    """The results.json of `run_dir` (upgraded to today's keys), None when there is none or it is not JSON
+    (written atomically, so only a foreign file can be malformed; a resumed run recomputes it)."""
+    path = run_dir / "results.json"
+    try:
+        return upgraded(json.loads(path.read_text())) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None
 
 
 def upgraded(results: dict[str, Any]) -> dict[str, Any]:

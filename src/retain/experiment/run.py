@@ -20,17 +20,16 @@ from retain.data import Dataset, ImageSplit, load_configured_dataset
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine import distributed
-from retain.engine.trainer import TrainingDiverged, TrainProgress, train_task
-from retain.errors import CheckpointError, ConfigError, DatasetError, MethodError, RetainError, storage_error
-from retain.experiment import faults
+from retain.engine import collectives, observers
+from retain.engine.trainer import TrainingDiverged, TrainProgress, TrainResume, TrainStats, train_task
+from retain.errors import CheckpointError, DatasetError, MethodError, RetainError, storage_error
 from retain.methods.base import score_label
 from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.experiment.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
-from retain.experiment.results import read_config_sources, upgraded, versions, write_config_yaml, write_json
-from retain.experiment.rundir import RunDirLock, check_new_run_dir, remove_stale_temporaries
+from retain.experiment.results import read_config_sources, read_run_results, versions, write_config_yaml, write_json
+from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_nproc, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
 from retain.memory.ledger import Ledger
@@ -85,8 +84,8 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     seed_everything(config.seed)
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
-    group = distributed.current()
-    device = resolve_device(config.device) if group is None else distributed.rank_device(config.device)
+    group = collectives.current()
+    device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
     raw = load_configured_dataset(config.data)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
@@ -131,7 +130,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     checked before the first file is written; the run directory is locked while it is written.
     """
     reporter = reporter or Reporter(quiet=True)
-    group = distributed.current()
+    group = collectives.current()
     run_dir = Path(out) if out else default_run_dir(config)
     if group is not None:
         run_dir = Path(group.broadcast_object(str(run_dir)))  # rank 0's default name (its clock) on every rank
@@ -164,7 +163,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         remove_stale_temporaries(run_dir)
         write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
         write_json(run_dir / "plan.json", plan.to_dict())
-        faults.fault_point("start-up")
+        observers.moment("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
 
@@ -188,7 +187,7 @@ def _figures(config: RetainConfig) -> bool:
 
 
 @contextlib.contextmanager
-def _agreed(group: distributed.Group | None):
+def _agreed(group: collectives.Group | None):
     """Run checks on every rank; when one rank's check fails, every rank raises (no rank is left
     waiting in a collective for a peer that stopped)."""
     if group is None:
@@ -205,11 +204,7 @@ def _agreed(group: distributed.Group | None):
 def prepare_method(method: Method, config: RetainConfig, device: torch.device) -> None:
     """Distributed: SyncBatchNorm when asked (CUDA only), and one starting state on every rank."""
     if config.distributed.sync_batchnorm:
-        if device.type != "cuda":
-            raise ConfigError(
-                f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but this "
-                f"rank trains on {device}; set distributed.sync_batchnorm=false (each rank then normalises its shard)."
-            )
+        collectives.check_sync_batchnorm(True, config.device, device)
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(method.network)
 
 
@@ -228,7 +223,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             "directory of the run to continue."
         )
     reporter.log(f"run directory: {run_dir} (resume)")
-    group = distributed.current()
+    group = collectives.current()
     writer = group is None or group.is_writer
     if group is not None:
         group.run_dir = str(run_dir)
@@ -242,8 +237,8 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
             config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
         config = config if changed else saved
         check_backends(config)
-        _check_same_nproc(saved, config, run_dir)
-        previous = _read_results(run_dir)
+        _check_same_nproc(saved, run_dir)
+        previous = read_run_results(run_dir)
         check_results_config(run_dir, saved, previous)
         if previous is not None and previous.get("complete"):
             if not writer:
@@ -309,19 +304,10 @@ def check_saved_plan(run_dir: Path, plan: Plan) -> None:
         )
 
 
-def _check_same_nproc(saved: RetainConfig, config: RetainConfig | None, run_dir: Path) -> None:
-    """A distributed run resumes on as many processes as it started with: its checkpoints hold one
-    state for every rank, but each rank's share of a batch (BatchNorm over a shard, float summation
-    order) depends on the number of processes, so another number would not continue the same run."""
-    started = saved.distributed.nproc
-    group = distributed.current()
-    now = group.world_size if group is not None else 1
-    if now != started:
-        raise ConfigError(
-            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and is resumed on {now}; the "
-            f"number of processes decides each rank's share of every batch, so resume with --nproc {started} "
-            f"(or start a new run with --nproc {now})."
-        )
+def _check_same_nproc(saved: RetainConfig, run_dir: Path) -> None:
+    """This process's group (or none) has as many ranks as the saved run started with."""
+    group = collectives.current()
+    check_same_nproc(run_dir, saved.distributed.nproc, group.world_size if group is not None else 1)
 
 
 def _storage_guard(write, run_dir: Path):
@@ -334,23 +320,62 @@ def _storage_guard(write, run_dir: Path):
                             f"retain run --resume {run_dir}") from None
 
 
-def _read_results(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "results.json"
-    try:
-        return upgraded(json.loads(path.read_text())) if path.is_file() else None
-    except json.JSONDecodeError:
-        return None  # written atomically, so only a foreign file can be malformed; the run recomputes it
-
-
 def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
     """Drive the method through the remaining tasks, checkpointing and logging as configured; a full
     disk or an unwritable file stops the run with a StorageError giving the resume command."""
     return _storage_guard(lambda: _learn_remaining_tasks(config, setup, run_dir, reporter, point), run_dir)
 
 
+@dataclass
+class _TaskLoop:
+    """What every task of one run's loop shares: where it writes, what it tells, how far it is."""
+
+    config: RetainConfig
+    setup: Setup
+    run_dir: Path
+    reporter: Reporter
+    tracker: Any  # Tracker, or _SilentTracker on ranks that do not write
+    checkpointer: Checkpointer
+    progress: RunProgress
+    writer: bool
+    elapsed_before: float
+    started: float
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.setup.plan.tasks)
+
+
 def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint) -> dict[str, Any]:
-    plan, method, ctx = setup.plan, setup.method, setup.ctx
-    num_tasks = len(plan.tasks)
+    method, ctx, progress = setup.method, setup.ctx, point.progress
+    _restore_point(run_dir, method, ctx, point)
+    train_resume = Checkpointer.train_resume(point, method, ctx)
+    loop = _start_loop(config, setup, run_dir, reporter, progress)
+    finished = False
+    try:
+        with loop.reporter:
+            loop.reporter.start_run(loop.num_tasks, progress.completed_tasks)
+            for task in setup.plan.tasks[progress.completed_tasks :]:
+                _learn_task(loop, task, train_resume)
+                train_resume = None
+        finished = True
+    except KeyboardInterrupt:
+        LOGGER.warning(f"interrupted; continue with: retain run --resume {run_dir}")
+        raise
+    except Exception as exc:
+        explained = _explained(exc, method, run_dir, progress.completed_tasks, loop.num_tasks)
+        if explained is None:
+            raise
+        raise explained from None
+    finally:
+        if not finished:
+            loop.tracker.close(False)
+    return _finish_run(loop)
+
+
+def _restore_point(run_dir: Path, method: Method, ctx: RunContext, point: ResumePoint) -> None:
+    """A resumed run: the method and every RNG as the task checkpoint saved them, the resume noted;
+    a memory method gets its ledger."""
     progress = point.progress
     if point.task is not None:
         with _checkpoint_state(run_dir):
@@ -361,108 +386,120 @@ def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, re
                                  "epoch_checkpoint": point.epoch is not None})
     if progress.ledger is None and ctx.budget_bytes is not None and method.uses_memory:
         progress.ledger = Ledger()  # a memory-free method gets one at its first charged item (methods/charges.py)
-    train_resume = Checkpointer.train_resume(point, method, ctx)
-    group = ctx.dist
+
+
+def _start_loop(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, progress: RunProgress) -> _TaskLoop:
+    """The checkpointer and the tracker of the loop; rank 0 alone writes curves, results and checkpoints."""
+    group = setup.ctx.dist
     writer = group is None or group.is_writer
     checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
     if writer:
         tracker = Tracker(run_dir, config, resume_epoch=progress.global_epoch, resume_task=progress.completed_tasks)
-    else:  # rank 0 alone writes curves, results and checkpoints
+    else:
         tracker, reporter = _SilentTracker(), Reporter(quiet=True)
-    elapsed_before, started = progress.elapsed_seconds, time.perf_counter()
-    finished = False
-    try:
-        with reporter:
-            reporter.start_run(num_tasks, progress.completed_tasks)
-            for task in plan.tasks[progress.completed_tasks :]:
-                reporter.start_task(task.index, num_tasks, ctx.epochs_for(task))
-                t0 = time.perf_counter()
-                faults.enter_task(task.index + 1, method)
-                method.before_task(task)
-                if group is not None and train_resume is None:
-                    group.synchronise(method, task.index, "before_task")
-                if train_resume is None:
-                    progress.epoch_scores = []
-                hook = _ProgressHook(reporter)
-                on_epoch = _epoch_callback(progress, reporter, tracker, task, hook)
-                if config.eval.every_epoch:
-                    on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
-                after_epoch = checkpointer.epoch_hook(method, ctx, progress) if writer else None
-                stats = train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume,
-                                   progress=hook)
-                train_resume = None
-                t1 = time.perf_counter()
-                method.after_task(task)
-                if group is not None:
-                    group.synchronise(method, task.index, "after_task")
-                faults.fault_point("memory-update")
-                t2 = time.perf_counter()
-                evaluation = evaluate(method, task, ctx)
-                faults.fault_point("evaluation")
-                _charge(progress, task.index, method, ctx, config.memory.charge_teacher)
-                for name, acc in evaluation.scores.items():
-                    entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
-                    entry["matrix"].append(_matrix_row(acc.per_task, num_tasks))
-                    entry["stage"].append(acc.top1)
-                    entry["stage_top5"].append(acc.top5)
-                progress.timings.append({
-                    "task": task.index,
-                    "before_and_train_seconds": t1 - t0,
-                    "train_seconds": stats.seconds,
-                    "after_task_seconds": t2 - t1,
-                    "eval_seconds": evaluation.seconds,
-                    "train_images": stats.images,
-                    "train_images_per_second": stats.images_per_second,
-                })
-                if config.eval.every_epoch:
-                    final = evaluation.scores.get(method.primary_score, evaluation.scores["cnn"]).top1
-                    progress.best_epoch_stage.append(max([*progress.epoch_scores, final]))
-                progress.completed_tasks = task.index + 1
-                progress.elapsed_seconds = elapsed_before + time.perf_counter() - started
-                results = _write_results(config, setup, method, progress, run_dir)
-                if writer:
-                    checkpointer.save_task(method, ctx, progress)
-                tracker.task(results)
-                reporter.end_task(task.index, num_tasks, results["stage_accuracy"][-1])
-        finished = True
-    except KeyboardInterrupt:
-        LOGGER.warning(f"interrupted; continue with: retain run --resume {run_dir}")
-        raise
-    except TrainingDiverged as exc:  # say what the run directory really keeps
-        done = progress.completed_tasks
+    return _TaskLoop(config, setup, run_dir, reporter, tracker, checkpointer, progress, writer,
+                     progress.elapsed_seconds, time.perf_counter())
+
+
+def _learn_task(loop: _TaskLoop, task: TaskSpec, train_resume: TrainResume | None) -> None:
+    """One task: before_task, training, after_task, evaluation; then its results recorded, written and checkpointed."""
+    method, ctx, progress, group = loop.setup.method, loop.setup.ctx, loop.progress, loop.setup.ctx.dist
+    loop.reporter.start_task(task.index, loop.num_tasks, ctx.epochs_for(task))
+    t0 = time.perf_counter()
+    observers.task_started(task.index + 1)
+    method.before_task(task)
+    if group is not None and train_resume is None:
+        group.synchronise(method, task.index, "before_task")
+    if train_resume is None:
+        progress.epoch_scores = []
+    stats = _train(loop, task, train_resume)
+    t1 = time.perf_counter()
+    method.after_task(task)
+    if group is not None:
+        group.synchronise(method, task.index, "after_task")
+    observers.moment("memory-update")
+    t2 = time.perf_counter()
+    evaluation = evaluate(method, task, ctx)
+    observers.moment("evaluation")
+    _record_task(loop, task, evaluation, stats, before_and_train=t1 - t0, after_task=t2 - t1)
+    progress.completed_tasks = task.index + 1
+    progress.elapsed_seconds = loop.elapsed_before + time.perf_counter() - loop.started
+    results = _write_results(loop.config, loop.setup, method, progress, loop.run_dir)
+    if loop.writer:
+        loop.checkpointer.save_task(method, ctx, progress)
+    loop.tracker.task(results)
+    loop.reporter.end_task(task.index, loop.num_tasks, results["stage_accuracy"][-1])
+
+
+def _train(loop: _TaskLoop, task: TaskSpec, train_resume: TrainResume | None) -> TrainStats:
+    """The task's training, with the per-epoch callbacks: progress and curves, every-epoch evaluation, epoch checkpoints."""
+    method, ctx, progress = loop.setup.method, loop.setup.ctx, loop.progress
+    hook = _ProgressHook(loop.reporter)
+    on_epoch = _epoch_callback(progress, loop.reporter, loop.tracker, task, hook)
+    if loop.config.eval.every_epoch:
+        on_epoch = evaluating_each_epoch(on_epoch, method, task, ctx, progress.epoch_scores)
+    after_epoch = loop.checkpointer.epoch_hook(method, ctx, progress) if loop.writer else None
+    return train_task(method, task, ctx, on_epoch=on_epoch, after_epoch=after_epoch, resume=train_resume, progress=hook)
+
+
+def _record_task(loop: _TaskLoop, task: TaskSpec, evaluation: Any, stats: TrainStats, before_and_train: float,
+                 after_task: float) -> None:
+    """The results recorder: the task's charges, accuracy rows, timings and best epoch, into the run's progress."""
+    config, method, progress = loop.config, loop.setup.method, loop.progress
+    _charge(progress, task.index, method, loop.setup.ctx, config.memory.charge_teacher)
+    for name, acc in evaluation.scores.items():
+        entry = progress.accuracy.setdefault(name, {"matrix": [], "stage": [], "stage_top5": []})
+        entry["matrix"].append(_matrix_row(acc.per_task, loop.num_tasks))
+        entry["stage"].append(acc.top1)
+        entry["stage_top5"].append(acc.top5)
+    progress.timings.append({
+        "task": task.index,
+        "before_and_train_seconds": before_and_train,
+        "train_seconds": stats.seconds,
+        "after_task_seconds": after_task,
+        "eval_seconds": evaluation.seconds,
+        "train_images": stats.images,
+        "train_images_per_second": stats.images_per_second,
+    })
+    if config.eval.every_epoch:
+        final = evaluation.scores.get(method.primary_score, evaluation.scores["cnn"]).top1
+        progress.best_epoch_stage.append(max([*progress.epoch_scores, final]))
+
+
+def _explained(exc: Exception, method: Method, run_dir: Path, done: int, num_tasks: int) -> Exception | None:
+    """The error a failure inside the task loop is reported as, saying what is kept and how to go on
+    (None: raise it as it is)."""
+    if isinstance(exc, TrainingDiverged):
         kept = (f"{run_dir} keeps the results and checkpoints of tasks 1..{done}" if done
                 else f"no task finished, so {run_dir} holds no checkpoint")
         text = str(exc).replace("; the last good checkpoint is kept.", ".")
-        raise TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
-                               "and start in a new --out.") from None
-    except MethodError as exc:  # e.g. predict returned the wrong shape: say what is kept and how to go on
-        raise MethodError(f"{exc} {_kept_text(run_dir, progress.completed_tasks)}. Fix the method, then continue with: "
-                          f"retain run --resume {run_dir}") from None
-    except RetainError:
-        raise
-    except Exception as exc:  # a user's method (a plugin) raising: one paragraph, not retain's traceback
-        failure = _method_failure(exc, method, run_dir, progress.completed_tasks, len(plan.tasks))
-        if failure is None:
-            raise
-        raise failure from None
-    finally:
-        if not finished:
-            tracker.close(False)
+        return TrainingDiverged(f"{text} {kept}; resuming repeats the same computation, so change the settings "
+                                "and start in a new --out.")
+    if isinstance(exc, MethodError):  # e.g. predict returned the wrong shape
+        return MethodError(f"{exc} {_kept_text(run_dir, done)}. Fix the method, then continue with: "
+                           f"retain run --resume {run_dir}")
+    if isinstance(exc, RetainError):
+        return None
+    return _method_failure(exc, method, run_dir, done, num_tasks)  # a user's method (a plugin) raising: one paragraph
+
+
+def _finish_run(loop: _TaskLoop) -> dict[str, Any]:
+    """results.json (also when a resume had nothing left to train), the report, the tracker's summary; the final table."""
     try:
-        results = _write_results(config, setup, method, progress, run_dir)  # also when a resume had nothing left to train
-        if config.logging.report and writer:
+        results = _write_results(loop.config, loop.setup, loop.setup.method, loop.progress, loop.run_dir)
+        if loop.config.logging.report and loop.writer:
             from retain.experiment.report import write_report
 
             try:
-                results["report"] = str(write_report(run_dir, figures=_figures(config)))
+                results["report"] = str(write_report(loop.run_dir, figures=_figures(loop.config)))
             except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
-                LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {run_dir}")
+                LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {loop.run_dir}")
                 raise
-        tracker.finish(results)  # summary metrics, hyper-parameters, the run's files
+        loop.tracker.finish(results)  # summary metrics, hyper-parameters, the run's files
     finally:
-        tracker.close(True)
-    if not reporter.quiet:
-        reporter.final_table(results)
+        loop.tracker.close(True)
+    if not loop.reporter.quiet:
+        loop.reporter.final_table(results)
     return results
 
 
@@ -516,7 +553,7 @@ def _epoch_callback(progress: RunProgress, reporter: Reporter, tracker: Tracker,
     """The trainer's per-epoch callback: count the run's epochs, show progress, log curves."""
 
     def on_epoch(phase: str, epoch: int, epochs: int, loss: float, lr: float) -> None:
-        faults.epoch_ended()
+        observers.epoch_ended()
         progress.global_epoch += 1
         reporter.epoch(phase, epoch, epochs, loss, lr)
         terms, hook.terms = hook.terms, {}

@@ -48,6 +48,18 @@ def check_new_run_dir(run_dir: Path, option: str = "--out") -> None:
         )
 
 
+def check_same_nproc(run_dir: Path, started: int, now: int) -> None:
+    """A distributed run resumes on as many processes as it started with: its checkpoints hold one
+    state for every rank, but each rank's share of a batch (BatchNorm over a shard, float summation
+    order) depends on the number of processes, so another number would not continue the same run."""
+    if now != started:
+        raise ConfigError(
+            f"{str(run_dir)!r} was started on distributed.nproc={started} process(es) and is resumed on {now}; the "
+            f"number of processes decides each rank's share of every batch, so resume with --nproc {started} "
+            f"(or start a new run with --nproc {now})."
+        )
+
+
 def foreign_files(directory: Path) -> list[str]:
     """What a directory holds besides a lock file and the temporaries of an interrupted write."""
     return sorted(p.name for p in directory.iterdir() if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(".tmp")))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from retain.memory.budget import parse_budget, raw_image_bytes
 from retain.memory.capacity import fill_round_robin, largest_common_quota, per_class_capacity, row_capacity
 from retain.memory.codecs import Codec, JpegCodec, RawCodec
-from retain.memory.config import MemoryConfig
+from retain.config import MemoryConfig  # the schema's section, re-exported (one class)
+from retain.memory.checked_section import CheckedMemorySection
 from retain.memory.exemplars import ExemplarMemory, build_codec
 from retain.memory.ledger import Ledger, LedgerEntry, parameter_bytes
 from retain.memory.policies import (
@@ -28,6 +29,7 @@ from retain.memory.policies import (
 from retain.memory.store import MemoryStore
 
 __all__ = [
+    "CheckedMemorySection",
     "Codec",
     "ExemplarMemory",
     "JpegCodec",

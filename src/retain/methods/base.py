@@ -93,6 +93,9 @@ class Method:
     # Why this method cannot train one run on several processes (distributed.nproc > 1), or None:
     # set where a step keeps per-batch state that a rank's shard cannot reproduce (docs/distributed.md).
     distributed_refusal: ClassVar[str | None] = None
+    # Why this method cannot learn a blurry split (scenario.kind: blurry), or None: set where its
+    # mechanics need each class to be introduced by one task.
+    blurry_refusal: ClassVar[str | None] = None
     # True when the method works with a head of every class from the first task on (`model.head:
     # full`, mammoth/Avalanche style); methods whose mechanics split old from new rows set False.
     supports_full_head: ClassVar[bool] = True
@@ -122,6 +125,8 @@ class Method:
     def refusal(cls, setting: Setting) -> str | None:
         """Why this method cannot learn in `setting` (None: it can). Checked before anything is
         built; the method × setting table in docs/matrix.md is generated from it."""
+        if setting.kind == "blurry" and cls.blurry_refusal is not None:
+            return cls.blurry_refusal
         if setting.replay is not None and setting.replay not in cls.replay_modes:
             if not cls.replay_modes:
                 return "it keeps no memory, so there is nothing to replay; leave memory.replay unset."

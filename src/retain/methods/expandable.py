@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from retain.memory import parameter_bytes
-from retain.methods.base import Batch, MethodParams, Setting, classification_loss
+from retain.methods.base import Batch, MethodParams, classification_loss
 from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
 from retain.methods.exemplar import ExemplarMethod
 from retain.models import count_parameters
@@ -39,13 +39,9 @@ class ExpandableMethod(ExemplarMethod):
     supports_full_head: ClassVar[bool] = False  # a head block per expansion
     model_growth: ClassVar[str] = "backbone"
 
-    @classmethod
-    def refusal(cls, setting: Setting) -> str | None:
-        if setting.kind == "blurry":
-            return ("DER and MEMO add a branch, a head block and an auxiliary new-versus-old classifier for the "
-                    "classes each task introduces, and a blurry task after the first introduces none; use "
-                    "scenario.kind=class-incremental.")
-        return super().refusal(setting)
+    blurry_refusal: ClassVar[str] = (
+        "DER and MEMO add a branch, a head block and an auxiliary new-versus-old classifier for the classes each "
+        "task introduces, and a blurry task after the first introduces none; use scenario.kind=class-incremental.")
 
     def __init__(self, ctx, params: ExpandableParams) -> None:
         self.task_classes: list[int] = []   # head size after each expansion (rebuilds the net on load)

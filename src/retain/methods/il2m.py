@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from retain.methods.base import MethodParams, Phase, Prediction, Setting, register_method
+from retain.methods.base import MethodParams, Phase, Prediction, register_method
 from retain.methods.exemplar import ExemplarMethod
 from retain.scenarios import TaskSpec
 
@@ -69,13 +69,9 @@ class IL2M(ExemplarMethod):
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)
 
-    @classmethod
-    def refusal(cls, setting: Setting) -> str | None:
-        if setting.kind == "blurry":
-            return ("IL2M rectifies the scores of past classes with statistics from the state in which each class "
-                    "was first learned, and a blurry split shows every class in every task, so no class is past; "
-                    "use scenario.kind=class-incremental.")
-        return super().refusal(setting)
+    blurry_refusal = ("IL2M rectifies the scores of past classes with statistics from the state in which each class "
+                      "was first learned, and a blurry split shows every class in every task, so no class is past; "
+                      "use scenario.kind=class-incremental.")
 
     def __init__(self, ctx, params: IL2MParams) -> None:
         num_classes = ctx.plan.num_classes

@@ -123,10 +123,6 @@ class RWalk(RegularizedReplay):
             score = _scaled_to_max(score, _peak(self.fisher))
         return {n: self.fisher[n] + score[n] for n in self.fisher}
 
-    def path_score_sum(self) -> float:
-        """Σ|s| of the score accumulated so far in this task (non-zero once a parameter moved)."""
-        return float(sum(float(s.abs().sum()) for s in self.task_score.values()))
-
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(fisher=self.fisher, task_score=self.task_score, score=self.score,

@@ -84,9 +84,6 @@ class AdaptiveNet(nn.Module):
             out["aux_logits"] = self.aux_head(parts[-1])
         return out
 
-    def new_branch_parameters(self) -> list[nn.Parameter]:
-        return list(self.branches[-1].parameters())
-
 
 def freeze(module: nn.Module) -> None:
     """No gradients and BatchNorm in eval mode."""

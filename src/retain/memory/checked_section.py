@@ -1,16 +1,16 @@
-"""The `memory` section as the memory room sees it: the schema plus a check of the policy name.
+"""The `memory` section checked against this room's policy registry.
 
 The section itself is ground-floor schema (`retain.config.MemoryConfig`, the type of
-`RetainConfig.memory`); only this room knows the registered policies, so a MemoryConfig built
-here refuses an unknown `policy` at once, and a run checks its section with `check_policy_name`
-when it is built (retain.experiment.config.validate_config).
+`RetainConfig.memory`, the one MemoryConfig); only this room knows the registered policies, so a
+`CheckedMemorySection` refuses an unknown `policy` at once, and a run checks its section with
+`check_policy_name` when it is built (retain.experiment.config.validate_config).
 """
 
 from __future__ import annotations
 
 from pydantic import field_validator
 
-from retain.config import MemoryConfig as MemorySection
+from retain.config import MemoryConfig
 
 
 def check_policy_name(policy: str | None) -> None:
@@ -21,8 +21,8 @@ def check_policy_name(policy: str | None) -> None:
         build_policy(policy)
 
 
-class MemoryConfig(MemorySection):
-    """A `memory` section whose `policy` must name a registered memory policy."""
+class CheckedMemorySection(MemoryConfig):
+    """A `memory` section (MemoryConfig) whose `policy` must name a registered memory policy, checked when it is built."""
 
     @field_validator("policy")
     @classmethod

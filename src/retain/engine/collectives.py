@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 
 from retain.engine.batch import Batch
-from retain.errors import RetainError
+from retain.errors import ConfigError, RetainError
 
 T = TypeVar("T")
 
@@ -272,6 +272,16 @@ def env_world_size() -> int:
         return int(os.environ.get("WORLD_SIZE", "1"))
     except ValueError:
         return 1
+
+
+def check_sync_batchnorm(sync: bool, requested: str, device: torch.device) -> None:
+    """ConfigError when distributed.sync_batchnorm asks for PyTorch's SyncBatchNorm (GPUs only) off CUDA."""
+    if sync and device.type != "cuda":
+        raise ConfigError(
+            f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but the ranks "
+            f"would train on {device} (device={requested!r}); set distributed.sync_batchnorm=false (each rank then "
+            "normalises its shard) or device=auto on a machine with GPUs."
+        )
 
 
 def rank_device(requested: str) -> torch.device:

@@ -3,7 +3,7 @@
 `retain run --nproc N` starts N local processes (torch.multiprocessing: fork on CPU, spawn on
 CUDA), each one rank of a torch.distributed group on 127.0.0.1; under `torchrun --nproc-per-node
 N -m retain run ...` each process joins the group torchrun describes in its environment. Either
-way every rank runs the same `run`/`resume_run`; engine/distributed.py has the collectives and
+way every rank runs the same `run`/`resume_run`; engine/collectives.py has the collectives and
 docs/distributed.md the design.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from retain.engine import distributed
+from retain.engine import collectives
 from retain.errors import ConfigError, RetainError
 from retain.experiment.config import RetainConfig, config_to_dict, read_yaml, validate_config
 from retain.experiment.console import LOGGER, Reporter
@@ -43,8 +43,8 @@ def with_nproc(config: RetainConfig, nproc: int) -> RetainConfig:
 
 def torchrun_world() -> int | None:
     """The world size when this process was started by torchrun (WORLD_SIZE > 1) and has not joined yet."""
-    world = distributed.env_world_size()
-    return world if world > 1 and distributed.current() is None else None
+    world = collectives.env_world_size()
+    return world if world > 1 and collectives.current() is None else None
 
 
 def check_torchrun_config(config: RetainConfig, world: int) -> RetainConfig:
@@ -59,19 +59,13 @@ def check_torchrun_config(config: RetainConfig, world: int) -> RetainConfig:
 
 def joined(config: RetainConfig):
     """The context of this process's membership in the group torchrun (or a --nproc parent) set up."""
-    device = distributed.rank_device(config.device)
-    return distributed.process_group(config.distributed.backend, device, config.distributed.timeout_s)
+    device = collectives.rank_device(config.device)
+    return collectives.process_group(config.distributed.backend, device, config.distributed.timeout_s)
 
 
 def check_before_start(config: RetainConfig) -> None:
     """What can be refused before any process starts: SyncBatchNorm without CUDA."""
-    device = distributed.rank_device(config.device)
-    if config.distributed.sync_batchnorm and device.type != "cuda":
-        raise ConfigError(
-            f"distributed.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but the ranks "
-            f"would train on {device} (device={config.device!r}); set distributed.sync_batchnorm=false (each rank then "
-            "normalises its shard) or device=auto on a machine with GPUs."
-        )
+    collectives.check_sync_batchnorm(config.distributed.sync_batchnorm, config.device, collectives.rank_device(config.device))
 
 
 def saved_nproc(run_dir: Path) -> int:
@@ -118,7 +112,7 @@ def _worker(rank: int, world: int, port: int, job: dict[str, Any]) -> None:
 
                 run(config, out=job["out"], reporter=reporter)
     except RetainError as exc:
-        echo = isinstance(exc, distributed.DistributedError) and str(exc).startswith("rank ")
+        echo = isinstance(exc, collectives.DistributedError) and str(exc).startswith("rank ")
         if rank == 0 or not echo:
             print(f"error: [rank {rank}] {exc}", file=sys.stderr, flush=True)
         code = 2
