@@ -17,8 +17,9 @@ quotes either every run's value in turn (`metrics.last_accuracy=93.54,91.02,94.5
 in the text) or their mean and sample standard deviation (`metrics.last_accuracy=93.04±1.68`,
 quoted as `93.04 ± 1.68`), or both (the path written twice).
 
-Other commands (`retain budget ...`) are checked on what they print: `stdout=7431,23.54` asks
-that each value appear in the command's output as a number of its own (and in the paragraph).
+Other commands (`retain budget ...`, `python -m benchmarks.short_batch`) are checked on what they
+print: `stdout=7431,23.54` asks that each value appear in the command's output as a number of its
+own (and in the paragraph); a benchmark's figures that are results, not timings, only.
 
 Only results are checked, never timings: seconds and images per second depend on the machine and
 its load, so the docs give them with the benchmark that measures them (README "Performance") and
@@ -158,12 +159,16 @@ def run_results(command: str) -> dict:
 
 
 def printed(command: str) -> str:
-    """What `command` (a `retain ...` other than `run`) prints; RuntimeError when it fails."""
+    """What `command` prints: a `retain ...` other than `retain run`, or a `python -m benchmarks...`
+    (run with this interpreter); RuntimeError when it fails."""
     words = shlex.split(command)
-    if words[0] != "retain" or words[1:2] == ["run"]:
-        raise RuntimeError(f"a stdout check takes a `retain ...` command other than `retain run`, got {command!r}")
-    proc = subprocess.run([sys.executable, "-m", "retain", *words[1:]], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200"})
+    if words[0] == "retain" and words[1:2] != ["run"]:
+        argv = [sys.executable, "-m", "retain", *words[1:]]
+    elif words[:2] == ["python", "-m"] and words[2:3] and words[2].startswith("benchmarks"):
+        argv = [sys.executable, *words[1:]]
+    else:
+        raise RuntimeError(f"a stdout check takes `retain ...` (not `retain run`) or `python -m benchmarks...`, got {command!r}")
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     if proc.returncode != 0:
         raise RuntimeError(f"`{command}` failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout

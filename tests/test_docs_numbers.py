@@ -64,3 +64,9 @@ def test_a_number_that_drifts_is_reported(tmp_path):
 def test_docs_check_reproduces_every_documented_number():
     proc = subprocess.run([sys.executable, str(ROOT / "docs" / "check_numbers.py")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_only_retain_and_benchmark_commands_are_run():
+    for command in ("rm -rf build", "retain run --preset demo", "python -c 'print(1)'"):
+        with pytest.raises(RuntimeError, match="a stdout check takes"):
+            check_numbers.printed(command)
