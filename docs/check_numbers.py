@@ -62,7 +62,6 @@ class Claim:
     checks: list[tuple[str, str]]  # (path, quoted value); a path may be checked twice (values and mean ± std)
     paragraph: str
 
-
     def commands(self) -> list[str]:
         """The command once per value of its `{...}` groups (in step: the i-th run takes every group's
         i-th value); the command itself when it has none."""
@@ -120,7 +119,10 @@ def check_text(claim: Claim) -> list[str]:
     text = " ".join(claim.paragraph.split())
     problems = [f"{where}: {key}={value} is not quoted in the paragraph after the comment"
                 for key, value in claim.checks if not all(form in text for form in _quoted_forms(value))]
-    runs = len(claim.commands())
+    try:
+        runs = len(claim.commands())
+    except ValueError as error:
+        return [*problems, f"{where}: {error}"]
     for key, value in claim.checks:
         if key == STDOUT:
             continue

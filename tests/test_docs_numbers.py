@@ -43,6 +43,8 @@ def test_the_text_must_quote_what_the_comment_checks():
         "docs/page.md:1: k=1.0,2.0 quotes 2 value(s) for 3 run(s)"]
     assert check_numbers.check_text(_claim("retain run", [("k", "1.0±0.1")], "1.0 ± 0.1")) == [
         "docs/page.md:1: k=1.0±0.1 is a mean ± std, which needs a `{...}` of two or more runs"]
+    assert check_numbers.check_text(_claim("retain run --seed {1,2} --set x={1,2,3}", [], "")) == [
+        "docs/page.md:1: 'retain run --seed {1,2} --set x={1,2,3}': every {...} group must hold as many values"]
 
 
 def test_printed_numbers_must_stand_alone_in_the_output():
