@@ -34,6 +34,7 @@ test-slow: install-test test-data
 api-docs:
 	$(PYTHON) docs/make_api.py
 
-# Every number the docs quote, re-made by the command written next to it (minutes; docs/check_numbers.py).
+# Every number the docs quote, re-made by the command written next to it (docs/check_numbers.py;
+# about 25 minutes on 2 cores under load). Timings are not checked.
 docs-check:
 	$(PYTHON) docs/check_numbers.py

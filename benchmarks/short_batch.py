@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import retain
-import retain.engine.trainer as trainer
+import retain.engine.epoch as epoch
 from retain.engine.trainer import TrainingDiverged
 from retain.methods.ewc import EWC
 
@@ -33,7 +33,7 @@ TRAIN = {"epochs": 3, "batch_size": 14, "lr": 0.05, "momentum": 0.9, "nesterov":
 def run_case(drop_last, statistics_move: bool) -> tuple[float, str]:
     """EWC's largest Fisher entry and the outcome, with the short batch treated as asked."""
     largest: list[float] = []
-    importance, frozen = EWC.importance, trainer.batchnorm_statistics_frozen
+    importance, frozen = EWC.importance, epoch.batchnorm_statistics_frozen
 
     def recording(self, rows):
         fisher = importance(self, rows)
@@ -42,7 +42,7 @@ def run_case(drop_last, statistics_move: bool) -> tuple[float, str]:
 
     EWC.importance = recording
     if statistics_move:  # the loop before train.drop_last existed
-        trainer.batchnorm_statistics_frozen = lambda network, frozen=True: contextlib.nullcontext()
+        epoch.batchnorm_statistics_frozen = lambda network, frozen=True: contextlib.nullcontext()
     try:
         with tempfile.TemporaryDirectory() as out:
             results = retain.run("demo", out=Path(out) / "run", train={**TRAIN, "drop_last": drop_last}, **OVERRIDES)
@@ -50,7 +50,7 @@ def run_case(drop_last, statistics_move: bool) -> tuple[float, str]:
     except TrainingDiverged:
         outcome = f"diverged after {len(largest)} Fisher computations"
     finally:
-        EWC.importance, trainer.batchnorm_statistics_frozen = importance, frozen
+        EWC.importance, epoch.batchnorm_statistics_frozen = importance, frozen
     return max(largest), outcome
 
 

@@ -8,18 +8,38 @@ paragraph:
 The command (a `retain run`, relative to the repository root) is run into a temporary --out with
 -q; each `path=value` is read from its results.json (dotted keys; a list takes an index,
 `stage_accuracy.-1`) and must equal the value at the number of decimals written. The value
-must also appear in the paragraph after the comment, so prose and check cannot part.
-`--list` only parses and checks that the values appear in the text (seconds; a fast test runs it).
-The commands set `train.threads=1`: results are bit-exact on one machine for a given thread count,
-and can differ in the last digits with another count or another CPU (docs/experiments.md).
+must also appear in the paragraph after the comment (a table counts as one paragraph), so prose
+and check cannot part.
+
+Seeds: a `{1,2,3}` in the command runs it once per value (`--seed {1,2,3}`; several groups go in
+step: `--seed {1,2} --set scenario.order_seed={1,2}` is two runs). A check then
+quotes either every run's value in turn (`metrics.last_accuracy=93.54,91.02,94.55`, each quoted
+in the text) or their mean and sample standard deviation (`metrics.last_accuracy=93.04±1.68`,
+quoted as `93.04 ± 1.68`), or both (the path written twice).
+
+Other commands (`retain budget ...`, `python -m benchmarks.short_batch`) are checked on what they
+print: `stdout=7431,23.54` asks that each value appear in the command's output as a number of its
+own (and in the paragraph); a benchmark's figures that are results, not timings, only.
+
+Only results are checked, never timings: seconds and images per second depend on the machine and
+its load, so the docs give them with the benchmark that measures them (README "Performance") and
+no comment here. The commands set `train.threads=1`: results are bit-exact on one machine for a
+given thread count, and can differ in the last digits with another count or another CPU
+(docs/experiments.md).
+
+`--list` only parses and checks that the values appear in the text (seconds; the default test
+suite runs it); the full check runs every command (tens of minutes on 2 cores: `make docs-check`
+and the slow test). `python docs/check_numbers.py docs/methods/bic.md` checks one page.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMENT = re.compile(r"<!-- numbers: (?P<command>.+?) => (?P<checks>.+?) -->")
+STDOUT = "stdout"  # the check of a command's printed output
+SEEDS = re.compile(r"\{([^{}]+)\}")  # `{1,2,3}`: one run per value
 
 
 @dataclass
@@ -37,14 +59,29 @@ class Claim:
     file: Path
     line: int
     command: str
-    checks: dict[str, str]
+    checks: list[tuple[str, str]]  # (path, quoted value); a path may be checked twice (values and mean ± std)
     paragraph: str
+
+    def commands(self) -> list[str]:
+        """The command once per value of its `{...}` groups (in step: the i-th run takes every group's
+        i-th value); the command itself when it has none."""
+        groups = [[value.strip() for value in match[1].split(",")] for match in SEEDS.finditer(self.command)]
+        if not groups:
+            return [self.command]
+        if len({len(values) for values in groups}) != 1:
+            raise ValueError(f"{self.command!r}: every {{...}} group must hold as many values")
+        return [SEEDS.sub(lambda _, row=iter(row): next(row), self.command) for row in zip(*groups)]
+
+
+def documented_pages() -> list[Path]:
+    """README.md, docs/*.md and docs/methods/*.md."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "methods").glob("*.md"))]
 
 
 def claims(files: list[Path] | None = None) -> list[Claim]:
-    """Every `<!-- numbers: ... -->` comment of README.md and docs/*.md."""
+    """Every `<!-- numbers: ... -->` comment of the given pages (default: documented_pages())."""
     found = []
-    for path in files or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in files or documented_pages():
         lines = path.read_text().splitlines()
         for index, line in enumerate(lines):
             match = COMMENT.search(line)
@@ -55,7 +92,7 @@ def claims(files: list[Path] | None = None) -> list[Claim]:
                 if not following.strip() and paragraph:
                     break
                 paragraph.append(following)
-            checks = dict(pair.split("=", 1) for pair in match["checks"].split())
+            checks = [tuple(pair.split("=", 1)) for pair in match["checks"].split()]
             found.append(Claim(path, index + 1, match["command"], checks, "\n".join(paragraph)))
     return found
 
@@ -67,40 +104,110 @@ def _lookup(results: dict, path: str) -> float:
     return float(value)
 
 
+def _quoted_forms(value: str) -> list[str]:
+    """How the text quotes a check's value: `93.04±1.68` as `93.04 ± 1.68`, `1,2` as `1` and `2`."""
+    if "±" in value:
+        mean, std = value.split("±")
+        return [f"{mean} ± {std}"]
+    return value.split(",")
+
+
 def check_text(claim: Claim) -> list[str]:
-    """Problems of a claim that need no run: a value the paragraph does not quote."""
+    """Problems of a claim that need no run: a value the paragraph does not quote, or a check whose
+    form does not fit the number of runs."""
     where = f"{claim.file.relative_to(ROOT)}:{claim.line}"
-    return [f"{where}: {key}={value} is not quoted in the paragraph after the comment"
-            for key, value in claim.checks.items() if value not in claim.paragraph]
+    text = " ".join(claim.paragraph.split())
+    problems = [f"{where}: {key}={value} is not quoted in the paragraph after the comment"
+                for key, value in claim.checks if not all(form in text for form in _quoted_forms(value))]
+    try:
+        runs = len(claim.commands())
+    except ValueError as error:
+        return [*problems, f"{where}: {error}"]
+    for key, value in claim.checks:
+        if key == STDOUT:
+            continue
+        if "±" in value and runs < 2:
+            problems.append(f"{where}: {key}={value} is a mean ± std, which needs a `{{...}}` of two or more runs")
+        elif "±" not in value and len(value.split(",")) != runs:
+            problems.append(f"{where}: {key}={value} quotes {len(value.split(','))} value(s) for {runs} run(s)")
+    return problems
 
 
-def check_run(claim: Claim) -> list[str]:
-    """Run the claim's command and compare its results with the quoted values."""
-    where = f"{claim.file.relative_to(ROOT)}:{claim.line}"
-    words = shlex.split(claim.command)
+def compare(where: str, command: str, key: str, quoted: str, values: list[float]) -> str | None:
+    """A problem when `values` (one per run) do not give the quoted figure at its decimals, else None."""
+    if "±" in quoted:
+        figures = [statistics.mean(values), statistics.stdev(values)]
+        written = quoted.split("±")
+    else:
+        figures, written = values, quoted.split(",")
+    decimals = [len(w.split(".")[1]) if "." in w else 0 for w in written]
+    got = [f"{round(f, d):.{d}f}" for f, d in zip(figures, decimals)]
+    joined = ("±" if "±" in quoted else ",").join(got)
+    return None if got == [w.strip() for w in written] else f"{where}: `{command}` gives {key} = {joined}, the docs say {quoted}"
+
+
+def run_results(command: str) -> dict:
+    """results.json of `command` (a `retain run ...`) run into a temporary directory; RuntimeError when it fails."""
+    words = shlex.split(command)
     if words[:2] != ["retain", "run"]:
-        return [f"{where}: only `retain run ...` commands can be checked, got {claim.command!r}"]
+        raise RuntimeError(f"only `retain run ...` commands can be checked, got {command!r}")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "run"
         proc = subprocess.run([sys.executable, "-m", "retain", *words[1:], "--out", str(out), "-q"], cwd=ROOT,
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            return [f"{where}: `{claim.command}` failed: {proc.stderr.strip()[-500:]}"]
-        results = json.loads((out / "results.json").read_text())
-    problems = []
-    for key, quoted in claim.checks.items():
-        decimals = len(quoted.split(".")[1]) if "." in quoted else 0
-        got = round(_lookup(results, key), decimals)
-        if f"{got:.{decimals}f}" != quoted:
-            problems.append(f"{where}: `{claim.command}` gives {key} = {got:.{decimals}f}, the docs say {quoted}")
-    return problems
+            raise RuntimeError(f"`{command}` failed: {proc.stderr.strip()[-500:]}")
+        return json.loads((out / "results.json").read_text())
+
+
+def printed(command: str) -> str:
+    """What `command` prints: a `retain ...` other than `retain run`, or a `python -m benchmarks...`
+    (run with this interpreter); RuntimeError when it fails."""
+    words = shlex.split(command)
+    if words[0] == "retain" and words[1:2] != ["run"]:
+        argv = [sys.executable, "-m", "retain", *words[1:]]
+    elif words[:2] == ["python", "-m"] and words[2:3] and words[2].startswith("benchmarks"):
+        argv = [sys.executable, *words[1:]]
+    else:
+        raise RuntimeError(f"a stdout check takes `retain ...` (not `retain run`) or `python -m benchmarks...`, got {command!r}")
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{command}` failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def missing_from_output(where: str, command: str, quoted: str, output: str) -> list[str]:
+    """The quoted values that `output` does not print as numbers of their own."""
+    return [f"{where}: `{command}` does not print {value}" for value in quoted.split(",")
+            if not re.search(rf"(?<![\d.]){re.escape(value)}(?![\d]|\.\d)", output)]
+
+
+def check_run(claim: Claim) -> list[str]:
+    """Run the claim's command(s) and compare their results with the quoted values."""
+    where = f"{claim.file.relative_to(ROOT)}:{claim.line}"
+    if any(key == STDOUT for key, _ in claim.checks):
+        if len(claim.checks) > 1:
+            return [f"{where}: a stdout check stands alone (its command writes no results.json)"]
+        try:
+            output = "".join(printed(command) for command in claim.commands())
+        except RuntimeError as error:
+            return [f"{where}: {error}"]
+        return missing_from_output(where, claim.command, claim.checks[0][1], output)
+    try:
+        results = [run_results(command) for command in claim.commands()]
+    except RuntimeError as error:
+        return [f"{where}: {error}"]
+    problems = [compare(where, claim.command, key, quoted, [_lookup(r, key) for r in results])
+                for key, quoted in claim.checks]
+    return [p for p in problems if p]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="parse and check the text only; run nothing")
+    parser.add_argument("pages", nargs="*", type=Path, help="Markdown pages to check (default: README.md and docs/)")
     args = parser.parse_args(argv)
-    found = claims()
+    found = claims([page.resolve() for page in args.pages] or None)
     problems = [p for claim in found for p in check_text(claim)]
     if not args.list:
         for claim in found:

@@ -1,19 +1,31 @@
 """What `retain list` shows: every registered name of a kind with its full description, and a
-method's parameters (type, default, help) read from its `Params` model."""
+method's parameters (type, default, help) read from its `Params` model.
+
+The built-in methods, policies, backbones and datasets are listed from builtin_catalog.json
+without importing their registries (which import torch: seconds). That file is written from the
+registries themselves (`python -m retain.experiment.catalog`), and tests/experiment/test_catalog.py
+fails when the two differ. Once a registry is loaded (a plugin registered into it, or a run in
+this process), the registry is listed instead, plugins included.
+"""
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from retain.config.strict import _describe
 from retain.errors import ConfigError, unknown_name
 
 KINDS = ("presets", "methods", "policies", "backbones", "datasets", "grids")
+# The package whose import registers each kind's built-in entries.
+REGISTERING = {"methods": "retain.methods", "policies": "retain.memory.policies",
+               "backbones": "retain.models", "datasets": "retain.data"}
+BUILTIN_FILE = Path(__file__).with_name("builtin_catalog.json")
 
 
 def _doc(obj: Any) -> str:
@@ -28,28 +40,57 @@ def entries(kind: str) -> list[tuple[str, str]]:
         from retain.experiment.presets import preset_description, preset_names
 
         return [(name, preset_description(name)) for name in preset_names()]
+    if kind == "grids":
+        from retain.experiment.presets import grid_description, grid_names
+
+        return [(name, grid_description(name)) for name in grid_names()]
+    if kind not in REGISTERING:
+        raise unknown_name("kind", kind, KINDS, field="retain list KIND")
+    if REGISTERING[kind] in sys.modules:  # loaded: plugins may have added names
+        return [(name, text) for name, _, text in registered(kind)]
+    return list(_builtin_catalog()[kind].items())
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_catalog() -> dict[str, dict[str, str]]:
+    return json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))
+
+
+def registered(kind: str) -> list[tuple[str, Any, str]]:
+    """(name, registered object, description) of every entry of a registry kind, read from the
+    registry (importing its package, and torch)."""
     if kind == "methods":
         from retain.methods import get_method_class, method_names
 
-        return [(name, _doc(get_method_class(name))) for name in method_names()]
+        return [(name, get_method_class(name), _doc(get_method_class(name))) for name in method_names()]
     if kind == "policies":
         from retain.memory.policies import policy_class, policy_names
 
-        return [(name, _doc(policy_class(name))) for name in policy_names()]
+        return [(name, policy_class(name), _doc(policy_class(name))) for name in policy_names()]
     if kind == "backbones":
         from retain.models import backbone_builder, backbone_names, is_split_backbone
 
-        return [(name, _doc(backbone_builder(name)) + (" (splittable: MEMO/DER)" if is_split_backbone(name) else ""))
+        return [(name, backbone_builder(name),
+                 _doc(backbone_builder(name)) + (" (splittable: MEMO/DER)" if is_split_backbone(name) else ""))
                 for name in backbone_names()]
     if kind == "datasets":
         from retain.data import dataset_entry, dataset_names
 
-        return [(name, _doc(dataset_entry(name).loader)) for name in dataset_names()]
-    if kind == "grids":
-        from retain.experiment.sweep import grid_description, grid_names
+        return [(name, dataset_entry(name).loader, _doc(dataset_entry(name).loader)) for name in dataset_names()]
+    raise unknown_name("kind", kind, tuple(REGISTERING), field="catalog kind")
 
-        return [(name, grid_description(name)) for name in grid_names()]
-    raise unknown_name("kind", kind, KINDS, field="retain list KIND")
+
+def builtin_catalog() -> dict[str, dict[str, str]]:
+    """What builtin_catalog.json must hold, kind -> {name: description} in listing order: the
+    registries' entries defined in retain itself (a plugin's are left out, so this can run in a
+    process where plugins registered too)."""
+    return {kind: {name: text for name, obj, text in registered(kind) if getattr(obj, "__module__", "").startswith("retain.")}
+            for kind in REGISTERING}
+
+
+def builtin_catalog_text() -> str:
+    """builtin_catalog.json's expected text."""
+    return json.dumps(builtin_catalog(), indent=1, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True)
@@ -77,6 +118,9 @@ def _constraints(field: Any) -> str:
 def method_parameters(name: str) -> list[Parameter]:
     """Every parameter of method `name`: its type, default and help (the field's description, else
     the sentences of the Params/method docstrings that name it, plus its bounds)."""
+    from pydantic import BaseModel
+
+    from retain.config.strict import _describe
     from retain.methods import get_method_class
 
     method_cls = get_method_class(name)
@@ -132,4 +176,10 @@ def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-__all__ = ["KINDS", "Parameter", "check_kind", "check_method_detail", "entries", "method_parameters", "preset_source_rows"]
+__all__ = ["KINDS", "Parameter", "builtin_catalog", "builtin_catalog_text", "check_kind", "check_method_detail", "entries",
+           "method_parameters", "preset_source_rows", "registered"]
+
+
+if __name__ == "__main__":  # python -m retain.experiment.catalog: rewrite builtin_catalog.json
+    BUILTIN_FILE.write_text(builtin_catalog_text(), encoding="utf-8")
+    print(f"wrote {BUILTIN_FILE}")

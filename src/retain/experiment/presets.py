@@ -1,8 +1,10 @@
-"""Named, versioned protocol presets: YAML files shipped in retain/scenarios/presets/."""
+"""Named, versioned protocol presets (YAML files shipped in retain/scenarios/presets/) and the shipped
+grids (retain/scenarios/grids/): read without importing torch, so `retain list` starts fast."""
 
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,7 +27,8 @@ def preset_version(name: str) -> int:
 
 
 def _preset_dir():
-    return resources.files("retain.scenarios") / "presets"
+    # Anchored on `retain` (whose import is light), not `retain.scenarios` (whose import loads torch).
+    return resources.files("retain") / "scenarios" / "presets"
 
 
 def preset_names() -> list[str]:
@@ -122,3 +125,25 @@ def apply_method_values(tree: dict[str, Any]) -> dict[str, Any]:
                 node = node.setdefault(part, {})
             node[path[-1]] = value
     return tree
+
+
+GRIDS_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "grids"
+
+
+def grid_names() -> list[str]:
+    """Names of the grids shipped with retain."""
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
+
+
+def grid_description(name: str) -> str:
+    """A shipped grid's description: the sentences of its file's leading comment up to the
+    first line that says how to run it."""
+    lines = []
+    for line in (GRIDS_DIR / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").strip()
+        if text.lower().startswith("run:"):
+            break
+        lines.append(text)
+    return " ".join(lines)

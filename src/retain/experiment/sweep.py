@@ -51,7 +51,7 @@ from retain.errors import ConfigError, RetainError
 from retain.experiment.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
                                       validate_config, validation_message)
 from retain.experiment.plugins import anchor_imports
-from retain.experiment.presets import apply_method_values
+from retain.experiment.presets import GRIDS_DIR, apply_method_values, grid_description, grid_names  # noqa: F401  (the shipped grids)
 from retain.experiment.results import atomic_write_text, write_json
 from retain.experiment.rundir import RunDirLock
 from retain.experiment.tracking import check_backends
@@ -106,28 +106,6 @@ def load_grid(path: str | Path) -> GridFile:
         if not values:
             raise ConfigError(f"Grid axis `axes.{key}` in {str(path)!r} is an empty list; give at least one value.")
     return grid
-
-
-GRIDS_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "grids"
-
-
-def grid_names() -> list[str]:
-    """Names of the grids shipped with retain."""
-    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
-
-
-def grid_description(name: str) -> str:
-    """A shipped grid's description: the sentences of its file's leading comment up to the
-    first line that says how to run it."""
-    lines = []
-    for line in (GRIDS_DIR / f"{name}.yaml").read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        text = line.lstrip("#").strip()
-        if text.lower().startswith("run:"):
-            break
-        lines.append(text)
-    return " ".join(lines)
 
 
 def resolve_grid(grid: str | Path) -> Path:
