@@ -10,8 +10,8 @@ them; docs/methods/rainbow.md quotes the results). Not part of the library.
 * `*-percall`: RM's distillation targets are taken from the network at the start of every `train`
   call, and an online task makes two calls (stream pass, memory epochs).
 * `RMPrototypeMemory` (`*-memory`): RM's `prototype` memory (`Finetune.mean_feature_sampling`).
-* `bic-rm-deepening`, `bic-rm-as-rm`: RM's BiC network, which deepens by one 2048-wide block per
-  task (`Finetune.before_task` with the prototype memory), and its teacher taken after every call.
+* `bic-rm-deepening`: RM's BiC network, which deepens by one 2048-wide block per task
+  (`Finetune.before_task` with the prototype memory).
 """
 
 from __future__ import annotations
@@ -197,14 +197,3 @@ class BiCDeepening(BiC):
     def build_network(self) -> nn.Module:
         backbone = self.ctx.build_backbone()
         return IncrementalNet(backbone, head=DeepeningHead(backbone.out_dim, self.ctx.config.model.head_init))
-
-
-@register_method("bic-rm-as-rm")
-class BiCAsRM(RMPrototypeMemory, BiCDeepening):
-    """BiC rm-code on RM's deepening network, with RM's prototype memory and a teacher taken at the
-    end of every train call (RM's `self.prev_model = deepcopy(self.model)` after each call)."""
-
-    def before_phase(self, task, phase) -> None:
-        super().before_phase(task, phase)
-        if task.index > 0:
-            self.teacher = frozen_copy(self.network)
