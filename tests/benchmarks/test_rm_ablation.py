@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from benchmarks.synthetic import Workload, build_run, synthetic_dataset
@@ -14,18 +15,24 @@ from benchmarks.synthetic import Workload, build_run, synthetic_dataset
 PLUGIN = Path(__file__).resolve().parents[2] / "benchmarks" / "rm_ablation" / "rm_ablation.py"
 
 
-def _plugin() -> None:
-    """Import the plugin file once per process (registering twice under one name is an error)."""
-    if "rm_ablation_plugin" in sys.modules:
-        return
+@pytest.fixture(autouse=True)
+def plugin(monkeypatch):
+    """The plugin registered for one test only: other tests list the registries (e.g. the methods
+    that have an rm-code variant) and must not see these ablation methods."""
+    from retain.methods import base
+    from retain.models import registry
+
+    for table in (base._METHODS, registry._BACKBONES):
+        monkeypatch.setattr(table, "_entries", dict(table._entries))
+        monkeypatch.setattr(table, "_definitions", dict(table._definitions))
     spec = importlib.util.spec_from_file_location("rm_ablation_plugin", PLUGIN)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["rm_ablation_plugin"] = module
+    monkeypatch.setitem(sys.modules, "rm_ablation_plugin", module)
     spec.loader.exec_module(module)
+    return module
 
 
 def _run(method: str):
-    _plugin()
     workload = Workload("rm-proto", "MLP + prototype", "mlp-rm-prototype", (1, 8, 8), {"hidden": [16, 16], "feature_size": 32})
     data = synthetic_dataset((1, 8, 8), 4, 10, 4)
     return build_run(workload, data, method=method, increment=2, batch_size=8, budget="8 images",
