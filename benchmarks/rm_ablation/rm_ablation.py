@@ -25,7 +25,7 @@ from retain import register_backbone, register_method
 from retain.methods.distillation import frozen_copy
 from retain.methods.bic import BiC
 from retain.methods.icarl import ICaRL
-from retain.models import IncrementalLinear, IncrementalNet
+from retain.models import IncrementalLinear, IncrementalNet, WrappedLinear
 from retain.models.mlp import MLP
 
 FEATURE_SIZE = 2048  # RM's --feature_size default (main.py / configuration/config.py)
@@ -55,30 +55,13 @@ def mlp_rm_prototype(in_channels: int, image_size: int, *, hidden: Sequence[int]
                              bool(bias), float(bn_eps))
 
 
-class PrototypeHead(nn.Module):
+class PrototypeHead(WrappedLinear):
     """RM's ICaRLNet after the feature extractor: BatchNorm1d(momentum 0.01) + ReLU + bias-free Linear."""
-
-    is_head = True
 
     def __init__(self, in_features: int, init: str) -> None:
         super().__init__()
         self.norm = nn.BatchNorm1d(in_features, momentum=0.01)
         self.linear = IncrementalLinear(in_features, 0, init=init, bias=False)
-
-    @property
-    def in_features(self) -> int:
-        return self.linear.in_features
-
-    @property
-    def num_classes(self) -> int:
-        return self.linear.num_classes
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.linear.weight
-
-    def grow(self, n_new: int) -> None:
-        self.linear.grow(n_new)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(torch.relu(self.norm(x)))
@@ -151,33 +134,16 @@ class BiCRMMemory(RMPrototypeMemory, BiC):
     """BiC rm-code with RM's prototype memory (RM's BiC uses it too: `mem_manage` default → prototype)."""
 
 
-class DeepeningHead(nn.Module):
+class DeepeningHead(WrappedLinear):
     """RM's BiC network after the 2048-wide features (`Finetune.before_task` with the prototype
     memory): BatchNorm1d(momentum 0.01) + ReLU + a biased classifier; at every later task
     (`reset`) the classifier is dropped and a fresh `Linear(2048 -> 2048)` + BatchNorm + ReLU block
     takes its place before a fresh classifier, so the network deepens by one block per task."""
 
-    is_head = True
-
     def __init__(self, in_features: int, init: str) -> None:
         super().__init__()
         self.stack = nn.Sequential(nn.BatchNorm1d(in_features, momentum=0.01), nn.ReLU())
         self.linear = IncrementalLinear(in_features, 0, init=init, bias=True)
-
-    @property
-    def in_features(self) -> int:
-        return self.linear.in_features
-
-    @property
-    def num_classes(self) -> int:
-        return self.linear.num_classes
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.linear.weight
-
-    def grow(self, n_new: int) -> None:
-        self.linear.grow(n_new)
 
     def reset(self, num_classes: int) -> None:
         width, like = self.in_features, self.linear.weight

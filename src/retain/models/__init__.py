@@ -2,7 +2,7 @@
 
 from retain.models import builtin  # noqa: F401  (registers the built-in backbones)
 from retain.models.accounting import count_parameters, parameter_bytes
-from retain.models.heads import IncrementalLinear, NormalizedLinear
+from retain.models.heads import IncrementalLinear, NormalizedLinear, WrappedLinear
 from retain.models.network import IncrementalNet
 from retain.models.registry import (
     backbone_builder,
@@ -27,6 +27,7 @@ __all__ = [
     "IncrementalLinear",
     "IncrementalNet",
     "NormalizedLinear",
+    "WrappedLinear",
     "SplitBackbone",
     "backbone_builder",
     "backbone_names",

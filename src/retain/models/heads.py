@@ -105,21 +105,13 @@ class IncrementalLinear(nn.Module):
         return f"in_features={self.in_features}, num_classes={self.num_classes}, bias={self.bias is not None}"
 
 
-class NormalizedLinear(nn.Module):
-    """Rainbow Memory's GDumb/joint classifier (`models/layers.py` FinalBlock with BatchNorm on):
-    a bias-free IncrementalLinear followed by a BatchNorm1d over the logits (`model.head_norm:
-    batchnorm`). Both grow together: old rows, BatchNorm affine parameters and running statistics
-    stay bit-identical, new classes get fresh rows and an identity BatchNorm (γ = 1, β = 0, mean 0,
-    variance 1)."""
+class WrappedLinear(nn.Module):
+    """A head whose classifier is an IncrementalLinear (`self.linear`, set by the subclass) with
+    layers around it: its size, rows and growth are the classifier's (override `grow` to grow the
+    layers too). The base of NormalizedLinear and of users' heads of that kind."""
 
     is_head = True
-
-    def __init__(self, in_features: int, num_classes: int = 0, init: str = "pycil_linear", eps: float = 1e-5) -> None:
-        super().__init__()
-        self.linear = IncrementalLinear(in_features, 0, init=init, bias=False)
-        self.eps = eps
-        self.norm = nn.BatchNorm1d(0, eps=eps)
-        self.reset(num_classes)
+    linear: IncrementalLinear
 
     @property
     def in_features(self) -> int:
@@ -133,6 +125,25 @@ class NormalizedLinear(nn.Module):
     def weight(self) -> torch.Tensor:
         return self.linear.weight
 
+    def grow(self, n_new: int) -> None:
+        """Append `n_new` classifier rows, keeping the old ones."""
+        self.linear.grow(n_new)
+
+
+class NormalizedLinear(WrappedLinear):
+    """Rainbow Memory's GDumb/joint classifier (`models/layers.py` FinalBlock with BatchNorm on):
+    a bias-free IncrementalLinear followed by a BatchNorm1d over the logits (`model.head_norm:
+    batchnorm`). Both grow together: old rows, BatchNorm affine parameters and running statistics
+    stay bit-identical, new classes get fresh rows and an identity BatchNorm (γ = 1, β = 0, mean 0,
+    variance 1)."""
+
+    def __init__(self, in_features: int, num_classes: int = 0, init: str = "pycil_linear", eps: float = 1e-5) -> None:
+        super().__init__()
+        self.linear = IncrementalLinear(in_features, 0, init=init, bias=False)
+        self.eps = eps
+        self.norm = nn.BatchNorm1d(0, eps=eps)
+        self.reset(num_classes)
+
     def reset(self, num_classes: int) -> None:
         """Fresh rows and a fresh BatchNorm over `num_classes` logits."""
         self.linear.reset(num_classes)
@@ -140,7 +151,7 @@ class NormalizedLinear(nn.Module):
 
     def grow(self, n_new: int) -> None:
         """Append `n_new` rows and as many identity BatchNorm channels, keeping the old ones."""
-        self.linear.grow(n_new)
+        super().grow(n_new)
         old = self.norm
         norm = self._batchnorm(old.num_features + n_new)
         with torch.no_grad():
