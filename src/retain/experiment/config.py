@@ -136,12 +136,12 @@ def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], 
                                where: str = "") -> None:
     """Refuse the settings the user chose (their value differs from the preset's or the default) that
     the resolved run would not read; the ones whose rule only warns become notes on the config."""
-    from retain.config.activity import inactive_settings, value_at
+    from retain.config.activity import inactive_settings, unreachable_settings, value_at
 
     dumped = config_to_dict(config)
     baseline = _preset_baseline(config, preset_tree)
     chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
-    found = inactive_settings(config, chosen)
+    found = inactive_settings(config, chosen) + unreachable_settings(config, chosen)
     errors = [item.text() for item in found if item.severity == "error"]
     if errors:
         raise ConfigError(f"{where}Settings that would take no effect: " + "; ".join(errors) + ". Nothing was run or written.")
