@@ -497,7 +497,9 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
             cell.journal = str(journal.path.resolve())
             todo.append(cell)
             journal.write(cell.name, "queued", mode="resumed" if state == "partial" else "new")
-    log(f"sweep {sweep_dir}: {all_cells} cells, {len(repeats)} repeats, {len(skipped)} complete, {len(todo)} to run ({executor})")
+    resumed = sum(cell_state(Path(cell.dir)) == "partial" for cell in todo)
+    log(f"sweep {sweep_dir}: {all_cells} cells, {len(repeats)} repeats, {len(skipped)} complete, {len(todo)} to run"
+        f"{f' ({resumed} resumed from their checkpoints)' if resumed else ''} ({executor})")
     payloads = [asdict(cell) for cell in todo]
     cpus = grid.resources.cpus
     if executor == "ray":
