@@ -150,7 +150,10 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     plan, ctx = setup.plan, setup.ctx
     if dry_run:
         if writer:
-            reporter.out.print(plan.describe(setup.dataset.class_names), markup=False, highlight=False)
+            # setup.dataset is remapped (its names in plan order); describe takes names by original id
+            by_original = dict(zip(plan.class_order, setup.dataset.class_names))
+            names = [by_original.get(c, str(c)) for c in range(max(plan.class_order) + 1)]
+            reporter.out.print(plan.describe(names), markup=False, highlight=False)
             for note in config._notes:  # settings without effect that are said, not refused (shown with -q too)
                 reporter.warn(note)
         return {"plan": plan.to_dict(), "dry_run": True}
