@@ -47,11 +47,27 @@ _CUTMIX = _rule(lambda c: c.augment.cutmix, "augment.cutmix = true", lambda c: c
 # torchrun sets the world size without distributed.nproc: these are said, not refused.
 _SEVERAL = _rule(lambda c: c.distributed.nproc > 1, "distributed.nproc > 1 (or torchrun)", lambda c: c.distributed.nproc, "warn")
 
+def _later_tasks(first: str) -> Active:
+    """A field read by the tasks after the first only, when its `first_` twin is set: not read with one task."""
+    return _rule(lambda c: c.scenario.num_tasks != 1 or getattr(c.train, first) is None,
+                 f"more than one task (scenario.num_tasks), or train.{first} unset (it takes the only task)",
+                 lambda c: c.scenario.num_tasks)
+
+
+def _both(a: Active, b: Active) -> Active:
+    return Active(lambda c: a.when(c) and b.when(c), lambda c: a.needs(c) if not a.when(c) else b.needs(c), a.severity)
+
+
+_NORMALIZE = _rule(lambda c: c.augment.normalize, "augment.normalize = true", lambda c: c.augment.normalize)
+
 ACTIVITY: dict[str, Active | None] = {
     "preset": None, "imports": None, "seed": None, "device": None, "method": None,
     "data.name": None, "data.dir": None, "data.download": None, "data.path": None, "data.options": None,
     "data.mirror": _rule(lambda c: c.data.download, "data.download = true", lambda c: c.data.download),
-    "scenario.kind": None, "scenario.increment": None, "scenario.num_tasks": None, "scenario.order": None,
+    "scenario.kind": None, "scenario.num_tasks": None, "scenario.order": None,
+    # One task after a base is the base alone: no task of `increment` classes follows it.
+    "scenario.increment": _rule(lambda c: not (c.scenario.num_tasks == 1 and c.scenario.base > 0 and c.scenario.kind == "class-incremental"),
+                                "more than one task when scenario.base > 0 (the only task is the base)", lambda c: c.scenario.num_tasks),
     "scenario.stream": None,
     "scenario.base": _rule(lambda c: c.scenario.kind == "class-incremental", "scenario.kind = class-incremental",
                            lambda c: c.scenario.kind),
@@ -60,16 +76,18 @@ ACTIVITY: dict[str, Active | None] = {
     "model.backbone": None, "model.options": None, "model.head": None, "model.head_init": None, "model.head_norm": None,
     "model.head_norm_eps": _rule(lambda c: c.model.head_norm == "batchnorm", "model.head_norm = batchnorm",
                                  lambda c: c.model.head_norm),
-    "train.epochs": None, "train.first_epochs": None, "train.batch_size": None, "train.lr": None, "train.first_lr": None,
-    "train.momentum": None, "train.weight_decay": None, "train.nesterov": None, "train.schedule": None,
+    "train.epochs": _later_tasks("first_epochs"), "train.first_epochs": None, "train.batch_size": None,
+    "train.lr": _later_tasks("first_lr"), "train.first_lr": None,
+    "train.momentum": None, "train.weight_decay": _later_tasks("first_weight_decay"), "train.nesterov": None,
+    "train.schedule": None,
     "train.first_weight_decay": None, "train.grad_accumulation": None,
     "train.accumulate_reduction": _rule(lambda c: c.train.grad_accumulation > 1, "train.grad_accumulation > 1",
                                         lambda c: c.train.grad_accumulation), "train.drop_last": None,
     "train.reset_optimizer": None, "train.channels_last": None, "train.bf16": None, "train.threads": None,
-    "train.milestones": _MULTISTEP, "train.first_milestones": _MULTISTEP,
+    "train.milestones": _both(_MULTISTEP, _later_tasks("first_milestones")), "train.first_milestones": _MULTISTEP,
     "train.gamma": _rule(lambda c: c.train.schedule in ("multistep", "plateau"), "train.schedule = multistep or plateau",
                          lambda c: c.train.schedule),
-    "train.patience": _PLATEAU, "train.first_patience": _PLATEAU,
+    "train.patience": _both(_PLATEAU, _later_tasks("first_patience")), "train.first_patience": _PLATEAU,
     "memory.budget": _rule(lambda c: c.memory.per_class is None, "memory.per_class unset (it replaces a total budget)",
                            lambda c: c.memory.per_class),
     "memory.per_class": _rule(lambda c: c.memory.budget is None, "memory.budget unset (per_class replaces a total budget)",
@@ -84,7 +102,7 @@ ACTIVITY: dict[str, Active | None] = {
                                lambda c: c.memory.replay),
     "augment.crop_padding": None, "augment.flip": None, "augment.brightness": None, "augment.contrast": None,
     "augment.saturation": None, "augment.cutout": None, "augment.randaugment": None, "augment.autoaugment": None,
-    "augment.mean": None, "augment.std": None,
+    "augment.mean": _NORMALIZE, "augment.std": _NORMALIZE,
     "augment.normalize": None, "augment.cutmix": None, "augment.cutmix_p": _CUTMIX, "augment.cutmix_alpha": _CUTMIX,
     "eval.batch_size": None, "eval.every_epoch": None, "eval.joint_accuracy": None, "eval.task_incremental": None,
     "budget.protocol": None, "budget.reference_method": _FAIR_OR_AUC, "budget.reference_backbone": _FAIR_OR_AUC,
@@ -234,7 +252,14 @@ def _cutmix_never(c: RetainConfig) -> str | None:
     return "augment.cutmix_p = 0 never mixes a batch" if c.augment.cutmix and c.augment.cutmix_p == 0 else None
 
 
+def _multistep_without_milestones(c: RetainConfig) -> str | None:
+    if c.train.schedule == "multistep" and not c.train.milestones and not c.train.first_milestones:
+        return "train.schedule = multistep without train.milestones (or first_milestones) never changes the lr; give milestones, or use constant"
+    return None
+
+
 UNREACHABLE: dict[str, Callable[[RetainConfig], str | None]] = {
+    "train.schedule": _multistep_without_milestones,
     "train.milestones": _milestones, "train.first_milestones": _first_milestones,
     "train.patience": _patience, "train.first_patience": _first_patience,
     "checkpoint.every_epochs": _checkpoint_every, "augment.cutmix": _cutmix_never,

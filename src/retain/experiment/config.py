@@ -56,6 +56,12 @@ def build_config(
     came from is kept on the config (`config_sources`).
     """
     file_tree = read_config_file(config_path) if config_path else {}
+    parsed = _parsed_overrides(overrides or [], seed)
+    if ["preset"] in [path for path, _ in parsed]:  # `--set preset=X` chooses the preset, like --preset X
+        chosen = next(value for path, value in parsed if path == ["preset"])
+        if preset is not None and chosen != preset:
+            raise ConfigError(f"--preset {preset} and --set preset={chosen} name two presets; a run has one: keep one.")
+        preset = chosen
     check_one_preset(file_tree, preset, config_path)
     sources: dict[str, str] = {}
     user: dict[str, Any] = {}
@@ -64,8 +70,7 @@ def build_config(
     tree = merge_preset(file_tree, preset, where=f"preset: in {config_path}")
     if preset:
         sources["preset"] = "--preset"
-    for text in overrides or []:
-        path, value = parse_override(text)
+    for path, value in parsed:
         apply_override(tree, path, value)
         _note_sources(sources, user, _nested(path, value), "--set")
     if seed is not None:
@@ -82,6 +87,23 @@ def build_config(
     check_settings_take_effect(config, user, preset_tree)
     config._sources = config_sources(config, sources, preset_tree)
     return config
+
+
+def _parsed_overrides(overrides: list[str], seed: int | None) -> list[tuple[list[str], Any]]:
+    """The --set overrides parsed; one setting given twice with different values (--set twice, or
+    --set beside --seed, --device or --nproc, which add theirs) is refused: the last would win silently."""
+    parsed, given = [], {}
+    for text in overrides:
+        path, value = parse_override(text)
+        key = ".".join(path)
+        if key in given and given[key] != value:
+            raise ConfigError(f"{key} is given twice, as {given[key]!r} and {value!r} (--set, --device and --nproc each "
+                              f"set theirs); keep one.")
+        given[key] = value
+        parsed.append((path, value))
+    if seed is not None and "seed" in given and given["seed"] != seed:
+        raise ConfigError(f"--seed {seed} and --set seed={given['seed']} disagree; keep one.")
+    return parsed
 
 
 def _preset_blame(message: str, user_tree: dict[str, Any], preset: Any) -> str:
