@@ -135,6 +135,10 @@ def build_workspace(root: Path) -> None:
         for epoch in (target / "checkpoints").glob("epoch-*"):
             epoch.unlink()  # the task checkpoint is the only one left
         damage(target / "checkpoints")
+    no_task = root / "ck-no-task"  # the task checkpoints deleted, the later epoch checkpoints kept
+    shutil.copytree(root / "partial", no_task)
+    for path in (no_task / "checkpoints").glob("task-*"):
+        path.unlink()
     bad_yaml = root / "ck-bad-config-yaml"
     shutil.copytree(root / "partial", bad_yaml)
     (bad_yaml / "config.yaml").write_text("train: {epochs: [1,\n")
