@@ -107,6 +107,8 @@ def _set_cases() -> list[Case]:
         ("cutout-negative", ["augment.cutout=-1"], ["augment.cutout", "-1"]),
         ("negative-seed", ["seed=-1"], ["seed", "-1"]),
         ("huge-seed", ["seed=1180591620717411303424"], ["seed", "1180591620717411303424"]),
+        ("budget-past-64-bits", ["memory.budget=1e400"], ["memory.budget", "64-bit"]),
+        ("budget-images-past-64-bits", ["memory.budget=1e400 images"], ["memory.budget", "64-bit"]),
         ("negative-order-seed", ["scenario.order_seed=-5"], ["scenario.order_seed", "-5"]),
         ("huge-order-seed", ["scenario.order_seed=99999999999"], ["scenario.order_seed", "99999999999"]),
         ("point-zero", ["budget.protocol=auc", "budget.point=0"], ["budget.point", "0"]),
