@@ -46,9 +46,8 @@ def test_every_dataset_kind_refuses_its_corruptions_naming_class_file_and_count(
     folder = tmp_path / "data"
     case.build(folder)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    sets = [f"data.name={case.dataset}", f"data.dir={folder}", "data.download=false", "scenario.increment=2"]
-    if case.dataset == "imagefolder":
-        sets += ["scenario.increment=1"]
+    increment = 1 if case.dataset == "imagefolder" else 2
+    sets = [f"data.name={case.dataset}", f"data.dir={folder}", "data.download=false", f"scenario.increment={increment}"]
     try:
         run(build_config(preset="demo", overrides=sets), out=tmp_path / "run")
     except RetainError as exc:
