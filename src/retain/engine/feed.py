@@ -52,7 +52,7 @@ class StreamFeed:
                 self._submit()
         else:  # not planned: decode now
             local = self._decode(indices, self._boxes(indices))
-        return self._exchange(local, indices.numel()), self.crop
+        return self._exchange(local), self.crop
 
     # ------------------------------------------------------------------ internals
     def _submit(self) -> None:
@@ -70,9 +70,6 @@ class StreamFeed:
         part = None if boxes is None else boxes[start:stop]
         return self.split.images.crops(indices[start:stop], part)
 
-    def _exchange(self, local: torch.Tensor, rows: int) -> torch.Tensor:
-        if self.group is None:
-            return local
-        full = self.group.gather_rows(local)
-        assert full.shape[0] == rows, "every rank decodes its bounds() share of the batch"
-        return full
+    def _exchange(self, local: torch.Tensor) -> torch.Tensor:
+        """Every rank's decoded share, concatenated in rank order: the whole batch."""
+        return local if self.group is None else self.group.gather_rows(local)
