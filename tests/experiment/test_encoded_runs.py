@@ -63,7 +63,6 @@ def test_mrdc_keeps_jpeg_rows_of_encoded_images(folder, tmp_path):
                   out=tmp_path / "mrdc")
     assert results["complete"]
     ledger = results["ledger"][-1]
-    print(ledger)
     assert ledger["total_bytes"] <= budget
     assert ledger["exemplars"] > 8  # compressed rows: more exemplars than raw images would fit
 
