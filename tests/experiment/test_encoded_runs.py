@@ -138,3 +138,19 @@ def test_two_processes_train_on_an_encoded_dataset(folder, tmp_path):
     assert two["complete"] and two["distributed"]["nproc"] == 2
     for boundary in two["distributed"]["task_boundaries"]:
         assert boundary["state_equal"] and len(set(boundary["memory_digests"])) == 1
+
+
+def test_a_streaming_memory_stores_evaluation_views_not_training_crops(folder):
+    from retain.engine.trainer import train_task
+    from retain.experiment.run import build_setup
+
+    setup = build_setup(_config(folder, "replay", "memory.policy=reservoir", "memory.budget=12 images", "train.epochs=1"))
+    task = setup.plan.tasks[0]
+    setup.method.before_task(task)
+    train_task(setup.method, task, setup.ctx)
+    store = setup.method.memory.store
+    rows = store.gather(torch.arange(len(store)))
+    views = setup.ctx.train_images(torch.as_tensor(task.train_indices))
+    assert len(store) == 12
+    for row in rows:  # every stored row is one training image's evaluation view, exactly
+        assert (views == row).flatten(1).all(dim=1).any()

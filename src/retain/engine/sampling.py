@@ -82,7 +82,7 @@ def epoch_batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int
     a "batch" phase), which `drop` leaves out when the epoch has a complete one
     (engine/short_batches.py)."""
     g = ctx.generator
-    device = ctx.dataset.train.labels.device
+    device = ctx.dataset.train.images.device
     stream = phase.stream.to("cpu")
     store = memory_store(method)
     if phase.memory == "concat":
