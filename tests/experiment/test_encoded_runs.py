@@ -154,3 +154,15 @@ def test_a_streaming_memory_stores_evaluation_views_not_training_crops(folder):
     assert len(store) == 12
     for row in rows:  # every stored row is one training image's evaluation view, exactly
         assert (views == row).flatten(1).all(dim=1).any()
+
+
+def test_a_skipped_batch_does_not_shift_the_crops_of_the_next(folder):
+    dataset = load_dataset("imagefolder", data_dir=folder, side=16, storage="encoded", max_side=40)
+    batches = [torch.arange(0, 4), torch.arange(4, 8), torch.arange(8, 12), torch.arange(12, 16)]
+    every, skipping = StreamFeed(dataset.train, _augmenter()), StreamFeed(dataset.train, _augmenter())
+    every.plan(batches)
+    skipping.plan(batches)
+    expected = [every.rows(b)[0] for b in batches]
+    got = [skipping.rows(batches[0])[0], skipping.rows(batches[3])[0]]  # batches 1 and 2 skipped (past the look-ahead)
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[3])
+    assert not torch.equal(expected[3], dataset.train.images.views(batches[3]))  # really cropped

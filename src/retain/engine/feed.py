@@ -37,8 +37,7 @@ class StreamFeed:
             return
         self._queue.clear()
         self._pending = deque(batches)
-        while self._pending and len(self._queue) < self.lookahead:
-            self._submit()
+        self._top_up()
 
     def rows(self, indices: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """(uint8 rows of `indices`, whether RandomResizedCrop was already applied to them)."""
@@ -46,15 +45,23 @@ class StreamFeed:
             return self.split.images.index_select(0, indices), False
         while self._queue and self._queue[0][0] is not indices:
             self._queue.popleft()  # a batch the epoch skipped (too small for BatchNorm)
-        if self._queue:
-            local = self._queue.popleft()[1].result()
+        if not self._queue:  # skipped past the look-ahead: find it among the planned ones
+            while self._pending and self._pending[0] is not indices:
+                self._pending.popleft()
             if self._pending:
                 self._submit()
+        if self._queue:
+            local = self._queue.popleft()[1].result()
         else:  # not planned: decode now
             local = self._decode(indices, self._boxes(indices))
+        self._top_up()
         return self._exchange(local), self.crop
 
     # ------------------------------------------------------------------ internals
+    def _top_up(self) -> None:
+        while self._pending and len(self._queue) < self.lookahead:
+            self._submit()
+
     def _submit(self) -> None:
         indices = self._pending.popleft()
         boxes = self._boxes(indices)  # drawn here, on the calling thread, in batch order
