@@ -135,7 +135,7 @@ def projection(per_core: float, bytes_per_image: float) -> list[dict]:
 
 def run_benchmark(settings: Settings) -> BenchmarkResult:
     """Every figure of the module docstring, on a freshly generated folder (removed afterwards)."""
-    images = settings.images or (40 if settings.tiny else 400 if settings.quick else 2000)
+    images = settings.images or (20 if settings.tiny else 400 if settings.quick else 2000)
     work = Path(tempfile.mkdtemp(prefix="retain-encoded-bench-"))
     previous = os.environ.get("RETAIN_DATA")
     os.environ["RETAIN_DATA"] = str(work / "cache")

@@ -104,3 +104,14 @@ def test_the_augmenter_crops_then_flips_and_resumes_its_draws():
     assert expected.shape == (8, 3, 16, 16) and torch.equal(second.train(images), expected)
     third = Augmenter(config, (0.5,) * 3, (0.25,) * 3, seed=4, side=16)
     assert not torch.equal(third.train(images), first.train(images))
+
+
+def test_a_crop_without_a_square_side_is_refused_before_training():
+    from retain.errors import ConfigError
+
+    augmenter = Augmenter(AugmentConfig(resized_crop=True), (0.5,) * 3, (0.25,) * 3)
+    augmenter.check_shape((3, 12, 12))  # square: crops back to 12×12
+    assert augmenter.train(torch.zeros(2, 3, 12, 12, dtype=torch.uint8)).shape == (2, 3, 12, 12)
+    with pytest.raises(ConfigError, match=r"images are 10×12 and data.image_size is unset"):
+        augmenter.check_shape((3, 10, 12))
+    Augmenter(AugmentConfig(resized_crop=True), (0.5,) * 3, (0.25,) * 3, side=8).check_shape((3, 10, 12))

@@ -100,15 +100,17 @@ class Augmenter:
         c = self.config
         return crop_boxes(heights, widths, self._crop_generator, tuple(c.resized_crop_scale), tuple(c.resized_crop_ratio))
 
-    def _crop_side(self, images: torch.Tensor) -> int:
-        if self.side is not None:
-            return self.side
-        if images.shape[2] != images.shape[3]:
+    def check_shape(self, image_shape: Sequence[int]) -> None:
+        """Refuse, before training, a RandomResizedCrop that has no square side to crop to."""
+        if self.config.resized_crop and self.side is None and image_shape[1] != image_shape[2]:
             raise ConfigError(
                 f"augment.resized_crop = true crops square images of side data.image_size; the images are "
-                f"{images.shape[2]}×{images.shape[3]} and data.image_size is unset. Set data.image_size."
+                f"{image_shape[1]}×{image_shape[2]} and data.image_size is unset. Set data.image_size."
             )
-        return int(images.shape[2])
+
+    def _crop_side(self, images: torch.Tensor) -> int:
+        self.check_shape(images.shape[1:])
+        return self.side if self.side is not None else int(images.shape[2])
 
     def resized_crop(self, images: torch.Tensor) -> torch.Tensor:
         """RandomResizedCrop of every image of a uint8 batch on the device (boxes drawn here)."""

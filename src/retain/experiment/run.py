@@ -96,6 +96,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     dataset = remap_dataset(raw, plan).to(device)
     augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed,
                           side=config.data.image_size)
+    augmenter.check_shape(dataset.image_shape)
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
