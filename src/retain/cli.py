@@ -137,7 +137,7 @@ def _main(
 @app.command()
 def run(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
+    presets: Optional[list[str]] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
     set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a setting: dotted.key=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
@@ -152,6 +152,7 @@ def run(
     """Run one experiment (the built-in `demo` preset when nothing is given), or resume one."""
     _setup_logging(quiet, verbose)
     with _user_errors("write the run directory"):
+        preset = _one_preset(presets)
         from retain.experiment.config import build_config
         from retain.experiment.console import Reporter
         from retain.experiment.launch import launch as run_experiment
@@ -177,7 +178,7 @@ def run(
                 cfg = build_config(resume_dir / "config.yaml", None, overrides, seed, import_)
             resume_run(resume_dir, cfg, reporter=Reporter(quiet=quiet), nproc=nproc)
             return
-        if config is None and preset is None:
+        if config is None and preset is None and not _sets_preset(set_):
             preset = "demo"
         cfg = build_config(config, preset, overrides, seed, import_)
         run_experiment(cfg, out=out_dir, dry_run=dry_run, reporter=Reporter(quiet=quiet))
@@ -205,7 +206,10 @@ def sweep(
                                 imports=list(import_))
     except typer.Exit as stop:
         if stop.exit_code == 130:
-            _err.print(f"interrupted; run `retain sweep {grid}` again to continue.", markup=False)
+            import shlex
+
+            again = shlex.join(["retain", "sweep", str(grid), *(["--out", out] if out else []), *sum((["--import", i] for i in import_), [])])
+            _err.print(f"interrupted; run `{again}` again to continue (complete cells are kept, started ones resume).", markup=False)
         raise
     if not quiet:
         repeats = f", {len(summary.repeats)} not run (a memory-free method repeated across budgets)" if summary.repeats else ""
@@ -269,6 +273,18 @@ def list_things(
         out.print(table if params else f"{name} has no parameters.")
 
 
+def _sets_preset(sets: list[str]) -> bool:
+    """`--set preset=X` chooses the preset itself (no default demo under it)."""
+    return any(text.split("=", 1)[0].strip() == "preset" for text in sets)
+
+
+def _one_preset(presets: list[str] | None) -> str | None:
+    """The one --preset given (a run has one; the option parser would keep the last silently)."""
+    if presets and len(set(presets)) > 1:
+        raise ConfigError(f"--preset is given {len(presets)} times ({', '.join(presets)}); a run has one preset: keep one.")
+    return presets[0] if presets else None
+
+
 def _show_preset(out: Console, name: str) -> None:
     """A preset's description, version and provenance table (`retain list presets NAME`)."""
     from retain.experiment import catalog
@@ -317,16 +333,17 @@ def matrix(
 @app.command()
 def budget(
     config: Optional[Path] = typer.Argument(None, help="YAML config file (optional)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
+    presets: Optional[list[str]] = typer.Option(None, "--preset", "-p", help="Named protocol preset (see `retain list`)."),
     set_: list[str] = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a setting: dotted.key=value (repeatable)."),
     import_: list[str] = typer.Option([], "--import", "-i", metavar="MODULE|FILE", help=_IMPORT_HELP),
 ) -> None:
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
     with _user_errors("read the configuration"):
+        preset = _one_preset(presets)
         from retain.experiment.config import build_config
         from retain.experiment.spec import resolve_run
 
-        cfg = build_config(config, preset or (None if config else "demo"), list(set_), imports=list(import_))
+        cfg = build_config(config, preset or (None if config or _sets_preset(set_) else "demo"), list(set_), imports=list(import_))
         Console().print(resolve_run(cfg).budget_table(), markup=False, highlight=False, soft_wrap=True)
 
 

@@ -80,3 +80,21 @@ def test_results_say_which_memory_policy_and_replay_mode_the_run_used(tmp_path, 
     results = run(config, out=tmp_path / "run")
     assert results["memory_in_use"] == expected
     assert json.loads((tmp_path / "run" / "results.json").read_text())["memory_in_use"] == expected
+
+
+def test_the_dry_run_lists_the_classes_each_task_trains(capsys):
+    """The plan table names the classes plan.json gives each task (it named the class at the remapped
+    id's position twice over: task 1 of the reversed order was shown as "0, 1" while it trained 9, 8)."""
+    from retain.experiment.config import build_config
+    from retain.experiment.run import run
+
+    for order in ("[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]", "shuffle"):
+        capsys.readouterr()
+        result = run(build_config(preset="demo", overrides=[f"scenario.order={order}", "scenario.num_tasks=2"]), dry_run=True)
+        plan = result["plan"]
+        table = capsys.readouterr().out.splitlines()
+        header = next(i for i, line in enumerate(table) if line.split() == ["task", "#train", "#test", "new", "classes"])
+        rows = [line.split() for line in table[header + 1:header + 3]]
+        for task, row in zip(plan["tasks"], rows):
+            trained = [str(plan["class_order"][c]) for c in task["new_classes"]]
+            assert " ".join(row[3:]).split(", ") == trained, (order, row, trained)

@@ -113,6 +113,7 @@ def build_workspace(root: Path) -> None:
     """Create every file the bad-input table refers to under `root`."""
     run(build_config(preset="demo", overrides=SMALL), out=root / "done")
     _interrupted_run(root / "partial", "evaluation@2")  # task-1 checkpoint + epoch checkpoints of task 2
+    _interrupted_run(root / "started", "start-up")  # config.yaml and plan.json, no checkpoint, no results yet
 
     ckpt = root / "partial" / "checkpoints"
     task_file = next(ckpt.glob("task-*.pt"))
@@ -134,6 +135,10 @@ def build_workspace(root: Path) -> None:
         for epoch in (target / "checkpoints").glob("epoch-*"):
             epoch.unlink()  # the task checkpoint is the only one left
         damage(target / "checkpoints")
+    no_task = root / "ck-no-task"  # the task checkpoints deleted, the later epoch checkpoints kept
+    shutil.copytree(root / "partial", no_task)
+    for path in (no_task / "checkpoints").glob("task-*"):
+        path.unlink()
     bad_yaml = root / "ck-bad-config-yaml"
     shutil.copytree(root / "partial", bad_yaml)
     (bad_yaml / "config.yaml").write_text("train: {epochs: [1,\n")

@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel
 
 from retain.config import RetainConfig
-from retain.config.activity import ACTIVITY, schema_fields
+from retain.config.activity import ACTIVITY, SAID_NOT_REFUSED, UNREACHABLE, schema_fields
 
 GENERATED: Counter[str] = Counter()  # how each generated case ended: clear, unclear, traceback, silent-wrong
 
@@ -118,7 +118,23 @@ def schema_cases() -> list[SchemaCase]:
             depends_on = rule.needs(RetainConfig()).split()[0]  # "train.schedule = multistep (now ...)"
             cases.append(SchemaCase(f"{path}:inactive", tuple(inactive_setting(path)),
                                     (path, depends_on) if rule.severity == "error" else (path, "")))
+    for path in UNREACHABLE:
+        cases.append(SchemaCase(f"{path}:unreachable", tuple(unreachable_setting(path)),
+                                (path, "no effect") if path not in SAID_NOT_REFUSED else (path, "")))
     return cases
+
+
+def unreachable_setting(path: str) -> list[str]:
+    """A value the run reads for `path` that can never change it (activity.UNREACHABLE)."""
+    return {
+        "train.milestones": ["train.schedule=multistep", "train.epochs=3", "train.milestones=[3]"],
+        "train.first_milestones": ["train.schedule=multistep", "train.first_epochs=2", "train.first_milestones=[1, 2]"],
+        "train.patience": ["train.schedule=plateau", "train.epochs=4", "train.patience=2"],
+        "train.first_patience": ["train.schedule=plateau", "train.first_epochs=6", "train.first_patience=4"],
+        "checkpoint.every_epochs": ["train.epochs=3", "checkpoint.every_epochs=3"],
+        "augment.cutmix": ["augment.cutmix=true", "augment.cutmix_p=0"],
+        "train.schedule": ["train.schedule=multistep"],
+    }[path]
 
 
 def inactive_setting(path: str) -> list[str]:
@@ -152,6 +168,12 @@ def inactive_setting(path: str) -> list[str]:
         "model.head_norm_eps": ["model.head_norm_eps=1e-6"],
         "train.accumulate_reduction": ["train.accumulate_reduction=sum"],
         "memory.maer_middle": ["memory.maer_policy=min", "memory.maer_middle=wrap"],
+        "scenario.increment": ["scenario.base=4", "scenario.num_tasks=1", "scenario.increment=3"],
+        "train.epochs": ["scenario.num_tasks=1", "train.first_epochs=2", "train.epochs=3"],
+        "train.lr": ["scenario.num_tasks=1", "train.first_lr=0.2", "train.lr=0.3"],
+        "train.weight_decay": ["scenario.num_tasks=1", "train.first_weight_decay=0.001", "train.weight_decay=0.01"],
+        "augment.mean": ["augment.normalize=false", "augment.mean=[0.5]"],
+        "augment.std": ["augment.normalize=false", "augment.std=[0.5]"],
     }[path]
 
 
@@ -331,6 +353,7 @@ def run_dir_edits(run_dir, complete: bool) -> list[tuple[str, str, Any, tuple[st
             cases.append((f"resume:{name}:digest", name, _edit_digest, (path.name[:-7],)))
         elif path.name == "results.json" and complete:
             for key, value in [("stage_accuracy.0", 250.0), ("accuracy_matrix.0.0", -3.0),
-                               ("metrics.last_accuracy", 1e9), ("metrics.average_incremental_accuracy", "high")]:
+                               ("metrics.last_accuracy", 1e9), ("metrics.average_incremental_accuracy", "high"),
+                               ("accuracy_matrix.1.0", float("nan")), ("stage_accuracy.1", 1.0)]:
                 cases.append((f"report:{name}:{key}", name, _results_value(key, value), ("results.json", key.split(".")[0])))
     return cases

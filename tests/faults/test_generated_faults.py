@@ -65,11 +65,11 @@ def test_every_dataset_kind_refuses_its_corruptions_naming_class_file_and_count(
 
 
 def _run_dir_cases():
-    """The edit classes over the files of an interrupted and of a complete run of the bad-input workspace
-    (generated when the workspace exists; the ids name the file)."""
+    """The edit classes over the files of a run stopped before its first task ended, of one stopped in
+    its second task and of a complete run of the bad-input workspace (the ids name the file)."""
     from fault_workspace import SMALL  # noqa: F401  (the runs the workspace builds)
 
-    return ["partial", "done"]
+    return ["started", "partial", "done"]
 
 
 def _tree(root):
@@ -110,3 +110,23 @@ def test_every_file_of_a_run_directory_edited_by_hand_is_refused_or_detected(whi
         if verdict != "clear":
             failures.append(f"{case_id}: {verdict}: exit {result.exit_code}: {text[-400:]}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("target", ["started", "partial", "done"])
+def test_a_report_written_into_another_runs_directory_is_refused(target, workspace, tmp_path):
+    """`retain report A --out B` with B another run (or a sweep) replaced B's own report.md, runs.csv and plots."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    source, other = tmp_path / "source", tmp_path / "other"
+    shutil.copytree(workspace / "done", source)
+    shutil.copytree(workspace / target, other)
+    before = _tree(other)
+    result = CliRunner().invoke(app, ["report", str(source), "--out", str(other)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "another run's or sweep's directory" in text and "config.yaml" in text, text
+    assert _tree(other) == before
+    assert CliRunner().invoke(app, ["report", str(source), "--out", str(tmp_path / "new")]).exit_code == 0

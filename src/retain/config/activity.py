@@ -50,13 +50,29 @@ _ENCODABLE = _rule(lambda c: c.data.storage != "memory", "data.storage = auto or
 # torchrun sets the world size without distributed.nproc: these are said, not refused.
 _SEVERAL = _rule(lambda c: c.distributed.nproc > 1, "distributed.nproc > 1 (or torchrun)", lambda c: c.distributed.nproc, "warn")
 
+def _later_tasks(first: str) -> Active:
+    """A field read by the tasks after the first only, when its `first_` twin is set: not read with one task."""
+    return _rule(lambda c: c.scenario.num_tasks != 1 or getattr(c.train, first) is None,
+                 f"more than one task (scenario.num_tasks), or train.{first} unset (it takes the only task)",
+                 lambda c: c.scenario.num_tasks)
+
+
+def _both(a: Active, b: Active) -> Active:
+    return Active(lambda c: a.when(c) and b.when(c), lambda c: a.needs(c) if not a.when(c) else b.needs(c), a.severity)
+
+
+_NORMALIZE = _rule(lambda c: c.augment.normalize, "augment.normalize = true", lambda c: c.augment.normalize)
+
 ACTIVITY: dict[str, Active | None] = {
     "preset": None, "imports": None, "seed": None, "device": None, "method": None,
     "data.name": None, "data.dir": None, "data.download": None, "data.path": None, "data.options": None,
     "data.storage": None, "data.image_size": None,
     "data.max_side": _ENCODABLE, "data.workers": _ENCODABLE,
     "data.mirror": _rule(lambda c: c.data.download, "data.download = true", lambda c: c.data.download),
-    "scenario.kind": None, "scenario.increment": None, "scenario.num_tasks": None, "scenario.order": None,
+    "scenario.kind": None, "scenario.num_tasks": None, "scenario.order": None,
+    # One task after a base is the base alone: no task of `increment` classes follows it.
+    "scenario.increment": _rule(lambda c: not (c.scenario.num_tasks == 1 and c.scenario.base > 0 and c.scenario.kind == "class-incremental"),
+                                "more than one task when scenario.base > 0 (the only task is the base)", lambda c: c.scenario.num_tasks),
     "scenario.stream": None,
     "scenario.base": _rule(lambda c: c.scenario.kind == "class-incremental", "scenario.kind = class-incremental",
                            lambda c: c.scenario.kind),
@@ -65,16 +81,18 @@ ACTIVITY: dict[str, Active | None] = {
     "model.backbone": None, "model.options": None, "model.head": None, "model.head_init": None, "model.head_norm": None,
     "model.head_norm_eps": _rule(lambda c: c.model.head_norm == "batchnorm", "model.head_norm = batchnorm",
                                  lambda c: c.model.head_norm),
-    "train.epochs": None, "train.first_epochs": None, "train.batch_size": None, "train.lr": None, "train.first_lr": None,
-    "train.momentum": None, "train.weight_decay": None, "train.nesterov": None, "train.schedule": None,
+    "train.epochs": _later_tasks("first_epochs"), "train.first_epochs": None, "train.batch_size": None,
+    "train.lr": _later_tasks("first_lr"), "train.first_lr": None,
+    "train.momentum": None, "train.weight_decay": _later_tasks("first_weight_decay"), "train.nesterov": None,
+    "train.schedule": None,
     "train.first_weight_decay": None, "train.grad_accumulation": None,
     "train.accumulate_reduction": _rule(lambda c: c.train.grad_accumulation > 1, "train.grad_accumulation > 1",
                                         lambda c: c.train.grad_accumulation), "train.drop_last": None,
     "train.reset_optimizer": None, "train.channels_last": None, "train.bf16": None, "train.threads": None,
-    "train.milestones": _MULTISTEP, "train.first_milestones": _MULTISTEP,
+    "train.milestones": _both(_MULTISTEP, _later_tasks("first_milestones")), "train.first_milestones": _MULTISTEP,
     "train.gamma": _rule(lambda c: c.train.schedule in ("multistep", "plateau"), "train.schedule = multistep or plateau",
                          lambda c: c.train.schedule),
-    "train.patience": _PLATEAU, "train.first_patience": _PLATEAU,
+    "train.patience": _both(_PLATEAU, _later_tasks("first_patience")), "train.first_patience": _PLATEAU,
     "memory.budget": _rule(lambda c: c.memory.per_class is None, "memory.per_class unset (it replaces a total budget)",
                            lambda c: c.memory.per_class),
     "memory.per_class": _rule(lambda c: c.memory.budget is None, "memory.budget unset (per_class replaces a total budget)",
@@ -89,7 +107,7 @@ ACTIVITY: dict[str, Active | None] = {
                                lambda c: c.memory.replay),
     "augment.crop_padding": None, "augment.flip": None, "augment.brightness": None, "augment.contrast": None,
     "augment.saturation": None, "augment.cutout": None, "augment.randaugment": None, "augment.autoaugment": None,
-    "augment.mean": None, "augment.std": None,
+    "augment.mean": _NORMALIZE, "augment.std": _NORMALIZE,
     "augment.resized_crop": None, "augment.resized_crop_scale": _RESIZED_CROP, "augment.resized_crop_ratio": _RESIZED_CROP,
     "augment.eval_resize": _rule(lambda c: c.data.image_size is not None, "data.image_size set", lambda c: c.data.image_size),
     "augment.normalize": None, "augment.cutmix": None, "augment.cutmix_p": _CUTMIX, "augment.cutmix_alpha": _CUTMIX,
@@ -137,14 +155,18 @@ def field_path(dotted: str) -> str | None:
 
 @dataclass(frozen=True)
 class Inactive:
-    """A field set by the user that the run would not read."""
+    """A field set by the user that the run would not read (`needs`), or whose value it reads but
+    that can never change the run (`why`, from the `UNREACHABLE` table)."""
 
     field: str
     value: Any
     needs: str
     severity: str
+    why: str = ""
 
     def text(self) -> str:
+        if self.why:
+            return f"{self.field}={self.value!r} takes no effect in this run: {self.why}"
         return (f"{self.field}={self.value!r} takes no effect in this run: it is read only with {self.needs}; "
                 f"remove it, or change what it depends on")
 
@@ -169,4 +191,103 @@ def inactive_settings(config: RetainConfig, user_fields: set[str]) -> list[Inact
             continue  # unsetting a field (null) never sets anything
         if rule is not None and not rule.when(config):
             found.append(Inactive(path, value, rule.needs(config), rule.severity))
+    return found
+
+
+# Values a field is read with but that can never change the run, in words (None: every value can).
+# A per-epoch scheduler is stepped after every epoch, so a change made after the last one is never
+# felt: MultiStepLR's milestone m lowers the lr of epochs m+1 onward (m < epochs), and
+# ReduceLROnPlateau, which needs patience + 1 epochs without a new best after the first, can lower
+# it before the last epoch only when patience <= epochs - 3 (both checked against torch).
+def _first_epochs(c: RetainConfig) -> int:
+    return c.train.first_epochs if c.train.first_epochs is not None else c.train.epochs
+
+
+def _late_milestones(milestones: list[int], epochs: int, phase: str) -> str | None:
+    late = [m for m in milestones if m >= epochs]
+    if not late:
+        return None
+    return (f"milestone(s) {late} are not below the {epochs} epochs of {phase}; a milestone m lowers the lr of "
+            f"epochs m+1 onward, so each must be below the epoch count")
+
+
+def _milestones(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 at every milestone"
+    if c.train.first_milestones is None:  # they schedule every task
+        return _late_milestones(c.train.milestones, max(c.train.epochs, _first_epochs(c)), "any task")
+    return _late_milestones(c.train.milestones, c.train.epochs, "the tasks after the first (train.epochs)")
+
+
+def _first_milestones(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 at every milestone"
+    return _late_milestones(c.train.first_milestones or [], _first_epochs(c), "the first task")
+
+
+def _long_patience(patience: int, epochs: int, phase: str) -> str | None:
+    if patience <= epochs - 3:
+        return None
+    return (f"with {epochs} epochs in {phase} the plateau schedule can lower the lr before the last epoch only "
+            f"when patience <= epochs - 3 = {epochs - 3} (it waits patience + 1 epochs after the first without a "
+            f"lower training loss)")
+
+
+def _patience(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 on every plateau"
+    if c.train.first_patience is None:
+        return _long_patience(c.train.patience, max(c.train.epochs, _first_epochs(c)), "any task")
+    return _long_patience(c.train.patience, c.train.epochs, "the tasks after the first")
+
+
+def _first_patience(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 on every plateau"
+    return _long_patience(c.train.first_patience or 0, _first_epochs(c), "the first task")
+
+
+def _checkpoint_every(c: RetainConfig) -> str | None:
+    longest = max(c.train.epochs, _first_epochs(c))
+    if c.checkpoint.every_epochs == 0 or c.checkpoint.every_epochs < longest:
+        return None
+    return (f"no task has more than {longest} epochs, so no checkpoint falls inside a task (one is written at every "
+            f"task boundary anyway); use a value below {longest}")
+
+
+def _cutmix_never(c: RetainConfig) -> str | None:
+    return "augment.cutmix_p = 0 never mixes a batch" if c.augment.cutmix and c.augment.cutmix_p == 0 else None
+
+
+def _multistep_without_milestones(c: RetainConfig) -> str | None:
+    if c.train.schedule == "multistep" and not c.train.milestones and not c.train.first_milestones:
+        return "train.schedule = multistep without train.milestones (or first_milestones) never changes the lr; give milestones, or use constant"
+    return None
+
+
+UNREACHABLE: dict[str, Callable[[RetainConfig], str | None]] = {
+    "train.schedule": _multistep_without_milestones,
+    "train.milestones": _milestones, "train.first_milestones": _first_milestones,
+    "train.patience": _patience, "train.first_patience": _first_patience,
+    "checkpoint.every_epochs": _checkpoint_every, "augment.cutmix": _cutmix_never,
+}
+# Said even when chosen: where a mid-task checkpoint falls changes no result, and one value serves a
+# sweep whose cells train for different numbers of epochs.
+SAID_NOT_REFUSED = {"checkpoint.every_epochs"}
+
+
+def unreachable_settings(config: RetainConfig, user_fields: set[str]) -> list[Inactive]:
+    """Fields the run reads whose value can never change it. Refused when the user chose the field;
+    said (severity "warn") when the value is a preset's, or a default the user's other settings made
+    moot (`train.schedule=plateau` with 5 epochs and the default patience 5)."""
+    dumped = config.model_dump(mode="json")
+    found = []
+    for path, why_not in UNREACHABLE.items():
+        rule = ACTIVITY.get(path)
+        if rule is not None and not rule.when(config):
+            continue  # not read at all: inactive_settings speaks for it
+        why = why_not(config)
+        if why:
+            severity = "error" if path in user_fields and path not in SAID_NOT_REFUSED else "warn"
+            found.append(Inactive(path, value_at(dumped, path), "", severity, why))
     return found

@@ -24,7 +24,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"Override {text!r} (--set) has an empty key; expected dotted.key=value.")
     try:
         value = load_yaml_text(raw) if raw.strip() else ""
-    except DuplicateKeyError as exc:
+    except (DuplicateKeyError, AmbiguousNumberError) as exc:
         raise ConfigError(f"Override {text!r} (--set): {exc}.") from None
     except yaml.YAMLError:
         value = raw
@@ -32,11 +32,18 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set tree[path] = value, creating intermediate mappings."""
+    """Set tree[path] = value, creating intermediate mappings; a key below a value that is not a
+    mapping (a list, a number) is refused rather than replacing that value by a mapping."""
     node = tree
-    for part in path[:-1]:
+    for depth, part in enumerate(path[:-1]):
         child = node.get(part)
-        if child is None or not isinstance(child, dict):
+        if child is not None and not isinstance(child, dict):
+            held = ".".join(path[:depth + 1])
+            raise ConfigError(
+                f"The setting {'.'.join(path)}={value!r} goes below {held}, which holds {child!r} ({type(child).__name__}) "
+                f"and has no keys; set the whole value of {held} instead."
+            )
+        if child is None:
             child = {}
             node[part] = child
         node = child
@@ -78,7 +85,25 @@ class DuplicateKeyError(yaml.YAMLError):
         super().__init__(f"the key {key!r} is written twice (line {first_line} and line {line}); keep one")
 
 
+class AmbiguousNumberError(yaml.YAMLError):
+    """A number YAML 1.1 (PyYAML) reads other than most people mean: 010 is octal 8, 1:30 is 90."""
+
+    def __init__(self, text: str, value: int, line: int) -> None:
+        kind = "sexagesimal (base 60)" if ":" in text else "octal"
+        super().__init__(f"{text} (line {line}) is read by YAML 1.1 as the {kind} number {value}; write {value} if "
+                         f"that is meant, or the number without leading zeros, or quote it to keep it as text")
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    text = node.value.replace("_", "").lstrip("+-")
+    if ":" in text or (len(text) > 1 and text.startswith("0") and text[1].isdigit()):
+        raise AmbiguousNumberError(node.value, value, node.start_mark.line + 1)
+    return value
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_yaml_text(text: str) -> Any:
@@ -99,7 +124,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8."
         ) from None
-    except DuplicateKeyError as exc:
+    except (DuplicateKeyError, AmbiguousNumberError) as exc:
         raise ConfigError(f"Config file {str(path)!r}: {exc}.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None

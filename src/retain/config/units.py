@@ -44,6 +44,8 @@ def parse_budget(value: str | int | float, image_bytes: int, field: str = "memor
         scale = _UNITS.get(unit, 1)
     else:
         raise _error(value, field, f"the unit {unit!r} is unknown")
+    if not math.isfinite(number * scale) or number * scale >= 2**63:
+        raise _error(value, field, "it is more bytes than a 64-bit count holds")
     total = int(math.floor(number * scale))
     if total <= 0:
         raise _error(value, field, "it is not a positive number of bytes")

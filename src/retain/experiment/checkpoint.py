@@ -183,10 +183,14 @@ def load_checkpoint(path: Path, kind: str) -> dict[str, Any]:
         ) from None
     required = {"format", "kind", "config", "method", "rng", "progress"}
     if not isinstance(payload, dict) or not required <= set(payload) or payload["kind"] != kind:
+        if not isinstance(payload, dict):
+            why = "it does not hold a mapping"
+        elif not required <= set(payload):
+            why = f"it lacks {sorted(required - set(payload))}"
+        else:
+            why = f"it is a {payload['kind']!r} checkpoint stored under a {kind!r} checkpoint's name"
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} is not a retain {kind!r} checkpoint (it lacks "
-            f"{sorted(required - set(payload)) if isinstance(payload, dict) else 'a mapping'}). "
-            "Nothing in the run directory was changed."
+            f"Checkpoint {str(path)!r} is not a retain {kind!r} checkpoint ({why}). Nothing in the run directory was changed."
         )
     if payload["format"] != FORMAT_VERSION:
         raise CheckpointError(
@@ -395,7 +399,9 @@ class Checkpointer:
             if not task_refused:
                 raise CheckpointError(
                     f"Checkpoint {str(epoch_path)!r} is inside task {epoch['progress']['completed_tasks'] + 1} but the task "
-                    f"checkpoint ends after task {done}; the checkpoints do not belong together. Nothing was changed."
+                    f"checkpoint ends after task {done}; the checkpoints do not belong together (a task checkpoint is "
+                    f"missing). Nothing was changed. Restore the missing task checkpoint, or delete {str(epoch_path)!r} "
+                    f"to resume after task {done}, or start the run again in a new --out."
                 )
             refused.append(f"{self._shown(epoch_path)} is not used: it continues the refused task checkpoint")
             epoch_path, epoch = None, None

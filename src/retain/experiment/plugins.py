@@ -93,6 +93,9 @@ def import_plugin(entry: str) -> ModuleType:
 
 def _import_file(path: Path) -> ModuleType:
     path = path if path.is_absolute() else path.resolve()
+    if path.is_dir():
+        raise ConfigError(f"Plugin file {str(path)!r} (imports / --import) is a directory; give the path of a .py file "
+                          f"in it, or the dotted name of a package that Python can import.")
     if not path.is_file():
         raise ConfigError(f"Plugin file {str(path)!r} (imports / --import) does not exist; give the path of a .py file.")
     # One module per file, whatever path spelled it: importing it twice would register its names twice.

@@ -136,10 +136,46 @@ def read_results(path: Path) -> dict[str, Any]:
         wrong = next((v for v in [*stages, *(x for row in matrix if isinstance(row, list) for x in row)] if not _is_score(v)), None)
         found = f" (found {wrong!r}; accuracies are percentages in 0..100)" if wrong is not None else ""
         raise refuse(f"'accuracy_matrix' is not {len(stages)} row(s) of {width} accuracies matching 'stage_accuracy'{found}")
+    kind = ((results.get("config") or {}).get("scenario") or {}).get("kind") if isinstance(results.get("config"), dict) else None
+    inconsistent = _inconsistent_rows(matrix, stages, disjoint=kind == "class-incremental")
+    if inconsistent:
+        raise refuse(inconsistent)
     for key in ("average_incremental_accuracy", "last_accuracy"):
         if not _is_score(results["metrics"].get(key)):
             raise refuse(f"'metrics.{key}' is missing or not a percentage in 0..100 (found {results['metrics'].get(key)!r})")
     return results
+
+
+def check_report_out(root: Path, out: Path) -> None:
+    """A report of `root` written elsewhere must not land in another run's or sweep's directory,
+    whose own report.md, runs.csv and plots it would replace."""
+    from retain.experiment.rundir import RUN_FILES, SWEEP_FILES
+
+    if out.resolve() == root.resolve() or not out.is_dir():
+        return
+    held = [name for name in (*RUN_FILES, *SWEEP_FILES) if (out / name).exists()]
+    if held:
+        raise ConfigError(
+            f"`retain report {root} --out {out}`: {str(out)!r} is another run's or sweep's directory (it holds "
+            f"{', '.join(held)}); its report.md, runs.csv and plots would be replaced by {str(root)!r}'s. Choose a new "
+            f"--out, or leave --out out to write the report into {str(root)!r}. Nothing was written."
+        )
+
+
+def _inconsistent_rows(matrix: list[list[Any]], stages: list[Any], disjoint: bool) -> str | None:
+    """Row t of the matrix holds an accuracy for every task learned so far (only later tasks are
+    null); with disjoint tasks the stage's accuracy, a mean over those tasks' test images, lies
+    between them (blurry stages also score the other tasks' classes seen so far)."""
+    for t, (row, stage) in enumerate(zip(matrix, stages)):
+        learned = row[:t + 1]
+        missing = next((v for v in learned if v is None or math.isnan(v)), False)
+        if missing is not False:
+            return (f"'accuracy_matrix' row {t + 1} has {missing!r} for a task already learned (only tasks not learned "
+                    f"yet are null)")
+        if stage is None or math.isnan(stage) or disjoint and not min(learned) - 1e-3 <= stage <= max(learned) + 1e-3:
+            return (f"'stage_accuracy' {t + 1} = {stage!r} is not a mean of row {t + 1} of 'accuracy_matrix' "
+                    f"({min(learned):.2f} to {max(learned):.2f})")
+    return None
 
 
 def _is_score(value: Any) -> bool:
@@ -769,6 +805,7 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
     root = Path(root)
     out = Path(out) if out else root
     records = collect_runs(root)  # every results.json is checked before anything is written
+    check_report_out(root, out)
     plots = out / PLOTS_DIR
     if figures:
         plots.mkdir(parents=True, exist_ok=True)
