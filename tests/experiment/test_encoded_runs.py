@@ -44,8 +44,9 @@ def _config(folder: Path, method: str, *extra: str, storage: str = "encoded", si
         f"augment.eval_resize={side + side // 8}",
         f"method.name={method}", "scenario.increment=2", "model.backbone=mlp", "model.options={hidden: [64]}",
         "train.epochs=2", "train.batch_size=16", "train.threads=1", "logging.report=false", "logging.tensorboard=false",
-        *extra,
     ]
+    given = {setting.split("=", 1)[0] for setting in extra}  # extra replaces a base setting (each key once)
+    overrides = [o for o in overrides if o.split("=", 1)[0] not in given] + list(extra)
     return build_config(preset="demo", overrides=overrides, seed=0)
 
 
