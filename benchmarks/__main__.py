@@ -1,4 +1,6 @@
-"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|startup|all [--repeats N] [--quick] [--device cpu|cuda]`.
+"""`python -m benchmarks throughput|step|task|memory|rainbow|peer|distributed|startup|encoded_data|all [--repeats N] [--quick] [--device cpu|cuda]`.
+
+`encoded_data` also takes `--images N` (the generated JPEG folder's size, default 2,000).
 
 `python -m benchmarks gpu [--device cuda|cpu] [--quick] [--out DIR]` is the GPU readiness check
 (benchmarks/gpu/, docs/gpu.md): checks with pass/fail, not a table of timings, so it has its own options.
@@ -26,6 +28,7 @@ BENCHMARKS = {
     "peer": "benchmarks.peer",
     "distributed": "benchmarks.distributed",
     "startup": "benchmarks.startup",
+    "encoded_data": "benchmarks.encoded_data",
 }
 
 
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (both sides of every comparison); default: torch's")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="what the in-process comparisons (step, peer, memory) time: wall seconds or process CPU seconds")
+    parser.add_argument("--images", type=int, default=None, help="encoded_data: generated training JPEGs (default 2,000)")
     args = parser.parse_args(argv)
     if args.name == "gpu":
         parser.error("the GPU check has options of its own: put `gpu` first, e.g. python -m benchmarks gpu --quick")
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = Settings(repeats=repeats, quick=args.quick, device=args.device, threads=args.threads, clock=args.clock)
+    settings = Settings(repeats=repeats, quick=args.quick, device=args.device, threads=args.threads, clock=args.clock,
+                        images=args.images)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     for name in names:
         started = time.perf_counter()

@@ -27,6 +27,7 @@ class Settings:
     tiny: bool = False  # the smoke test's sizes: seconds in all, figures meaningless
     threads: int | None = None  # torch intra-op threads for every side of a comparison (None: torch's default)
     clock: str = "wall"  # "cpu": process CPU time, steadier than wall time on a loaded machine (1 thread)
+    images: int | None = None  # encoded_data: the generated folder's training images
 
 
 @dataclass

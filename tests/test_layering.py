@@ -17,13 +17,14 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "metrics", "registry", "devices"})
+GROUND = frozenset({"errors", "version", "config", "metrics", "registry", "devices", "jpeg"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
 # room -> the other rooms it may import.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "version": frozenset(),
+    "jpeg": frozenset(),  # the one JPEG codec: the memory's JPEG rows and the encoded dataset cache decode alike
     "devices": frozenset(),  # to_device: torch only; the memory store and the engine both move tensors with it
     "config": frozenset({"errors"}),
     "metrics": frozenset({"errors"}),

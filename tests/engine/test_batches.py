@@ -14,7 +14,8 @@ from retain.methods.base import Phase
 
 def context(seed: int):
     data = SimpleNamespace(train=SimpleNamespace(images=torch.empty(0, dtype=torch.uint8)))
-    return SimpleNamespace(generator=torch.Generator().manual_seed(seed), dataset=data)
+    feed = SimpleNamespace(plan=lambda batches: None)  # an in-memory split plans nothing
+    return SimpleNamespace(generator=torch.Generator().manual_seed(seed), dataset=data, feed=feed)
 
 
 def method_with_memory(size: int):

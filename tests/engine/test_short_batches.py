@@ -44,7 +44,7 @@ def test_both_batch_layouts_drop_the_incomplete_batch(memory):
     # batch: a stream chunk plus a memory minibatch per step (ER, RM's stream pass).
     method = SimpleNamespace(memory=SimpleNamespace(store=_Sized(6)))
     data = SimpleNamespace(train=SimpleNamespace(images=torch.empty(0, dtype=torch.uint8)))
-    ctx = SimpleNamespace(generator=torch.Generator().manual_seed(0), dataset=data)
+    ctx = SimpleNamespace(generator=torch.Generator().manual_seed(0), dataset=data, feed=SimpleNamespace(plan=lambda batches: None))
     phase = Phase(stream=torch.arange(28), epochs=1, memory=memory, memory_batch_size=4)
     kept = list(_batches(ctx, method, phase, 8, drop=False))
     dropped = list(_batches(ctx, method, phase, 8, drop=True))

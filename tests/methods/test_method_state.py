@@ -149,10 +149,10 @@ def dataset_loaded_once(monkeypatch):
     """Each checkpoint is loaded into a freshly built method; the digits are parsed once."""
     import retain.experiment.run as run_module
 
-    def cached(data):
-        key = repr(data)
+    def cached(data, **options):
+        key = repr((data, options))
         if key not in _LOADED:
-            _LOADED[key] = load_configured_dataset(data)
+            _LOADED[key] = load_configured_dataset(data, **options)
         return _LOADED[key]
 
     monkeypatch.setattr(run_module, "load_configured_dataset", cached)

@@ -23,6 +23,7 @@ from retain.augment.cutout import cutout
 from retain.augment.geometric import horizontal_flip, random_crop, random_rotation, rotate, vertical_flip, warp_affine
 from retain.augment.perturbations import Perturbation, rm_perturbations, rm_randaugment_perturbations
 from retain.augment.policies import OPERATIONS, autoaugment_cifar10, randaugment
+from retain.augment.resized_crop import crop_boxes, resized_crop
 
 __all__ = [
     "OPERATIONS",
@@ -38,6 +39,7 @@ __all__ = [
     "autocontrast",
     "color_jitter",
     "cutmix",
+    "crop_boxes",
     "cutout",
     "equalize",
     "horizontal_flip",
@@ -47,6 +49,7 @@ __all__ = [
     "random_crop",
     "random_rotation",
     "randaugment",
+    "resized_crop",
     "rm_perturbations",
     "rm_randaugment_perturbations",
     "rotate",

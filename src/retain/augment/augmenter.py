@@ -1,6 +1,6 @@
 """The run's augmentation pipeline: a validated config composed into batched steps.
 
-Training order (RM's `main.py` and PyCIL): random crop with zero padding → horizontal flip →
+Training order (RM's `main.py` and PyCIL): random crop with zero padding (or RandomResizedCrop) → horizontal flip →
 colour jitter → RandAugment → AutoAugment → Cutout → float in [0, 1] → normalise. The steps
 run on uint8 batches on the training device and draw from the augmenter's own generator.
 """
@@ -17,6 +17,7 @@ from retain.augment.cutmix import CutMixResult, cutmix
 from retain.augment.cutout import cutout
 from retain.augment.geometric import horizontal_flip, random_crop
 from retain.augment.policies import autoaugment_cifar10, randaugment
+from retain.augment.resized_crop import crop_boxes, resized_crop
 from retain.config import AugmentConfig
 from retain.errors import ConfigError
 
@@ -50,6 +51,7 @@ class Augmenter:
         std: Sequence[float],
         device: torch.device | str = "cpu",
         seed: int = 0,
+        side: int | None = None,
     ) -> None:
         mean, std = _paper_statistics(config, mean, std)
         if len(mean) != len(std) or not len(mean):
@@ -64,6 +66,10 @@ class Augmenter:
         self.seed = seed
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(seed)
+        # RandomResizedCrop boxes come from their own CPU generator: an encoded dataset draws them
+        # ahead of the step (its decode threads cut them), in-memory rows at the step.
+        self._crop_generator = torch.Generator().manual_seed(_derived_seed(seed))
+        self.side = side
         self._mean = torch.tensor(list(mean), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(list(std), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._steps = self._compose(config)
@@ -89,6 +95,29 @@ class Augmenter:
             steps.append((f"Cutout({c.cutout}, fill=0)", lambda x: cutout(x, c.cutout, g)))
         return steps
 
+    def crop_boxes(self, heights: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        """RandomResizedCrop boxes (N×4: top, left, height, width) for images of these sizes (CPU)."""
+        c = self.config
+        return crop_boxes(heights, widths, self._crop_generator, tuple(c.resized_crop_scale), tuple(c.resized_crop_ratio))
+
+    def check_shape(self, image_shape: Sequence[int]) -> None:
+        """Refuse, before training, a RandomResizedCrop that has no square side to crop to."""
+        if self.config.resized_crop and self.side is None and image_shape[1] != image_shape[2]:
+            raise ConfigError(
+                f"augment.resized_crop = true crops square images of side data.image_size; the images are "
+                f"{image_shape[1]}×{image_shape[2]} and data.image_size is unset. Set data.image_size."
+            )
+
+    def _crop_side(self, images: torch.Tensor) -> int:
+        self.check_shape(images.shape[1:])
+        return self.side if self.side is not None else int(images.shape[2])
+
+    def resized_crop(self, images: torch.Tensor) -> torch.Tensor:
+        """RandomResizedCrop of every image of a uint8 batch on the device (boxes drawn here)."""
+        n, _, h, w = images.shape
+        boxes = self.crop_boxes(torch.full((n,), h), torch.full((n,), w))
+        return resized_crop(images, boxes, self._crop_side(images))
+
     def describe(self) -> str:
         """The composed train and eval transforms, one line each (logged at run start)."""
         tail = ["ToFloat(/255)"]
@@ -97,6 +126,10 @@ class Augmenter:
             std = ", ".join(f"{v:.4f}" for v in self._std.flatten().tolist())
             tail.append(f"Normalize(mean=({mean}), std=({std}))")
         train = [name for name, _ in self._steps] + tail
+        if self.config.resized_crop:
+            c = self.config
+            train.insert(0, f"RandomResizedCrop({self.side or 'H'}, scale={tuple(c.resized_crop_scale)}, "
+                            f"ratio=({c.resized_crop_ratio[0]:.4g}, {c.resized_crop_ratio[1]:.4g}), bilinear)")
         if self.config.cutmix:
             train.append(f"CutMix(p={self.config.cutmix_p:g}, alpha={self.config.cutmix_alpha:g}, loss-mixed)")
         return (
@@ -121,9 +154,13 @@ class Augmenter:
         x = images.float().div_(255.0)
         return x.sub_(self._mean).div_(self._std) if self.config.normalize else x
 
-    def train(self, images: torch.Tensor) -> torch.Tensor:
-        """The random training transform of a uint8 batch, as normalised float32."""
+    def train(self, images: torch.Tensor, cropped: bool = False) -> torch.Tensor:
+        """The random training transform of a uint8 batch, as normalised float32.
+
+        `cropped`: the RandomResizedCrop was already applied (an encoded dataset cuts it while decoding)."""
         x = self._check(images)
+        if self.config.resized_crop and not cropped:
+            x = self.resized_crop(x)
         for _, step in self._steps:
             x = step(x)
         return self._finish(x)
@@ -145,7 +182,14 @@ class Augmenter:
 
     def state_dict(self) -> dict[str, Any]:
         """The generator state (a CPU uint8 tensor), enough to reproduce the next draws."""
-        return {"generator": self._generator.get_state()}
+        return {"generator": self._generator.get_state(), "crop_generator": self._crop_generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._generator.set_state(state["generator"].cpu())
+        if "crop_generator" in state:  # checkpoints written before RandomResizedCrop have none
+            self._crop_generator.set_state(state["crop_generator"].cpu())
+
+
+def _derived_seed(seed: int) -> int:
+    """A second seed from the run's (an LCG step), so crop draws are not the flip draws again."""
+    return (seed * 6364136223846793005 + 1442695040888963407) % 2**63

@@ -44,6 +44,9 @@ _FAIR_OR_AUC = _rule(lambda c: c.budget.protocol in ("fair", "auc"), "budget.pro
 _AUC = _rule(lambda c: c.budget.protocol == "auc", "budget.protocol = auc", lambda c: c.budget.protocol)
 _MLFLOW = _rule(lambda c: c.logging.mlflow, "logging.mlflow = true", lambda c: c.logging.mlflow)
 _CUTMIX = _rule(lambda c: c.augment.cutmix, "augment.cutmix = true", lambda c: c.augment.cutmix)
+_RESIZED_CROP = _rule(lambda c: c.augment.resized_crop, "augment.resized_crop = true", lambda c: c.augment.resized_crop)
+# warn: a preset for a folder dataset sets them for whichever storage `auto` picks.
+_ENCODABLE = _rule(lambda c: c.data.storage != "memory", "data.storage = auto or encoded", lambda c: c.data.storage, "warn")
 # torchrun sets the world size without distributed.nproc: these are said, not refused.
 _SEVERAL = _rule(lambda c: c.distributed.nproc > 1, "distributed.nproc > 1 (or torchrun)", lambda c: c.distributed.nproc, "warn")
 
@@ -63,6 +66,8 @@ _NORMALIZE = _rule(lambda c: c.augment.normalize, "augment.normalize = true", la
 ACTIVITY: dict[str, Active | None] = {
     "preset": None, "imports": None, "seed": None, "device": None, "method": None,
     "data.name": None, "data.dir": None, "data.download": None, "data.path": None, "data.options": None,
+    "data.storage": None, "data.image_size": None,
+    "data.max_side": _ENCODABLE, "data.workers": _ENCODABLE,
     "data.mirror": _rule(lambda c: c.data.download, "data.download = true", lambda c: c.data.download),
     "scenario.kind": None, "scenario.num_tasks": None, "scenario.order": None,
     # One task after a base is the base alone: no task of `increment` classes follows it.
@@ -103,6 +108,8 @@ ACTIVITY: dict[str, Active | None] = {
     "augment.crop_padding": None, "augment.flip": None, "augment.brightness": None, "augment.contrast": None,
     "augment.saturation": None, "augment.cutout": None, "augment.randaugment": None, "augment.autoaugment": None,
     "augment.mean": _NORMALIZE, "augment.std": _NORMALIZE,
+    "augment.resized_crop": None, "augment.resized_crop_scale": _RESIZED_CROP, "augment.resized_crop_ratio": _RESIZED_CROP,
+    "augment.eval_resize": _rule(lambda c: c.data.image_size is not None, "data.image_size set", lambda c: c.data.image_size),
     "augment.normalize": None, "augment.cutmix": None, "augment.cutmix_p": _CUTMIX, "augment.cutmix_alpha": _CUTMIX,
     "eval.batch_size": None, "eval.every_epoch": None, "eval.joint_accuracy": None, "eval.task_incremental": None,
     "budget.protocol": None, "budget.reference_method": _FAIR_OR_AUC, "budget.reference_backbone": _FAIR_OR_AUC,

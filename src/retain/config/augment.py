@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +27,21 @@ class AugmentConfig(StrictSection):
     cutmix: bool = Field(False, description="CutMix on the loss side (GDumb/RM): one box per batch, loss mixed by area")
     cutmix_p: float = Field(0.5, ge=0, le=1, description="probability that a batch is CutMix-ed")
     cutmix_alpha: float = Field(1.0, gt=0, description="λ ~ Beta(α, α) before the box-area correction")
+    resized_crop: bool = Field(False, description="RandomResizedCrop(data.image_size) for training (torchvision's rule), instead of crop_padding")
+    resized_crop_scale: tuple[float, float] = Field((0.08, 1.0), description="RandomResizedCrop: range of the crop's area fraction")
+    resized_crop_ratio: tuple[float, float] = Field((0.75, 4 / 3), description="RandomResizedCrop: range of the crop's aspect ratio (width / height)")
+    eval_resize: int | None = Field(None, ge=8, le=8192, description="evaluation: short side resized to this before CenterCrop(data.image_size); None: data.image_size (ImageNet: 256)")
+
+    @field_validator("resized_crop_scale", "resized_crop_ratio")
+    @classmethod
+    def _interval(cls, value: tuple[float, float], info) -> tuple[float, float]:
+        low, high = value
+        top = 1.0 if info.field_name == "resized_crop_scale" else math.inf
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high <= top):
+            allowed = "0 < low <= high <= 1 (fractions of the image area)" if top == 1.0 else "0 < low <= high, finite (width / height)"
+            raise ValueError(f"augment.{info.field_name}={list(value)} must be [low, high] with {allowed}, e.g. "
+                             + ("[0.08, 1.0]" if top == 1.0 else "[0.75, 1.3333333333333333]"))
+        return value
 
     @field_validator("std")
     @classmethod
@@ -33,6 +49,13 @@ class AugmentConfig(StrictSection):
         if value is not None and (not value or any(v <= 0 for v in value)):
             raise ValueError(f"augment.std={value} must hold one positive value per channel, e.g. [0.2009, 0.1984, 0.2023]")
         return value
+
+    @model_validator(mode="after")
+    def _one_crop(self) -> "AugmentConfig":
+        if self.resized_crop and self.crop_padding:
+            raise ValueError(f"augment.resized_crop = true and augment.crop_padding = {self.crop_padding} are two random crops; "
+                             "choose one (ImageNet recipes: resized_crop; CIFAR recipes: crop_padding)")
+        return self
 
     @model_validator(mode="after")
     def _mean_and_std_agree(self) -> "AugmentConfig":

@@ -22,6 +22,14 @@ class DataConfig(StrictSection):
     mirror: str | None = None
     path: str | None = None  # the dataset's location, for sources that read one (hf: a save_to_disk folder)
     options: dict[str, Any] = Field(default_factory=dict)  # the source's own settings (hf: image_column, ...)
+    # Folder datasets (imagefolder, tiny-imagenet, imagenet): `memory` decodes every image once into
+    # uint8 tensors; `encoded` keeps them as a packed JPEG cache decoded per batch by CPU threads
+    # (docs/data.md); `auto` picks memory when the decoded images fit in a quarter of the RAM.
+    storage: Literal["auto", "memory", "encoded"] = "auto"
+    max_side: int = Field(256, ge=16, le=8192, description="encoded cache: images re-encoded with their short side capped at this")
+    # The side of the square training and evaluation images (ImageNet: 224); None: the images' own size.
+    image_size: int | None = Field(None, ge=8, le=4096)
+    workers: int | None = Field(None, ge=1, le=1024, description="encoded cache: decode threads (None: every CPU core)")
 
 
 class ScenarioConfig(StrictSection):

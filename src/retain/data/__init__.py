@@ -26,10 +26,11 @@ from retain.data.registry import (
 DATASET_NAMES: tuple[str, ...] = tuple(dataset_names())
 
 
-def load_configured_dataset(data: DataConfig) -> Dataset:
-    """The dataset a config's `data` section names, loaded on the CPU."""
+def load_configured_dataset(data: DataConfig, eval_resize: int | None = None) -> Dataset:
+    """The dataset a config's `data` section names, loaded on the CPU (`eval_resize`: augment.eval_resize)."""
     return load_dataset(data.name, data_dir=data.dir, download=data.download, mirror=data.mirror,
-                        path=data.path, options=data.options)
+                        path=data.path, options=data.options, side=data.image_size, eval_resize=eval_resize,
+                        storage=data.storage, max_side=data.max_side, workers=data.workers)
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,18 @@ from retain.errors import DatasetError
 
 @dataclass
 class ImageSplit:
-    """One split of a dataset: uint8 images (N, C, H, W) and int64 labels (N,)."""
+    """One split of a dataset: uint8 images (N, C, H, W) and int64 labels (N,).
+
+    `images` is a tensor, or an object indexed like one that decodes on demand
+    (`retain.data.encoded.EncodedImages`: `is_encoded` says which)."""
 
     images: torch.Tensor
     labels: torch.Tensor
+
+    @property
+    def is_encoded(self) -> bool:
+        """True when the images stay encoded and are decoded per batch."""
+        return not isinstance(self.images, torch.Tensor)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -61,6 +69,7 @@ class Dataset:
     class_names: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    notes: list[str] = field(default_factory=list)  # lines for the run log (e.g. how the images are held)
 
     def __post_init__(self) -> None:
         if self.train.images.shape[1:] != self.test.images.shape[1:]:
@@ -95,6 +104,7 @@ class Dataset:
             class_names=list(self.class_names),
             mean=self.mean,
             std=self.std,
+            notes=list(self.notes),
         )
 
 
@@ -108,6 +118,14 @@ class LoadRequest:
     mirror: str | None = None
     image_size: tuple[int, int] | None = None
     path: Path | None = None  # data.path: the location, for sources that read one (hf)
+    # Folder sources (retain.data.storage.load_listing): the square side of the images handed to
+    # training (data.image_size), the short side before the centre crop of the evaluation view
+    # (augment.eval_resize), and how the images are held (data.storage, data.max_side, data.workers).
+    side: int | None = None
+    eval_resize: int | None = None
+    storage: str = "memory"
+    max_side: int = 256
+    workers: int | None = None
 
 
 def channel_stats(images: np.ndarray | torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

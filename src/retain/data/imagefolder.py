@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retain.data.base import Dataset, LoadRequest, channel_stats
-from retain.data.decode import FolderListing, is_image_file, load_decoded
+from retain.data.base import Dataset, LoadRequest
+from retain.data.decode import FolderListing, is_image_file
+from retain.data.storage import load_listing, split_stats
 from retain.errors import ConfigError, DatasetError
 
 TEST_SPLIT_NAMES = ("val", "test")  # the first that exists is the test split
@@ -23,9 +24,9 @@ def load_imagefolder(request: LoadRequest) -> Dataset:
             f"{LAYOUT}. It has no default location and cannot be downloaded."
         )
     listing = list_image_folders(request.data_dir)
-    train, test = load_decoded(request.name, listing, request.image_size)
-    mean, std = channel_stats(train.images)
-    return Dataset(request.name, train, test, listing.class_names, mean, std)
+    train, test, note = load_listing(request, listing)
+    mean, std = split_stats(train)
+    return Dataset(request.name, train, test, listing.class_names, mean, std, notes=[note])
 
 
 def list_image_folders(root: Path) -> FolderListing:

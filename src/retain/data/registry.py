@@ -101,6 +101,11 @@ def load_dataset(
     image_size: int | tuple[int, int] | None = None,
     path: str | Path | None = None,
     options: dict[str, Any] | None = None,
+    side: int | None = None,
+    eval_resize: int | None = None,
+    storage: str = "memory",
+    max_side: int = 256,
+    workers: int | None = None,
 ) -> Dataset:
     """Load dataset `name` (see `dataset_names()`) on the CPU.
 
@@ -110,6 +115,12 @@ def load_dataset(
     `<mirror>/<name>/<file>`) instead of the official site when given. `image_size` (side or
     (height, width)) resizes folder datasets whose images differ in size. `path` is the
     location for sources that read one (`hf`), and `options` the source's own settings.
+
+    Folder sources (imagefolder, tiny-imagenet, imagenet) also take `side` (square images of
+    this side: the evaluation view Resize(short side = `eval_resize`, default `side`) +
+    CenterCrop(`side`)) and `storage` ("memory", "encoded" or "auto"; an encoded split's
+    images are a packed JPEG cache with short sides capped at `max_side`, decoded by
+    `workers` threads): see docs/data.md.
     """
     entry = dataset_entry(name)
     options = dict(options or {})
@@ -129,9 +140,14 @@ def load_dataset(
         mirror=mirror,
         image_size=_image_size(entry, image_size),
         path=Path(path).expanduser() if path is not None else None,
+        side=_side(entry, side, storage),
+        eval_resize=eval_resize,
+        storage=storage,
+        max_side=max_side,
+        workers=workers,
     )
     dataset = as_dataset(entry.name, entry.loader(request, **options))
-    if request.image_size is None:  # a resized dataset has the size asked for, not the declared one
+    if request.image_size is None and request.side is None:  # a resized dataset has the size asked for, not the declared one
         _check_declared(entry, dataset)
     return dataset
 
@@ -213,6 +229,21 @@ def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
             "registration.",
             stacklevel=3,
         )
+
+
+def _side(entry: DatasetEntry, side: int | None, storage: str) -> int | None:
+    """data.image_size for a source that takes it: folder sources (resizable); a fixed-size source only at its own size."""
+    fixed = entry.image_shape is not None and not entry.resizable
+    if storage == "encoded" and fixed:
+        raise ConfigError(f"data.storage = encoded keeps folder datasets (imagefolder, tiny-imagenet, imagenet) as JPEG "
+                          f"files; dataset {entry.name!r} is held in memory: set data.storage = auto or memory.")
+    if side is None or not fixed:
+        return side
+    if entry.image_shape[1:] != (side, side):
+        raise ConfigError(f"data.image_size = {side} was given for dataset {entry.name!r}, whose images are "
+                          f"{entry.image_shape[1]}×{entry.image_shape[2]}; data.image_size applies to folder datasets "
+                          "(imagefolder, tiny-imagenet, imagenet). Leave it unset.")
+    return None
 
 
 def _image_size(entry: DatasetEntry, image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:

@@ -7,9 +7,10 @@ from pathlib import Path
 from retain.data.archive import extract_zip
 from retain.data.base import Dataset, LoadRequest
 from retain.data.cache import dataset_cache_dir
-from retain.data.decode import FolderListing, load_decoded
+from retain.data.decode import FolderListing
 from retain.data.imagefolder import scan_class_folders
 from retain.data.locate import RemoteSource, locate
+from retain.data.storage import load_listing
 from retain.errors import DatasetError
 
 FOLDER = "tiny-imagenet-200"
@@ -29,8 +30,8 @@ def load_tiny_imagenet(request: LoadRequest) -> Dataset:
     source = RemoteSource(official_url=OFFICIAL_URL, checksums=CHECKSUMS, layout=LAYOUT)
     root = locate(request, source, lambda folder: _find(folder, dataset_cache_dir(request.name)))
     listing = list_tiny_imagenet(root)
-    train, test = load_decoded(request.name, listing, request.image_size)
-    return Dataset(request.name, train, test, listing.class_names, MEAN, STD)
+    train, test, note = load_listing(request, listing)
+    return Dataset(request.name, train, test, listing.class_names, MEAN, STD, notes=[note])
 
 
 def _find(folder: Path, cache: Path) -> Path | None:

@@ -12,6 +12,7 @@ from torch import nn
 from retain.augment import Augmenter
 from retain.data import Dataset
 from retain.engine.collectives import Group
+from retain.engine.feed import StreamFeed
 from retain.scenarios import Plan, TaskSpec
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ class RunContext:
     # `train.reset_optimizer: false`: the optimiser state per parameter name at the end of the
     # last task, handed to the next task's optimiser (saved with the checkpoints).
     optimizer_carry: dict[str, dict[str, Any]] | None = None
+    _feed: StreamFeed | None = field(default=None, repr=False)
+
+    @property
+    def feed(self) -> StreamFeed:
+        """The stream rows of training batches (engine/feed.py), made on first use."""
+        if self._feed is None:
+            self._feed = StreamFeed(self.dataset.train, self.augmenter, self.dist)
+        return self._feed
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:

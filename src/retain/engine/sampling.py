@@ -35,20 +35,23 @@ def gather(ctx: RunContext, method: Method, stream_idx: torch.Tensor, memory_slo
 
     Stream rows come first, memory rows after them (`Batch.stream_rows` says where they start)."""
     data = ctx.dataset.train
-    # index_select: a row gather ~10x faster than advanced indexing on CPU.
-    raw = data.images.index_select(0, stream_idx)
+    # index_select: a row gather ~10x faster than advanced indexing on CPU (an encoded split decodes).
+    raw, cropped = ctx.feed.rows(stream_idx)
+    shown = raw  # an encoded split's stream rows come RandomResizedCrop-ed: memory rows are cropped to match
     labels = data.labels.index_select(0, stream_idx)
     indices = stream_idx
     extras: dict[str, torch.Tensor] = {}
     if memory_slots.numel():
         store = memory_store(method)
-        raw = torch.cat([raw, store.gather(memory_slots)])
+        memory_rows = store.gather(memory_slots)
+        shown = torch.cat([raw, ctx.augmenter.resized_crop(memory_rows) if cropped else memory_rows])
+        raw = torch.cat([raw, memory_rows])
         labels = torch.cat([labels, store.labels.index_select(0, memory_slots)])
         extras = {name: column.index_select(0, memory_slots) for name, column in store.extras.items()}
         indices = torch.cat([stream_idx, memory_slots])
     stream_rows = stream_idx.numel()
     from_memory = _membership(stream_rows, raw.shape[0], ctx.device)
-    images = ctx.augmenter.train(raw)
+    images = ctx.augmenter.train(shown, cropped=cropped)
     if ctx.config.train.channels_last and images.shape[1] > 1:
         images = images.contiguous(memory_format=torch.channels_last)
     mix = ctx.augmenter.mix(images, labels)  # augment.cutmix: the one place any method's batch gets mixed
@@ -85,11 +88,15 @@ def epoch_batches(ctx: RunContext, method: Method, phase: Phase, batch_size: int
     if phase.memory == "concat":
         memory_size = len(store) if store is not None else 0
         order = torch.randperm(stream.numel() + memory_size, generator=g, device="cpu")
-        yield from _split_pool(order, stream, batch_size, device, drop)
+        pool = list(_split_pool(order, stream, batch_size, device, drop))
+        ctx.feed.plan([stream_idx for stream_idx, _, _ in pool])  # an encoded split decodes ahead
+        yield from pool
         return
     order = torch.randperm(stream.numel(), generator=g, device="cpu")
     empty = torch.empty(0, dtype=torch.long, device=device)
-    for chunk in chunks(to_device(stream[order], device), batch_size, drop):
+    stream_chunks = list(chunks(to_device(stream[order], device), batch_size, drop))
+    ctx.feed.plan(stream_chunks)
+    for chunk in stream_chunks:
         complete = chunk.numel() == batch_size
         memory_size = len(store) if store is not None and phase.memory == "batch" else 0
         if memory_size > 0 and phase.memory_batch_size > 0:

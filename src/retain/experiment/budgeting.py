@@ -189,9 +189,10 @@ def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     from retain.data import declared_geometry, load_configured_dataset
 
     geometry = declared_geometry(config.data.name)
-    if geometry is not None:
-        return geometry
-    dataset = load_configured_dataset(config.data)
+    side = config.data.image_size
+    if geometry is not None:  # a folder source's declared size gives way to data.image_size
+        return ((geometry[0][0], side, side) if side else geometry[0]), geometry[1]
+    dataset = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize)
     return dataset.image_shape, dataset.num_classes
 
 

@@ -53,6 +53,7 @@ def remap_dataset(dataset: Dataset, plan: Plan) -> Dataset:
         class_names=[dataset.class_names[c] for c in plan.class_order],
         mean=dataset.mean,
         std=dataset.std,
+        notes=list(dataset.notes),
     )
 
 
@@ -86,12 +87,16 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
         torch.set_num_threads(config.train.threads)
     group = collectives.current()
     device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
-    raw = load_configured_dataset(config.data)
+    raw = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize)
+    for note in raw.notes:  # e.g. data.storage: how the images are held, and why
+        (reporter.log if reporter else LOGGER.info)(note)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
     plan = spec.plan
     dataset = remap_dataset(raw, plan).to(device)
-    augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed)
+    augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed,
+                          side=config.data.image_size)
+    augmenter.check_shape(dataset.image_shape)
     generator = torch.Generator().manual_seed(config.seed)
     ctx = RunContext(
         config=config, dataset=dataset, plan=plan, device=device, augmenter=augmenter,
