@@ -21,7 +21,7 @@ import torch
 
 from retain.config.options import check_options
 from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
-from retain.errors import ConfigError, DatasetError
+from retain.errors import ConfigError, DatasetError, DatasetNotFound
 from retain.registry import Registry
 
 L = TypeVar("L", bound=Callable[..., Any])
@@ -36,6 +36,9 @@ class DatasetEntry:
     image_shape: tuple[int, int, int] | None  # (C, H, W), when fixed: dry runs and budget tables need no files
     num_classes: int | None
     resizable: bool                            # accepts load_dataset(image_size=...)
+    split_sizes: tuple[int, int] | None = None  # (train, test) images of the declared classes: time forecasts without files
+    classes: Callable[..., list[str]] | None = None  # data.options -> the class names they select, without files
+    dry_run_loads: bool = True                 # False: `--dry-run` never reads the files (too large to load for a preview)
 
 
 _DATASETS: Registry[DatasetEntry] = Registry("dataset", "data.name")
@@ -47,6 +50,9 @@ def register_dataset(
     image_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     resizable: bool = False,
+    split_sizes: Sequence[int] | None = None,
+    classes: Callable[..., list[str]] | None = None,
+    dry_run_loads: bool = True,
 ) -> Callable[[L], L]:
     """Decorator: make a loader available as `data.name: name`.
 
@@ -54,7 +60,11 @@ def register_dataset(
     `data.options` as keyword arguments, and returns a `Dataset` or the tuple
     `(train_images, train_labels, test_images, test_labels)` of uint8 N×C×H×W images and integer
     labels 0..K-1 (tensors or numpy arrays). Give `image_shape` (C, H, W) and `num_classes` when
-    they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data.
+    they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data;
+    `split_sizes` (train, test images of those classes) lets the dry run forecast the time without
+    them; `classes(**options)` returns the class names that `data.options` select (a dataset whose
+    options pick a subset, e.g. `imagenet`'s class list). `dry_run_loads=False` keeps
+    `retain run --dry-run` from reading the files at all (ImageNet: hours to decode).
     Registering another loader under a taken name is an error.
     """
     key = normalize_name(name)
@@ -63,7 +73,9 @@ def register_dataset(
         raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
 
     def decorate(loader: L) -> L:
-        _DATASETS.add(key, DatasetEntry(key, loader, shape, num_classes, resizable), definition=loader)
+        sizes = tuple(int(n) for n in split_sizes) if split_sizes is not None else None
+        entry = DatasetEntry(key, loader, shape, num_classes, resizable, sizes, classes, dry_run_loads)
+        _DATASETS.add(key, entry, definition=loader)
         return loader
 
     return decorate
@@ -84,12 +96,32 @@ def dataset_entry(name: str) -> DatasetEntry:
     return _DATASETS.get(normalize_name(name))
 
 
-def declared_geometry(name: str) -> tuple[tuple[int, int, int], int] | None:
-    """((C, H, W), classes) given at registration, or None when the data must be loaded to know."""
+def declared_geometry(name: str, options: dict[str, Any] | None = None) -> tuple[tuple[int, int, int], int] | None:
+    """((C, H, W), classes) given at registration, or None when the data must be loaded to know;
+    the classes that `options` (data.options) select when the source says which."""
     entry = dataset_entry(name)
     if entry.image_shape is None or entry.num_classes is None:
         return None
-    return entry.image_shape, entry.num_classes
+    names = declared_class_names(name, options)
+    return entry.image_shape, len(names) if names is not None else entry.num_classes
+
+
+def declared_class_names(name: str, options: dict[str, Any] | None = None) -> list[str] | None:
+    """The class names `options` select, for a source that can say without its files (else None)."""
+    entry = dataset_entry(name)
+    if entry.classes is None:
+        return None
+    options = dict(options or {})
+    check_options("Dataset", entry.name, entry.loader, options, "data.options")
+    return entry.classes(**options)
+
+
+def declared_train_test_sizes(name: str, options: dict[str, Any] | None = None) -> tuple[float, float] | None:
+    """(train, test) images per class on average, from the registration, or None when not declared."""
+    entry = dataset_entry(name)
+    if entry.split_sizes is None or not entry.num_classes:
+        return None
+    return entry.split_sizes[0] / entry.num_classes, entry.split_sizes[1] / entry.num_classes
 
 
 def load_dataset(
@@ -117,7 +149,7 @@ def load_dataset(
     folder = Path(data_dir).expanduser() if data_dir is not None else None
     if folder is not None and not folder.is_dir():
         # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
-        raise DatasetError(
+        raise (DatasetError if folder.exists() else DatasetNotFound)(
             f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
             f"give the folder holding the {entry.name!r} files, or leave data.dir unset to use the default locations "
             "(system folders, the cache, a download)."

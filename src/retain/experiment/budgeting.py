@@ -188,7 +188,7 @@ def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, as registered (built-ins) or by loading it."""
     from retain.data import declared_geometry, load_configured_dataset
 
-    geometry = declared_geometry(config.data.name)
+    geometry = declared_geometry(config.data.name, config.data.options)
     if geometry is not None:
         return geometry
     dataset = load_configured_dataset(config.data)
