@@ -21,7 +21,7 @@ import torch
 
 from retain.config.options import check_options
 from retain.data.base import Dataset, ImageSplit, LoadRequest, channel_stats
-from retain.errors import ConfigError, DatasetError, DatasetNotFound
+from retain.errors import ConfigError, DatasetError
 from retain.registry import Registry
 
 L = TypeVar("L", bound=Callable[..., Any])
@@ -146,14 +146,7 @@ def load_dataset(
     entry = dataset_entry(name)
     options = dict(options or {})
     check_options("Dataset", entry.name, entry.loader, options, "data.options")
-    folder = Path(data_dir).expanduser() if data_dir is not None else None
-    if folder is not None and not folder.is_dir():
-        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
-        raise (DatasetError if folder.exists() else DatasetNotFound)(
-            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
-            f"give the folder holding the {entry.name!r} files, or leave data.dir unset to use the default locations "
-            "(system folders, the cache, a download)."
-        )
+    folder = checked_data_dir(entry.name, data_dir)
     request = LoadRequest(
         name=entry.name,
         data_dir=folder,
@@ -164,8 +157,21 @@ def load_dataset(
     )
     dataset = as_dataset(entry.name, entry.loader(request, **options))
     if request.image_size is None:  # a resized dataset has the size asked for, not the declared one
-        _check_declared(entry, dataset)
+        _check_declared(entry, dataset, options)
     return dataset
+
+
+def checked_data_dir(name: str, data_dir: str | Path | None) -> Path | None:
+    """`data_dir` as a Path; a DatasetError when it is given but is no folder."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
+        raise DatasetError(
+            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
+            f"give the folder holding the {name!r} files, or leave data.dir unset to use the default locations "
+            "(system folders, the cache, a download)."
+        )
+    return folder
 
 
 def as_dataset(name: str, loaded: Any) -> Dataset:
@@ -226,21 +232,22 @@ def dataset_from_arrays(
         raise DatasetError(str(error)) from None
 
 
-def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
+def _check_declared(entry: DatasetEntry, dataset: Dataset, options: dict[str, Any]) -> None:
     """Refuse images of another shape than the registration declares (the dry run, the budget in
     images and the backbone were sized for it); warn when the classes differ (a folder source may
     hold a subset; the run uses the loaded classes, dry runs forecast from the registration)."""
     loaded = (tuple(dataset.image_shape), dataset.num_classes)
+    declared_classes = len(entry.classes(**options)) if entry.classes is not None else entry.num_classes
     if entry.image_shape is not None and tuple(entry.image_shape) != loaded[0]:
         raise DatasetError(
             f"Dataset {entry.name!r} declares images of shape {tuple(entry.image_shape)} (channels, height, width), but "
             f"the files loaded hold images of shape {loaded[0]} ({len(dataset.train)} training images); give files of the "
             "declared size (a budget in images and the backbone are sized for it)."
         )
-    if (entry.image_shape or loaded[0]) != loaded[0] or (entry.num_classes or loaded[1]) != loaded[1]:
+    if (entry.image_shape or loaded[0]) != loaded[0] or (declared_classes or loaded[1]) != loaded[1]:
         warnings.warn(
             f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="
-            f"{entry.num_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
+            f"{declared_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
             "the run uses the loaded data, but `retain run --dry-run` and `retain budget` forecast from the "
             "registration.",
             stacklevel=3,

@@ -116,20 +116,23 @@ def dry_run_dataset(config: RetainConfig) -> tuple[Dataset, str | None]:
     """The dataset a dry run plans on, and why it is a stand-in (None: the files were read).
 
     A dataset registered with its geometry is not read when it says a preview should not read
-    it (ImageNet), nor when its files are not on this machine (a dry run does not download)."""
+    it (ImageNet), nor when data.dir is unset and its files are not on this machine (a dry run
+    does not download). A data.dir that is given is read (or refused) as a run would."""
     from retain.data import dataset_entry, declared_class_names
+    from retain.data.registry import checked_data_dir
     from retain.experiment.spec import stand_in_dataset
 
     entry = dataset_entry(config.data.name)
     declared = entry.image_shape is not None and entry.num_classes is not None
     if declared and not entry.dry_run_loads:
+        checked_data_dir(entry.name, config.data.dir)  # a folder named but absent is refused, as a run would
         reason = f"a dry run does not read the {entry.name!r} files (decoding them takes long)"
+    elif config.data.dir is not None or not declared:  # the data the user named: read, or refused
+        return load_configured_dataset(config.data), None
     else:
         try:
             return load_configured_dataset(config.data.model_copy(update={"download": False})), None
         except DatasetNotFound as error:
-            if not declared:
-                raise
             looked = str(error).split(". Expected layout")[0]  # where it looked; `retain run` says how to get the files
             reason = f"its files are not on this machine and a dry run does not download them ({looked})"
     names = declared_class_names(config.data.name, config.data.options)
@@ -687,6 +690,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         "config_sources": dict(config._sources),
     }
     results["metrics"]["average_incremental_accuracy_top5"] = float(np.mean(main["stage_top5"]))
+    results["metrics"]["last_accuracy_top5"] = float(main["stage_top5"][-1])  # RM's and IL2M's ImageNet figure
     if ledger is not None:
         results["ledger"] = ledger.to_dict()
     policy = getattr(getattr(getattr(method, "memory", None), "policy", None), "name", None)
