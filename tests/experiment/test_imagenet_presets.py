@@ -59,7 +59,7 @@ def test_the_cli_forecast_measures_steps_and_says_what_it_leaves_out(tmp_path):
                                       "--set", "train.threads=1", "--set", "device=cpu"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "time forecast on cpu: resnet18-imagenet at 3×224×224, 100 classes, measured 1 training steps at batch 8 (of 128" in text
+    assert "time forecast on cpu: resnet18-imagenet at 3×224×224, 100 classes, measured 1 training step at batch 8 (of 128" in text
     assert "assuming 1,281 training and 50 test images per class" in text
     assert "forecast: " in text and "not included: reading and decoding the images" in text
 

@@ -39,7 +39,7 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
         launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)
         return read_run_results(run_dir) or {}
     if config.budget.protocol == "auc" and config.budget.point is None:
-        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True))
+        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True), probe=probe)
     return run(config, out=out, dry_run=dry_run, reporter=reporter, probe=probe)
 
 

@@ -7,6 +7,7 @@ method (a teacher's forward, MEMO's growing branches, uncertainty or herding fea
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -55,18 +56,28 @@ def measure_step(spec: RunSpec, probe: StepProbe, device: torch.device) -> StepT
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch, channels, height, width, generator=generator).to(device)
     labels = torch.randint(spec.num_classes, (batch,), generator=generator).to(device)
+    if config.train.channels_last and channels > 1:  # the memory layout and precision the run trains with
+        network.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.train.bf16
+                else contextlib.nullcontext())
     optimizer = torch.optim.SGD(network.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(network(images)["logits"], labels).backward()
+        with autocast:
+            loss = nn.functional.cross_entropy(network(images)["logits"], labels)
+        loss.backward()
         optimizer.step()
+
+    def eval_step() -> None:
+        with torch.no_grad(), autocast:
+            network(images)
 
     network.train()
     train_s, steps = _timed(train_step, probe, device)
     network.eval()
-    with torch.no_grad():
-        eval_s, _ = _timed(lambda: network(images), probe, device)
+    eval_s, _ = _timed(eval_step, probe, device)
     return StepTiming(str(device), batch, steps, train_s / batch, eval_s / batch)
 
 
@@ -143,8 +154,8 @@ def forecast_time_text(spec: RunSpec, probe: StepProbe, stand_in: bool, per_clas
     scaled = "" if timing.batch == spec.config.train.batch_size else f" (of {spec.config.train.batch_size}: per-image time scaled)"
     lines = [
         f"time forecast on {timing.device}: {spec.config.model.backbone} at {shape}, {spec.num_classes} classes, measured "
-        f"{timing.steps} training steps at batch {timing.batch}{scaled} on random input: "
-        f"{1 / timing.train_seconds_per_image:,.0f} images/s training, {1 / timing.eval_seconds_per_image:,.0f} images/s evaluation",
+        f"{timing.steps} training step{'s' if timing.steps > 1 else ''} at batch {timing.batch}{scaled} on random input: "
+        f"{_rate(timing.train_seconds_per_image)} images/s training, {_rate(timing.eval_seconds_per_image)} images/s evaluation",
         f"plan: {work.train_steps:,} training steps ({work.train_images:,} images) + {work.eval_images:,} test images evaluated"
         + (f"; assuming {per_class[0]:,.0f} training and {per_class[1]:,.0f} test images per class (the registered "
            "dataset's average; the files were not read)" if per_class else ""),
@@ -154,6 +165,11 @@ def forecast_time_text(spec: RunSpec, probe: StepProbe, stand_in: bool, per_clas
         "checkpoints; memory rows are counted as raw exemplars",
     ]
     return "\n".join(lines)
+
+
+def _rate(seconds_per_image: float) -> str:
+    rate = 1 / seconds_per_image
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
 
 
 def _duration(seconds: float) -> str:
