@@ -112,3 +112,12 @@ def test_without_the_folder_it_says_where_it_looked_and_how_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFound) as error:
         load_dataset("imagenet", data_dir=tmp_path)
     assert str(tmp_path) in str(error.value) and "image-net.org" in str(error.value)
+
+
+def test_two_class_lists_of_one_folder_keep_two_decoded_caches(imagenet_dir, tmp_path, data_cache):
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("n00000001\n")
+    second.write_text("n00000002\nn00000001\n")
+    for chosen in (first, second):
+        load_dataset("imagenet", data_dir=imagenet_dir, options={"classes": str(chosen)})
+    assert len(list((data_cache / "imagenet").glob("decoded-*"))) == 2

@@ -7,6 +7,7 @@ files (an encoded cache) can be built from the listing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def load_imagenet(request: LoadRequest, *, classes: str | None = None) -> Datase
     """
     root = find_imagenet(request)
     listing = list_imagenet(root, read_class_list(classes) if classes is not None else None)
-    train, test = load_decoded(request.name, listing, request.image_size or IMAGE_SIZE)
+    selection = hashlib.sha256("\n".join(listing.class_names).encode()).hexdigest()[:16]  # one cache per class list
+    train, test = load_decoded(request.name, listing, request.image_size or IMAGE_SIZE, variant=selection)
     return Dataset(request.name, train, test, listing.class_names, MEAN, STD)
 
 
