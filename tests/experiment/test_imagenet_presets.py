@@ -93,3 +93,11 @@ def test_a_dataset_not_on_this_machine_is_planned_on_its_geometry_but_a_named_fo
     with pytest.raises(DatasetError, match="not found"):
         run(build_config(overrides=["data.name=cifar10", f"data.dir={tmp_path}", "model.backbone=resnet32",
                                     "model.options={}"]), dry_run=True, probe=NO_STEPS)
+
+
+def test_a_named_imagenet_folder_that_is_not_there_is_refused_by_the_dry_run_too(tmp_path):
+    from retain.errors import DatasetError
+
+    config = build_config(preset="imagenet100-b50-inc10", overrides=[f"data.dir={tmp_path / 'nowhere'}"])
+    with pytest.raises(DatasetError, match="does not exist"):
+        run(config, dry_run=True, probe=NO_STEPS)
