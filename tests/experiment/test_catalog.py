@@ -72,3 +72,17 @@ def test_a_plugin_is_listed_beside_the_built_ins(tmp_path):
     assert loaded["retain.methods"]  # the plugin registered into the registry, which is listed
     assert "my-method" in output and "My own method, from a plugin file." in output
     assert "icarl" in output and "gdumb" in output
+
+
+def test_a_plugin_without_a_docstring_is_not_described_by_the_class_it_extends(monkeypatch):
+    from retain.methods.icarl import ICaRL
+
+    class Undocumented(ICaRL):
+        pass
+
+    registry = base._METHODS
+    monkeypatch.setitem(registry._entries, "undocumented", Undocumented)
+    monkeypatch.setitem(registry._definitions, "undocumented", Undocumented)
+    listed = dict(catalog.entries("methods"))
+    assert listed["undocumented"] != listed["icarl"]
+    assert "no description" in listed["undocumented"] and "Undocumented" in listed["undocumented"]
