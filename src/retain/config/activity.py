@@ -50,7 +50,6 @@ _SEVERAL = _rule(lambda c: c.distributed.nproc > 1, "distributed.nproc > 1 (or t
 ACTIVITY: dict[str, Active | None] = {
     "preset": None, "imports": None, "seed": None, "device": None, "method": None,
     "data.name": None, "data.dir": None, "data.download": None, "data.path": None, "data.options": None,
-    "data.storage": None, "data.max_side": None, "data.image_size": None,
     "data.mirror": _rule(lambda c: c.data.download, "data.download = true", lambda c: c.data.download),
     "scenario.kind": None, "scenario.increment": None, "scenario.num_tasks": None, "scenario.order": None,
     "scenario.stream": None,
@@ -86,8 +85,6 @@ ACTIVITY: dict[str, Active | None] = {
     "augment.crop_padding": None, "augment.flip": None, "augment.brightness": None, "augment.contrast": None,
     "augment.saturation": None, "augment.cutout": None, "augment.randaugment": None, "augment.autoaugment": None,
     "augment.mean": None, "augment.std": None,
-    "augment.resized_crop": None, "augment.resized_crop_scale": None, "augment.resized_crop_ratio": None,
-    "augment.eval_resize": None,
     "augment.normalize": None, "augment.cutmix": None, "augment.cutmix_p": _CUTMIX, "augment.cutmix_alpha": _CUTMIX,
     "eval.batch_size": None, "eval.every_epoch": None, "eval.joint_accuracy": None, "eval.task_incremental": None,
     "budget.protocol": None, "budget.reference_method": _FAIR_OR_AUC, "budget.reference_backbone": _FAIR_OR_AUC,

@@ -26,11 +26,6 @@ class AugmentConfig(StrictSection):
     cutmix: bool = Field(False, description="CutMix on the loss side (GDumb/RM): one box per batch, loss mixed by area")
     cutmix_p: float = Field(0.5, ge=0, le=1, description="probability that a batch is CutMix-ed")
     cutmix_alpha: float = Field(1.0, gt=0, description="λ ~ Beta(α, α) before the box-area correction")
-    # placeholders: owned by branch enc
-    resized_crop: bool = Field(False, description="RandomResizedCrop to data.image_size (placeholder, branch enc)")
-    resized_crop_scale: list[float] = Field([0.08, 1.0], description="RandomResizedCrop area scale (placeholder, branch enc)")
-    resized_crop_ratio: list[float] = Field([0.75, 1.3333333333333333], description="RandomResizedCrop aspect ratio (placeholder, branch enc)")
-    eval_resize: int | None = Field(None, ge=1, description="test: Resize(side) + CenterCrop(data.image_size) (placeholder, branch enc)")
 
     @field_validator("std")
     @classmethod

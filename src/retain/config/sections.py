@@ -22,9 +22,6 @@ class DataConfig(StrictSection):
     mirror: str | None = None
     path: str | None = None  # the dataset's location, for sources that read one (hf: a save_to_disk folder)
     options: dict[str, Any] = Field(default_factory=dict)  # the source's own settings (hf: image_column, ...)
-    storage: Literal["auto", "memory", "encoded"] = "auto"  # placeholder: owned by branch enc
-    max_side: int = Field(256, ge=1)  # placeholder: owned by branch enc
-    image_size: int | None = Field(None, ge=1)  # placeholder: owned by branch enc (crop side, e.g. 224)
 
 
 class ScenarioConfig(StrictSection):
