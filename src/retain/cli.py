@@ -142,7 +142,8 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<method>-seed<N>-<time>)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (a GPU when there is one; one per rank under --nproc)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the task plan and exit without training."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the budget, the task plan and a time forecast; train nothing."),
+    forecast_steps: int = typer.Option(3, "--forecast-steps", min=0, help="Training steps a dry run times for its forecast (0: no time forecast)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only (other libraries' lines included)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per epoch, and other libraries' INFO lines."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
@@ -181,7 +182,9 @@ def run(
         if config is None and preset is None and not _sets_preset(set_):
             preset = "demo"
         cfg = build_config(config, preset, overrides, seed, import_)
-        run_experiment(cfg, out=out_dir, dry_run=dry_run, reporter=Reporter(quiet=quiet))
+        from retain.experiment.time_forecast import StepProbe
+
+        run_experiment(cfg, out=out_dir, dry_run=dry_run, reporter=Reporter(quiet=quiet), probe=StepProbe(steps=forecast_steps))
 
 
 @app.command()

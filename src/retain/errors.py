@@ -18,6 +18,11 @@ class DatasetError(RetainError):
     """Dataset files are missing, malformed or fail their checksum."""
 
 
+class DatasetNotFound(DatasetError):
+    """A dataset's files are not where they were looked for (and were not downloaded): a dry run
+    plans on the registered geometry instead."""
+
+
 class BudgetError(RetainError):
     """A memory budget is impossible or was exceeded."""
 

@@ -53,7 +53,7 @@ def test_channel_stats_match_a_direct_computation_across_chunks() -> None:
 
 
 def test_registry_names_match_the_contract() -> None:
-    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet", "imagefolder", "hf")
+    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet", "imagenet", "imagefolder", "hf")
 
 
 def test_unknown_name_suggests_the_closest() -> None:

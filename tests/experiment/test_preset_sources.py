@@ -12,10 +12,13 @@ from retain.config import config_to_dict
 from retain.experiment.config import build_config
 from retain.experiment.presets import load_preset, preset_by_method, preset_names, preset_sources
 
-# retain's own protocols (no source to cite). The rm-* presets belong to issue 23's helper
+# retain's own protocols (no source to cite). The older rm-* presets belong to issue 23's helper
 # (they gain their table there); every other shipped preset names a paper or a peer protocol.
 OWN = {"demo", "fmnist-b0-inc2"}
-PAPER_PRESETS = [n for n in preset_names() if n not in OWN and not n.startswith("rm-")]
+SOURCED_RM = {"rm-imagenet-blurry10-online"}
+PAPER_PRESETS = [n for n in preset_names() if n not in OWN and (not n.startswith("rm-") or n in SOURCED_RM)]
+IMAGENET_PRESETS = {"imagenet100-b50-inc10", "imagenet-b500-inc100", "il2m-imagenet", "rm-imagenet-blurry10-online",
+                    "memo-imagenet100", "maer-tinyimagenet"}
 # What every paper/peer protocol fixes and the table must therefore cite (spec §1.6, §2.4, §4.3, §5.5).
 REQUIRED = ("data.name", "scenario.kind", "scenario.base", "scenario.increment", "scenario.order",
             "model.backbone", "memory.budget", "train.epochs", "train.lr", "train.momentum",
@@ -57,7 +60,7 @@ def _base_method(name: str, field: str) -> str:
 def test_the_paper_presets_are_the_ones_expected():
     assert {"cifar100-b0-inc10", "cifar100-b50-inc10", "mrdc-cifar100-b50-inc10", "il2m-fmnist",
             "maer-cifar10", "maer-cifar100", "maer-fmnist", "mrdc-fmnist", "avalanche-fmnist",
-            "memo-fmnist-fair"} <= set(PAPER_PRESETS)
+            "memo-fmnist-fair"} | IMAGENET_PRESETS <= set(PAPER_PRESETS)
 
 
 @pytest.mark.parametrize("name", PAPER_PRESETS)

@@ -9,11 +9,11 @@ from retain.models.resnet_cifar import OptionAShortcut
 
 EXPECTED_OUT_DIM = {
     "resnet14": 64, "resnet20": 64, "resnet26": 64, "resnet32": 64,
-    "resnet18": 512, "resnet18-reduced": 160, "resnet18-imagenet": 512,
+    "resnet18": 512, "resnet18-reduced": 160, "resnet18-imagenet": 512, "resnet34-imagenet": 512,
     "mlp": 400, "convnet": 64, "convnet2": 64,
 }  # fmt: skip
 # Narrower variants of the same code for the layout/precision tests, to keep them fast.
-CHEAP_OPTIONS = {"resnet18": {"nf": 8}, "resnet18-imagenet": {"nf": 8}, "mlp": {"hidden": [64, 64]}}
+CHEAP_OPTIONS = {"resnet18": {"nf": 8}, "resnet18-imagenet": {"nf": 8}, "resnet34-imagenet": {"nf": 8}, "mlp": {"hidden": [64, 64]}}
 
 
 def test_registry_names():

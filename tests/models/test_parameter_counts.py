@@ -54,3 +54,15 @@ def test_shared_parameters_count_once():
     backbone = build_backbone("convnet2", 3, 32)
     twice = torch.nn.ModuleList([backbone, backbone])
     assert count_parameters(twice) == 38_976
+
+
+def test_resnet34_imagenet_has_torchvisions_parameters_without_its_head():
+    # torchvision's resnet34 holds 21,797,672 parameters, of which its 512 x 1000 fc layer 513,000;
+    # the stages hold 3, 4, 6 and 3 basic blocks, and the MEMO split cuts before the fourth.
+    split = build_split_backbone("resnet34-imagenet", in_channels=3, image_size=224)
+    assert count_parameters(build_backbone("resnet34-imagenet", 3, 224)) == 21_797_672 - 513_000
+    assert [len(getattr(split.generalized, name)) for name in ("layer1", "layer2", "layer3")] == [3, 4, 6]
+    assert len(split.make_specialized().layer4) == 3
+    # LUCIR's last-ReLU removal still reaches the last block of the deeper last stage.
+    last = build_split_backbone("resnet34-imagenet", in_channels=3, image_size=224, last_relu=False).make_specialized()
+    assert [block.relu_out for block in last.layer4] == [True, True, False]

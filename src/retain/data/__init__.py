@@ -2,7 +2,7 @@
 
 `load_dataset(name, data_dir=None, download=True)` returns a `Dataset` whose splits hold
 uint8 images N×C×H×W and int64 labels. Sources are registered by name (`register_dataset`);
-the built-in ones (digits, MNIST, Fashion-MNIST, CIFAR-10/100, Tiny-ImageNet, any image folder,
+the built-in ones (digits, MNIST, Fashion-MNIST, CIFAR-10/100, Tiny-ImageNet, ImageNet, any image folder,
 Hugging Face `datasets`) use the same door as a user's own.
 """
 
@@ -17,7 +17,9 @@ from retain.data.registry import (
     dataset_entry,
     dataset_from_arrays,
     dataset_names,
+    declared_class_names,
     declared_geometry,
+    declared_train_test_sizes,
     load_dataset,
     register_dataset,
 )
@@ -44,7 +46,9 @@ __all__ = [
     "dataset_entry",
     "dataset_from_arrays",
     "dataset_names",
+    "declared_class_names",
     "declared_geometry",
+    "declared_train_test_sizes",
     "load_configured_dataset",
     "load_dataset",
     "register_dataset",

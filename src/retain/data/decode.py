@@ -52,13 +52,16 @@ def fingerprint(listing: FolderListing, image_size: tuple[int, int] | None) -> d
     return {"files": count, "bytes": total_bytes, "sha256": digest.hexdigest()}
 
 
-def load_decoded(name: str, listing: FolderListing, image_size: tuple[int, int] | None) -> tuple[ImageSplit, ImageSplit]:
+def load_decoded(name: str, listing: FolderListing, image_size: tuple[int, int] | None,
+                 variant: str = "") -> tuple[ImageSplit, ImageSplit]:
     """Train and test splits of `listing`, decoded once and cached under `<cache>/<name>/`.
 
-    The cache is keyed by the folder's absolute path and the requested size; its fingerprint
-    must match the current file list, so adding, removing or touching a file re-decodes.
+    The cache is keyed by the folder's absolute path, the requested size and `variant` (what
+    else selects the files, e.g. a class list: two selections from one folder keep two caches);
+    its fingerprint must match the current file list, so adding, removing or touching a file re-decodes.
     """
-    key = hashlib.sha256(f"{listing.root.resolve()}|{image_size}".encode()).hexdigest()[:16]
+    suffix = f"|{variant}" if variant else ""
+    key = hashlib.sha256(f"{listing.root.resolve()}|{image_size}{suffix}".encode()).hexdigest()[:16]
 
     def decode() -> tuple[ImageSplit, ImageSplit]:
         shape = image_size or _first_size(listing)

@@ -10,7 +10,7 @@ from typing import TypeVar
 from retain.data.base import LoadRequest
 from retain.data.cache import dataset_cache_dir
 from retain.data.download import base_url, download_file, file_md5
-from retain.errors import DatasetError
+from retain.errors import DatasetNotFound
 
 T = TypeVar("T")
 
@@ -76,21 +76,21 @@ def locate(request: LoadRequest, source: RemoteSource, probe: Callable[[Path], T
     return found
 
 
-def _not_found(request: LoadRequest, source: RemoteSource, searched: list[Path], reason: str) -> DatasetError:
+def _not_found(request: LoadRequest, source: RemoteSource, searched: list[Path], reason: str) -> DatasetNotFound:
     looked = ", ".join(str(path) for path in searched)
     ways = ["pass data_dir (config field data.dir) pointing to a folder with these files"]
     ways += source.hints
     ways.append(f"download {', '.join(source.checksums)} from {source.official_url} into {searched[-1]}")
-    return DatasetError(
+    return DatasetNotFound(
         f"Dataset {request.name!r} was not found. Looked in: {looked}. Expected layout: "
         f"{source.layout}. Not downloaded because {reason}. To get the data: {'; or '.join(ways)}."
     )
 
 
-def _not_in_data_dir(request: LoadRequest, source: RemoteSource, searched: list[Path]) -> DatasetError:
+def _not_in_data_dir(request: LoadRequest, source: RemoteSource, searched: list[Path]) -> DatasetNotFound:
     held = sorted(p.name for folder in searched if folder.is_dir() for p in folder.iterdir())
     shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "") if held else "nothing"
-    return DatasetError(
+    return DatasetNotFound(
         f"Dataset {request.name!r} was not found in data.dir = {str(request.data_dir)!r}: looked in "
         f"{' and '.join(str(p) for p in searched)}, which hold {shown}. Expected layout: {source.layout} (as "
         f"downloaded: {', '.join(source.checksums)}). A given "

@@ -36,6 +36,9 @@ class DatasetEntry:
     image_shape: tuple[int, int, int] | None  # (C, H, W), when fixed: dry runs and budget tables need no files
     num_classes: int | None
     resizable: bool                            # accepts load_dataset(image_size=...)
+    split_sizes: tuple[int, int] | None = None  # (train, test) images of the declared classes: time forecasts without files
+    classes: Callable[..., list[str]] | None = None  # data.options -> the class names they select, without files
+    dry_run_loads: bool = True                 # False: `--dry-run` never reads the files (too large to load for a preview)
 
 
 _DATASETS: Registry[DatasetEntry] = Registry("dataset", "data.name")
@@ -47,6 +50,9 @@ def register_dataset(
     image_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     resizable: bool = False,
+    split_sizes: Sequence[int] | None = None,
+    classes: Callable[..., list[str]] | None = None,
+    dry_run_loads: bool = True,
 ) -> Callable[[L], L]:
     """Decorator: make a loader available as `data.name: name`.
 
@@ -54,7 +60,11 @@ def register_dataset(
     `data.options` as keyword arguments, and returns a `Dataset` or the tuple
     `(train_images, train_labels, test_images, test_labels)` of uint8 N×C×H×W images and integer
     labels 0..K-1 (tensors or numpy arrays). Give `image_shape` (C, H, W) and `num_classes` when
-    they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data.
+    they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data;
+    `split_sizes` (train, test images of those classes) lets the dry run forecast the time without
+    them; `classes(**options)` returns the class names that `data.options` select (a dataset whose
+    options pick a subset, e.g. `imagenet`'s class list). `dry_run_loads=False` keeps
+    `retain run --dry-run` from reading the files at all (ImageNet: hours to decode).
     Registering another loader under a taken name is an error.
     """
     key = normalize_name(name)
@@ -63,7 +73,9 @@ def register_dataset(
         raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
 
     def decorate(loader: L) -> L:
-        _DATASETS.add(key, DatasetEntry(key, loader, shape, num_classes, resizable), definition=loader)
+        sizes = tuple(int(n) for n in split_sizes) if split_sizes is not None else None
+        entry = DatasetEntry(key, loader, shape, num_classes, resizable, sizes, classes, dry_run_loads)
+        _DATASETS.add(key, entry, definition=loader)
         return loader
 
     return decorate
@@ -84,12 +96,32 @@ def dataset_entry(name: str) -> DatasetEntry:
     return _DATASETS.get(normalize_name(name))
 
 
-def declared_geometry(name: str) -> tuple[tuple[int, int, int], int] | None:
-    """((C, H, W), classes) given at registration, or None when the data must be loaded to know."""
+def declared_geometry(name: str, options: dict[str, Any] | None = None) -> tuple[tuple[int, int, int], int] | None:
+    """((C, H, W), classes) given at registration, or None when the data must be loaded to know;
+    the classes that `options` (data.options) select when the source says which."""
     entry = dataset_entry(name)
     if entry.image_shape is None or entry.num_classes is None:
         return None
-    return entry.image_shape, entry.num_classes
+    names = declared_class_names(name, options)
+    return entry.image_shape, len(names) if names is not None else entry.num_classes
+
+
+def declared_class_names(name: str, options: dict[str, Any] | None = None) -> list[str] | None:
+    """The class names `options` select, for a source that can say without its files (else None)."""
+    entry = dataset_entry(name)
+    if entry.classes is None:
+        return None
+    options = dict(options or {})
+    check_options("Dataset", entry.name, entry.loader, options, "data.options")
+    return entry.classes(**options)
+
+
+def declared_train_test_sizes(name: str, options: dict[str, Any] | None = None) -> tuple[float, float] | None:
+    """(train, test) images per class on average, from the registration, or None when not declared."""
+    entry = dataset_entry(name)
+    if entry.split_sizes is None or not entry.num_classes:
+        return None
+    return entry.split_sizes[0] / entry.num_classes, entry.split_sizes[1] / entry.num_classes
 
 
 def load_dataset(
@@ -125,14 +157,7 @@ def load_dataset(
     entry = dataset_entry(name)
     options = dict(options or {})
     check_options("Dataset", entry.name, entry.loader, options, "data.options")
-    folder = Path(data_dir).expanduser() if data_dir is not None else None
-    if folder is not None and not folder.is_dir():
-        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
-        raise DatasetError(
-            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
-            f"give the folder holding the {entry.name!r} files, or leave data.dir unset to use the default locations "
-            "(system folders, the cache, a download)."
-        )
+    folder = checked_data_dir(entry.name, data_dir)
     request = LoadRequest(
         name=entry.name,
         data_dir=folder,
@@ -148,8 +173,21 @@ def load_dataset(
     )
     dataset = as_dataset(entry.name, entry.loader(request, **options))
     if request.image_size is None and request.side is None:  # a resized dataset has the size asked for, not the declared one
-        _check_declared(entry, dataset)
+        _check_declared(entry, dataset, options)
     return dataset
+
+
+def checked_data_dir(name: str, data_dir: str | Path | None) -> Path | None:
+    """`data_dir` as a Path; a DatasetError when it is given but is no folder."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        # Never fall back silently to another copy (a system folder, the cache) when the given one is missing.
+        raise DatasetError(
+            f"data.dir = {str(data_dir)!r} {'is a file, not a folder' if folder.exists() else 'does not exist'}; "
+            f"give the folder holding the {name!r} files, or leave data.dir unset to use the default locations "
+            "(system folders, the cache, a download)."
+        )
+    return folder
 
 
 def as_dataset(name: str, loaded: Any) -> Dataset:
@@ -210,21 +248,22 @@ def dataset_from_arrays(
         raise DatasetError(str(error)) from None
 
 
-def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
+def _check_declared(entry: DatasetEntry, dataset: Dataset, options: dict[str, Any]) -> None:
     """Refuse images of another shape than the registration declares (the dry run, the budget in
     images and the backbone were sized for it); warn when the classes differ (a folder source may
     hold a subset; the run uses the loaded classes, dry runs forecast from the registration)."""
     loaded = (tuple(dataset.image_shape), dataset.num_classes)
+    declared_classes = len(entry.classes(**options)) if entry.classes is not None else entry.num_classes
     if entry.image_shape is not None and tuple(entry.image_shape) != loaded[0]:
         raise DatasetError(
             f"Dataset {entry.name!r} declares images of shape {tuple(entry.image_shape)} (channels, height, width), but "
             f"the files loaded hold images of shape {loaded[0]} ({len(dataset.train)} training images); give files of the "
             "declared size (a budget in images and the backbone are sized for it)."
         )
-    if (entry.image_shape or loaded[0]) != loaded[0] or (entry.num_classes or loaded[1]) != loaded[1]:
+    if (entry.image_shape or loaded[0]) != loaded[0] or (declared_classes or loaded[1]) != loaded[1]:
         warnings.warn(
             f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="
-            f"{entry.num_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
+            f"{declared_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
             "the run uses the loaded data, but `retain run --dry-run` and `retain budget` forecast from the "
             "registration.",
             stacklevel=3,

@@ -17,11 +17,13 @@ from retain.errors import ConfigError
 from retain.experiment.run import default_run_dir, run
 from retain.experiment.rundir import check_new_run_dir
 from retain.experiment.spec import resolve_run
+from retain.experiment.time_forecast import StepProbe
 
 
 def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
-                     reporter: Reporter | None = None) -> dict[str, Any]:
-    """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB)."""
+                     reporter: Reporter | None = None, probe: StepProbe | None = None) -> dict[str, Any]:
+    """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB);
+    a dry run forecasts each point's time as `probe` says."""
     points = resolve_run(config).auc_points()
     base = Path(out) if out else default_run_dir(config)
     if not dry_run:
@@ -34,7 +36,7 @@ def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_ru
     rows = []
     for index in range(1, len(points) + 1):
         point_cfg = point_config(config, index)
-        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter)
+        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter, probe=probe)
         if dry_run:
             continue
         rows.append({

@@ -170,6 +170,13 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
     if not resolved.charges_model and resolved.growth != "single":
         lines.append("extra model bytes are recorded in method_results.model_bytes, not charged (benchmark protocol)")
     lines += [f"note: {n}" for n in resolved.notes]
+    if config.memory.codec == "jpeg":
+        quality = "chosen by the method" if config.memory.quality == "auto" else str(config.memory.quality)
+        header = "one shared header" if config.memory.shared_header else "each with its own header"
+        lines.append(
+            f"memory rows: JPEG at quality {quality}, {header}; a row costs its encoded bytes, known once the images are "
+            f"encoded, so the counts below are raw rows ({resolved.image_bytes:,} bytes each): the fewest that fit"
+        )
     rows = forecast(resolved, seen_per_task, config.memory.per_class)
     header = f"{'task':>4} {'classes':>7} {'model bytes':>12} {'extra bytes':>12} {'exemplar room':>14} {'exemplars':>9} {'per class':>9} {'stored':>7}"
     lines.append(header)
@@ -188,7 +195,7 @@ def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, as registered (built-ins) or by loading it."""
     from retain.data import declared_geometry, load_configured_dataset
 
-    geometry = declared_geometry(config.data.name)
+    geometry = declared_geometry(config.data.name, config.data.options)
     side = config.data.image_size
     if geometry is not None:  # a folder source's declared size gives way to data.image_size
         return ((geometry[0][0], side, side) if side else geometry[0]), geometry[1]

@@ -18,16 +18,18 @@ from retain.experiment.results import read_run_results
 from retain.experiment.rundir import check_same_nproc
 from retain.experiment.run import check_run_dir, default_run_dir, run
 from retain.experiment.spec import check_trains_something
+from retain.experiment.time_forecast import StepProbe
 
 
 def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
-           reporter: Reporter | None = None) -> dict[str, Any]:
-    """Run `config` (or sweep its AUC budget points) and return the results (or the AUC summary)."""
+           reporter: Reporter | None = None, probe: StepProbe | None = None) -> dict[str, Any]:
+    """Run `config` (or sweep its AUC budget points) and return the results (or the AUC summary);
+    `probe` says how a dry run measures the training step for its time forecast."""
     world = launcher.torchrun_world()
     if world is not None:  # started by torchrun: join its group, then run as one of its ranks
         config = launcher.check_torchrun_config(config, world)
         with launcher.joined(config):
-            return launch(config, out=out, dry_run=dry_run, reporter=reporter)
+            return launch(config, out=out, dry_run=dry_run, reporter=reporter, probe=probe)
     if config.distributed.nproc > 1 and launcher.collectives.current() is None and not dry_run:
         run_dir = Path(out) if out else default_run_dir(config)
         check_run_dir(run_dir)  # before any process starts
@@ -37,8 +39,8 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
         launcher.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s)
         return read_run_results(run_dir) or {}
     if config.budget.protocol == "auc" and config.budget.point is None:
-        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True))
-    return run(config, out=out, dry_run=dry_run, reporter=reporter)
+        return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True), probe=probe)
+    return run(config, out=out, dry_run=dry_run, reporter=reporter, probe=probe)
 
 
 def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None,

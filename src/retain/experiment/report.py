@@ -40,7 +40,8 @@ LEADING_COLUMNS = [
 ]
 METRIC_COLUMNS = [
     "average_incremental_accuracy", "average_incremental_accuracy_excl_first", "last_accuracy",
-    "average_incremental_accuracy_top5", "forgetting", "forgetting_mammoth", "forgetting_fm", "backward_transfer",
+    "average_incremental_accuracy_top5", "last_accuracy_top5", "forgetting", "forgetting_mammoth", "forgetting_fm",
+    "backward_transfer",
 ]
 STATISTIC = "mean ± sample std (n − 1) over n seeds; one value when n = 1"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")

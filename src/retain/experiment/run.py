@@ -22,7 +22,7 @@ from retain.engine.device import resolve_device  # noqa: F401  (also imported fr
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
 from retain.engine import collectives, observers
 from retain.engine.trainer import TrainingDiverged, TrainProgress, TrainResume, TrainStats, train_task
-from retain.errors import CheckpointError, DatasetError, MethodError, RetainError, storage_error
+from retain.errors import CheckpointError, DatasetError, DatasetNotFound, MethodError, RetainError, storage_error
 from retain.methods.base import score_label
 from retain.methods.charges import charged_items
 from retain.experiment.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
@@ -31,6 +31,7 @@ from retain.experiment.console import LOGGER, Reporter
 from retain.experiment.results import read_config_sources, read_run_results, versions, write_config_yaml, write_json
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_nproc, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
+from retain.experiment.time_forecast import StepProbe, dry_run_time_text
 from retain.experiment.tracking import Tracker, check_backends
 from retain.memory.ledger import Ledger
 from retain.methods import Method
@@ -78,22 +79,31 @@ class Setup:
     ctx: RunContext
     method: Method
     spec: RunSpec
+    stand_in: str | None = None  # a dry run without the files: why they were not read (the plan uses the registered geometry)
 
 
-def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup:
-    """Load data, resolve the run on it (plan, budget, method), build the context and the method, check feasibility."""
+def build_setup(config: RetainConfig, reporter: Reporter | None = None, dry_run: bool = False) -> Setup:
+    """Load data, resolve the run on it (plan, budget, method), build the context and the method, check feasibility.
+
+    A dry run reads the files only when they are on this machine (it never downloads) and the
+    dataset is not too large to preview; else it plans on a stand-in with the registered geometry."""
     seed_everything(config.seed)
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
     group = collectives.current()
     device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
-    raw = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize)
+    if dry_run:
+        raw, stand_in = dry_run_dataset(config)
+    else:
+        raw, stand_in = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize), None
     for note in raw.notes:  # e.g. data.storage: how the images are held, and why
         (reporter.log if reporter else LOGGER.info)(note)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
     plan = spec.plan
-    dataset = remap_dataset(raw, plan).to(device)
+    dataset = remap_dataset(raw, plan)
+    if stand_in is None:  # the stand-in's rows are one broadcast image: kept where it is
+        dataset = dataset.to(device)
     augmenter = Augmenter(config.augment, dataset.mean, dataset.std, device=device, seed=config.seed,
                           side=config.data.image_size)
     augmenter.check_shape(dataset.image_shape)
@@ -107,7 +117,36 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     method.check_setup()
     if group is not None:
         prepare_method(method, config, device)
-    return Setup(config, dataset, plan, ctx, method, spec)
+    return Setup(config, dataset, plan, ctx, method, spec, stand_in)
+
+
+def dry_run_dataset(config: RetainConfig) -> tuple[Dataset, str | None]:
+    """The dataset a dry run plans on, and why it is a stand-in (None: the files were read).
+
+    A dataset registered with its geometry is not read when it says a preview should not read
+    it (ImageNet), nor when data.dir is unset and its files are not on this machine (a dry run
+    does not download). A data.dir that is given is read (or refused) as a run would."""
+    from retain.data import dataset_entry, declared_class_names
+    from retain.data.registry import checked_data_dir
+    from retain.experiment.spec import stand_in_dataset
+
+    entry = dataset_entry(config.data.name)
+    declared = entry.image_shape is not None and entry.num_classes is not None
+    if declared and not entry.dry_run_loads:
+        checked_data_dir(entry.name, config.data.dir)  # a folder named but absent is refused, as a run would
+        reason = f"a dry run does not read the {entry.name!r} files (decoding them takes long)"
+    elif config.data.dir is not None or not declared:  # the data the user named: read, or refused
+        return load_configured_dataset(config.data, eval_resize=config.augment.eval_resize), None
+    else:
+        try:
+            return load_configured_dataset(config.data.model_copy(update={"download": False}),
+                                           eval_resize=config.augment.eval_resize), None
+        except DatasetNotFound as error:
+            looked = str(error).split(". Expected layout")[0]  # where it looked; `retain run` says how to get the files
+            reason = f"its files are not on this machine and a dry run does not download them ({looked})"
+    names = declared_class_names(config.data.name, config.data.options)
+    shape, classes = entry.image_shape, len(names) if names is not None else entry.num_classes
+    return stand_in_dataset(shape, classes, names), reason
 
 
 def check_normalisable(config: RetainConfig, dataset: Dataset) -> None:
@@ -127,9 +166,12 @@ def _matrix_row(per_task: list[float], num_tasks: int) -> list[float]:
     return per_task + [float("nan")] * (num_tasks - len(per_task))
 
 
-def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False, reporter: Reporter | None = None) -> dict[str, Any]:
+def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False, reporter: Reporter | None = None,
+        probe: StepProbe | None = None) -> dict[str, Any]:
     """Run the experiment described by `config` and write its run directory; return the results.
 
+    A dry run prints the budget forecast, the plan and a forecast of the training time on this
+    device (`probe` says how the step is measured; `StepProbe(steps=0)` skips it) and writes nothing.
     One run: under budget.protocol=auc without budget.point, `retain.experiment.launch` runs the
     AUC sweep instead (this refuses it with a ConfigError). Everything that can be checked is
     checked before the first file is written; the run directory is locked while it is written.
@@ -149,19 +191,14 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         elif writer:
             # Printed before the data is loaded: the forecast needs only the config (built-in datasets).
             reporter.out.print(resolve_run(config).forecast_text(), markup=False, highlight=False, soft_wrap=True)
-        setup = build_setup(config, reporter)
+        setup = build_setup(config, reporter, dry_run=dry_run)
     if not dry_run and writer:  # once the config, data and budget are accepted: a refused run names no directory
         reporter.log(f"run directory: {run_dir}")
     plan, ctx = setup.plan, setup.ctx
     if dry_run:
         if writer:
-            # setup.dataset is remapped (its names in plan order); describe takes names by original id
-            by_original = dict(zip(plan.class_order, setup.dataset.class_names))
-            names = [by_original.get(c, str(c)) for c in range(max(plan.class_order) + 1)]
-            reporter.out.print(plan.describe(names), markup=False, highlight=False)
-            for note in config._notes:  # settings without effect that are said, not refused (shown with -q too)
-                reporter.warn(note)
-        return {"plan": plan.to_dict(), "dry_run": True}
+            _print_dry_run(setup, reporter, probe or StepProbe())
+        return {"plan": plan.to_dict(), "dry_run": True, "stand_in": setup.stand_in}
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.note(note)
     if not writer:  # rank 0 alone writes the run directory
@@ -176,6 +213,22 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         observers.moment("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
+
+
+def _print_dry_run(setup: Setup, reporter: Reporter, probe: StepProbe) -> None:
+    """The plan, why the files were not read (a stand-in), the time forecast and the config's notes."""
+    # setup.dataset is remapped (its names in plan order); describe takes names by original id
+    plan = setup.plan
+    by_original = dict(zip(plan.class_order, setup.dataset.class_names))
+    names = [by_original.get(c, str(c)) for c in range(max(plan.class_order) + 1)]
+    reporter.out.print(plan.describe(names), markup=False, highlight=False)
+    if setup.stand_in is not None:
+        reporter.out.print(f"note: planned on the registered geometry, not on the files: {setup.stand_in}; #train and "
+                           "#test above count a stand-in's rows, not images", markup=False, highlight=False, soft_wrap=True)
+    reporter.out.print(dry_run_time_text(setup.spec, probe, setup.stand_in is not None), markup=False, highlight=False,
+                       soft_wrap=True)
+    for note in setup.config._notes:  # settings without effect that are said, not refused (shown with -q too)
+        reporter.warn(note)
 
 
 def _charge(progress: RunProgress, task: int, method: Method, ctx: RunContext, charge_teacher: bool) -> None:
@@ -680,6 +733,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
         "config_sources": dict(config._sources),
     }
     results["metrics"]["average_incremental_accuracy_top5"] = float(np.mean(main["stage_top5"]))
+    results["metrics"]["last_accuracy_top5"] = float(main["stage_top5"][-1])  # RM's and IL2M's ImageNet figure
     if ledger is not None:
         results["ledger"] = ledger.to_dict()
     policy = getattr(getattr(getattr(method, "memory", None), "policy", None), "name", None)

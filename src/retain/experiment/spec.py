@@ -15,7 +15,7 @@ import torch
 
 from retain.config import RetainConfig
 from retain.errors import ConfigError
-from retain.data import Dataset, ImageSplit
+from retain.data import Dataset, ImageSplit, declared_class_names
 from retain.experiment.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
 from retain.experiment.config import ignored_settings, method_params
 from retain.memory.protocols import BudgetPoint, ProtocolBudget
@@ -104,7 +104,7 @@ def resolve_run(config: RetainConfig, dataset: Dataset | None = None) -> RunSpec
     stand_in = dataset is None
     if dataset is None:
         image_shape, num_classes = dataset_geometry(config)
-        dataset = stand_in_dataset(image_shape, num_classes)
+        dataset = stand_in_dataset(image_shape, num_classes, declared_class_names(config.data.name, config.data.options))
     plan = make_plan(config.scenario, dataset.train.labels.numpy(), dataset.test.labels.numpy(), dataset.num_classes)
     if not stand_in:
         check_plan_data(config, dataset, plan)
@@ -162,12 +162,19 @@ def check_plan_data(config: RetainConfig, dataset: Dataset, plan: Plan) -> None:
             )
 
 
-def stand_in_dataset(image_shape: tuple[int, int, int], num_classes: int) -> Dataset:
-    """A tiny all-zero dataset with every class, to plan tasks without the data files."""
-    labels = torch.arange(num_classes).repeat(4)
-    split = ImageSplit(torch.zeros(labels.numel(), *image_shape, dtype=torch.uint8), labels)
+STAND_IN_ROWS = 4  # rows per class of the stand-in dataset
+
+
+def stand_in_dataset(image_shape: tuple[int, int, int], num_classes: int, class_names: list[str] | None = None) -> Dataset:
+    """An all-zero dataset with every class (STAND_IN_ROWS rows each), to plan tasks without the data
+    files; its images are one zero image broadcast to every row (no memory per row: ImageNet's
+    1000 classes would otherwise take 600 MB)."""
+    labels = torch.arange(num_classes).repeat(STAND_IN_ROWS)
+    images = torch.zeros((1, *image_shape), dtype=torch.uint8).expand(labels.numel(), *image_shape)
+    split = ImageSplit(images, labels)
     channels = image_shape[0]
-    return Dataset("stand-in", split, split, [str(c) for c in range(num_classes)], (0.0,) * channels, (1.0,) * channels)
+    names = class_names or [str(c) for c in range(num_classes)]
+    return Dataset("stand-in", split, split, names, (0.0,) * channels, (1.0,) * channels)
 
 
 def check_task_incremental(config: RetainConfig, method_cls: type[Method]) -> None:

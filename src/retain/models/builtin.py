@@ -11,7 +11,7 @@ from retain.models.convnet import ConvNet, split_convnet2
 from retain.models.mlp import MLP
 from retain.models.options import require_bool, require_positive_float, require_positive_int, require_widths
 from retain.models.registry import register_backbone
-from retain.models.resnet18 import split_resnet18
+from retain.models.resnet18 import RESNET18_BLOCKS, RESNET34_BLOCKS, split_resnet18
 from retain.models.resnet_cifar import split_cifar_resnet
 from retain.models.split import SplitBackbone
 
@@ -26,14 +26,17 @@ def _cifar_resnet(depth: int) -> Callable[..., SplitBackbone]:
     return build
 
 
-def _resnet18(default_nf: int, imagenet: bool) -> Callable[..., SplitBackbone]:
+def _resnet18(default_nf: int, imagenet: bool, depth: int = 18) -> Callable[..., SplitBackbone]:
+    blocks = RESNET34_BLOCKS if depth == 34 else RESNET18_BLOCKS
+
     def build(in_channels: int, image_size: int, *, nf: int = default_nf, last_relu: bool = True) -> SplitBackbone:
         nf = require_positive_int("nf", nf)
-        return split_resnet18(in_channels, nf, imagenet=imagenet, last_relu=require_bool("last_relu", last_relu))
+        return split_resnet18(in_channels, nf, imagenet=imagenet, last_relu=require_bool("last_relu", last_relu), blocks=blocks)
 
-    build.__qualname__ = f"resnet18_nf{default_nf}_{'imagenet' if imagenet else 'cifar'}"
+    build.__qualname__ = f"resnet{depth}_nf{default_nf}_{'imagenet' if imagenet else 'cifar'}"
     stem = "7×7 stride-2 stem and max-pool (ImageNet)" if imagenet else "3×3 stem without max-pool (CIFAR)"
-    build.__doc__ = f"ResNet-18 with {default_nf} base channels (`nf`), {stem}, split after the third stage."
+    layout = "" if depth == 18 else f" ({'/'.join(map(str, blocks))} basic blocks per stage)"
+    build.__doc__ = f"ResNet-{depth}{layout} with {default_nf} base channels (`nf`), {stem}, split after the third stage."
     return build
 
 
@@ -42,6 +45,7 @@ for _depth in (14, 20, 26, 32):
 register_backbone("resnet18", split=True)(_resnet18(64, imagenet=False))
 register_backbone("resnet18-reduced", split=True)(_resnet18(20, imagenet=False))
 register_backbone("resnet18-imagenet", split=True)(_resnet18(64, imagenet=True))
+register_backbone("resnet34-imagenet", split=True)(_resnet18(64, imagenet=True, depth=34))
 
 
 @register_backbone("convnet2", split=True)

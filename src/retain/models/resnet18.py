@@ -1,4 +1,4 @@
-"""ResNet-18: the CIFAR variant (3×3 stem, no max-pool; mammoth/GEM, `nf` = width of stage 1)
+"""ResNet-18/34: the CIFAR variant (3×3 stem, no max-pool; mammoth/GEM, `nf` = width of stage 1)
 and the ImageNet variant (7×7 stride-2 stem + max-pool, the torchvision layout)."""
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ def resnet18_block(in_channels: int, out_channels: int, stride: int = 1, relu_ou
     return BasicBlock(in_channels, out_channels, stride, relu_out, projection_shortcut)
 
 
-def _layer(in_channels: int, out_channels: int, stride: int, last_relu: bool = True) -> nn.Sequential:
-    return nn.Sequential(
-        resnet18_block(in_channels, out_channels, stride),
-        resnet18_block(out_channels, out_channels, 1, relu_out=last_relu),
-    )
+RESNET18_BLOCKS = (2, 2, 2, 2)
+RESNET34_BLOCKS = (3, 4, 6, 3)
+
+
+def _layer(in_channels: int, out_channels: int, stride: int, last_relu: bool = True, blocks: int = 2) -> nn.Sequential:
+    first = [resnet18_block(in_channels, out_channels, stride, relu_out=last_relu or blocks > 1)]
+    rest = [resnet18_block(out_channels, out_channels, 1, relu_out=last_relu or i < blocks - 2) for i in range(blocks - 1)]
+    return nn.Sequential(*first, *rest)
 
 
 def _stem(in_channels: int, nf: int, imagenet: bool) -> nn.Sequential:
@@ -44,9 +47,10 @@ def _stem(in_channels: int, nf: int, imagenet: bool) -> nn.Sequential:
     )
 
 
-def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, last_relu: bool = True) -> SplitBackbone:
-    """ResNet-18 cut as in MEMO's ImageNet model: generalized = stem + layer1..3,
-    specialized = layer4 + global pool (8·nf-d).
+def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, last_relu: bool = True,
+                   blocks: tuple[int, int, int, int] = RESNET18_BLOCKS) -> SplitBackbone:
+    """ResNet-18 (or, with `blocks=RESNET34_BLOCKS`, ResNet-34) cut as in MEMO's ImageNet model:
+    generalized = stem + layer1..3, specialized = layer4 + global pool (8·nf-d).
 
     The ImageNet variant gets He initialisation (torchvision); the CIFAR variant keeps
     PyTorch's default initialisation, as mammoth's ResNet-18 does.
@@ -54,16 +58,17 @@ def split_resnet18(in_channels: int = 3, nf: int = 64, imagenet: bool = False, l
     generalized = nn.Sequential(
         OrderedDict(
             stem=_stem(in_channels, nf, imagenet),
-            layer1=_layer(nf, nf, 1),
-            layer2=_layer(nf, 2 * nf, 2),
-            layer3=_layer(2 * nf, 4 * nf, 2),
+            layer1=_layer(nf, nf, 1, blocks=blocks[0]),
+            layer2=_layer(nf, 2 * nf, 2, blocks=blocks[1]),
+            layer3=_layer(2 * nf, 4 * nf, 2, blocks=blocks[2]),
         )
     )
     if imagenet:
         he_init_(generalized)
 
     def make_specialized() -> nn.Module:
-        specialized = nn.Sequential(OrderedDict(layer4=_layer(4 * nf, 8 * nf, 2, last_relu), pool=GlobalAvgPool()))
+        layer4 = _layer(4 * nf, 8 * nf, 2, last_relu, blocks=blocks[3])
+        specialized = nn.Sequential(OrderedDict(layer4=layer4, pool=GlobalAvgPool()))
         if imagenet:
             he_init_(specialized)
         return specialized

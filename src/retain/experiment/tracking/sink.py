@@ -9,7 +9,7 @@ from typing import Any
 from retain.experiment.config import RetainConfig
 
 # The summary metrics sent at the end of a run (results.json `metrics`), under these names.
-SUMMARY_KEYS = ("average_incremental_accuracy", "last_accuracy", "forgetting", "average_incremental_accuracy_top5",
+SUMMARY_KEYS = ("average_incremental_accuracy", "last_accuracy", "forgetting", "average_incremental_accuracy_top5", "last_accuracy_top5",
                 "backward_transfer", "forgetting_fm", "intransigence", "last_accuracy_best_epoch")
 
 
