@@ -166,6 +166,7 @@ def run(
             overrides.append(f"device={device}")
         if nproc is not None and resume_dir is None:
             overrides.append(f"distributed.nproc={nproc}")
+        _given_once(overrides, seed)
         if resume_dir is not None:
             if out_dir is not None or dry_run:
                 raise ConfigError("--resume continues the run in its own directory; leave out --out and --dry-run.")
@@ -276,6 +277,23 @@ def list_things(
         out.print(table if params else f"{name} has no parameters.")
 
 
+def _given_once(overrides: list[str], seed: int | None) -> None:
+    """One setting given twice with different values (--set twice, or --set beside --seed, --device
+    or --nproc, which add theirs) is refused: the parser would keep the last silently."""
+    from retain.config import parse_override
+
+    given: dict[str, object] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        key = ".".join(path)
+        if key in given and given[key] != value:
+            raise ConfigError(f"{key} is given twice, as {given[key]!r} and {value!r} (--set, --device and --nproc each "
+                              f"set theirs); keep one.")
+        given[key] = value
+    if seed is not None and "seed" in given and given["seed"] != seed:
+        raise ConfigError(f"--seed {seed} and --set seed={given['seed']} disagree; keep one.")
+
+
 def _sets_preset(sets: list[str]) -> bool:
     """`--set preset=X` chooses the preset itself (no default demo under it)."""
     return any(text.split("=", 1)[0].strip() == "preset" for text in sets)
@@ -346,6 +364,7 @@ def budget(
         from retain.experiment.config import build_config
         from retain.experiment.spec import resolve_run
 
+        _given_once(list(set_), None)
         cfg = build_config(config, preset or (None if config or _sets_preset(set_) else "demo"), list(set_), imports=list(import_))
         Console().print(resolve_run(cfg).budget_table(), markup=False, highlight=False, soft_wrap=True)
 

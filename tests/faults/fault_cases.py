@@ -274,6 +274,12 @@ def _data_cases() -> list[Case]:
 
     return [
         Case("data-dir-missing", _dry("data.name=fashion-mnist", "data.dir={ws}/data/nowhere"), ("data.dir", "nowhere", "does not exist")),
+        Case("set-twice", _dry("train.epochs=1", "train.epochs=2"), ("train.epochs", "given twice", "1", "2")),
+        Case("seed-and-set-seed", ("run", "--dry-run", "--seed", "5", "--set", "seed=6"), ("--seed 5", "seed=6", "disagree")),
+        Case("device-and-set-device", ("run", "--dry-run", "--device", "cpu", "--set", "device=auto"), ("device", "given twice")),
+        Case("preset-twice", ("run", "--dry-run", "--preset", "demo", "--preset", "fmnist-b0-inc2"), ("--preset", "2 times")),
+        Case("set-preset-and-preset", ("run", "--dry-run", "--preset", "demo", "--set", "preset=fmnist-b0-inc2"),
+             ("--preset demo", "preset=fmnist-b0-inc2", "two presets")),
         Case("data-dir-missing-digits", _dry("data.dir={ws}/data/nowhere"), ("data.dir", "nowhere")),
         Case("data-dir-file", _dry("data.name=mnist", "data.dir={ws}/cfg/a-file"), ("data.dir", "a-file", "is a file")),
         Case("data-not-found", _dry("data.name=cifar10", "data.dir={ws}/data/if-empty", "data.download=false"),

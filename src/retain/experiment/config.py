@@ -56,7 +56,7 @@ def build_config(
     came from is kept on the config (`config_sources`).
     """
     file_tree = read_config_file(config_path) if config_path else {}
-    parsed = _parsed_overrides(overrides or [], seed)
+    parsed = _parsed_overrides(overrides or [])
     if ["preset"] in [path for path, _ in parsed]:  # `--set preset=X` chooses the preset, like --preset X
         chosen = next(value for path, value in parsed if path == ["preset"])
         if preset is not None and chosen != preset:
@@ -89,21 +89,9 @@ def build_config(
     return config
 
 
-def _parsed_overrides(overrides: list[str], seed: int | None) -> list[tuple[list[str], Any]]:
-    """The --set overrides parsed; one setting given twice with different values (--set twice, or
-    --set beside --seed, --device or --nproc, which add theirs) is refused: the last would win silently."""
-    parsed, given = [], {}
-    for text in overrides:
-        path, value = parse_override(text)
-        key = ".".join(path)
-        if key in given and given[key] != value:
-            raise ConfigError(f"{key} is given twice, as {given[key]!r} and {value!r} (--set, --device and --nproc each "
-                              f"set theirs); keep one.")
-        given[key] = value
-        parsed.append((path, value))
-    if seed is not None and "seed" in given and given["seed"] != seed:
-        raise ConfigError(f"--seed {seed} and --set seed={given['seed']} disagree; keep one.")
-    return parsed
+def _parsed_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
+    """The --set overrides parsed, in order (a later one for the same key wins; the CLI refuses that)."""
+    return [parse_override(text) for text in overrides]
 
 
 def _preset_blame(message: str, user_tree: dict[str, Any], preset: Any) -> str:
