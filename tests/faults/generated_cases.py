@@ -145,7 +145,6 @@ def inactive_setting(path: str) -> list[str]:
         "distributed.timeout_s": ["distributed.timeout_s=60"],
         "model.head_norm_eps": ["model.head_norm_eps=1e-6"],
         "train.accumulate_reduction": ["train.accumulate_reduction=sum"],
-        "memory.maer_middle": ["memory.maer_policy=min", "memory.maer_middle=wrap"],
     }[path]
 
 

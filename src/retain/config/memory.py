@@ -41,10 +41,6 @@ class MemoryConfig(StrictSection):
     charge_head: bool = False
     charge_columns: bool = True
     decode_cache: bool = True
-    maer_policy: Literal["min", "middle", "max"] = "min"
-    # `middle` when a class has fewer candidates L than its quota: clamp (retain: every candidate)
-    # or wrap (the official numpy slice, whose negative start returns the high end; spec §11).
-    maer_middle: Literal["clamp", "wrap"] = "clamp"
     replay: Literal["concat", "batch"] | None = None
     batch_size: int | None = None
 

@@ -96,9 +96,11 @@ def _nested(path: list[str], value: Any) -> dict[str, Any]:
 
 def leaf_fields(tree: Any, prefix: str = "") -> list[str]:
     """The schema fields (dotted) that a config tree sets: its leaves, mapped to the field they fall under."""
-    from retain.config.activity import field_path
+    from retain.config.activity import METHOD_ACTIVITY, field_path
 
     path = prefix.rstrip(".")
+    if path == "method" and isinstance(tree, dict):  # free-form, but some parameters depend on others
+        return [path] + [f"method.{key}" for key in tree if f"method.{key}" in METHOD_ACTIVITY]
     if isinstance(tree, dict) and tree and path not in FREE_FORM_FIELDS:
         return [field for key, value in tree.items() for field in leaf_fields(value, f"{prefix}{key}.")]
     return [field_path(path) or path] if path else []

@@ -648,7 +648,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
     if policy is not None:  # what memory.policy/replay left unset resolved to (the method's defaults)
         from retain.methods.base import replay_mode
 
-        results["memory_in_use"] = {"policy": policy, "replay": replay_mode(config, type(method))}
+        results["memory_in_use"] = {"policy": policy, "replay": replay_mode(config.memory, type(method))}
     extra = method.extra_results()
     if extra:
         results["method_results"] = extra

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -49,12 +49,13 @@ class ExemplarMemory:
         budget_bytes: int,
         seed: int,
         default_policy: str = "random",
+        policy_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.image_shape = tuple(int(s) for s in image_shape)
         self.device = torch.device(device)
         self.budget_bytes = int(budget_bytes)
-        self.policy = build_policy(config.policy or default_policy)
+        self.policy = build_policy(config.policy or default_policy, **(policy_options or {}))
         self.generator = torch.Generator().manual_seed(int(seed))
         self.num_seen = 0
         self.stream_capacity: int | None = None

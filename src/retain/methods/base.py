@@ -43,17 +43,17 @@ class Setting:
         return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}{replay}{head}"
 
 
-def replay_mode(config: Any, method: type[Method]) -> str:
-    """`memory.replay` as the run will use it: the configured mode, else the method's fixed mode,
-    else the policy's usual one (a memory minibatch per step for a streaming policy, the
-    concatenated pool otherwise)."""
-    if config.memory.replay is not None:
-        return config.memory.replay
+def replay_mode(memory: Any, method: type[Method]) -> str:
+    """`memory.replay` as the run will use it (`memory`: the config's memory section): the
+    configured mode, else the method's fixed mode, else the policy's usual one (a memory
+    minibatch per step for a streaming policy, the concatenated pool otherwise)."""
+    if memory.replay is not None:
+        return memory.replay
     if method.fixed_replay is not None:
         return method.fixed_replay
     from retain.memory.policies import policy_class
 
-    policy = config.memory.policy or getattr(method, "default_policy", "random")
+    policy = memory.policy or getattr(method, "default_policy", "random")
     return "batch" if policy_class(policy).streaming else "concat"
 
 
@@ -62,7 +62,7 @@ def setting_of(config: Any, method: type[Method]) -> Setting:
     head = config.model.head
     if not method.uses_memory:
         return Setting(config.scenario.kind, config.scenario.stream, None, config.memory.replay, head)
-    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec, replay_mode(config, method), head)
+    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec, replay_mode(config.memory, method), head)
 
 
 class MethodParams(StrictSection):
@@ -186,10 +186,10 @@ class Method:
         self.ctx = ctx
         self.params = params
         self.network: nn.Module = self.build_network().to(ctx.device)
-        if ctx.config.train.channels_last and ctx.dataset.image_shape[0] > 1:
+        if ctx.settings.channels_last and ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.current_task: TaskSpec | None = None
-        if ctx.config.augment.cutmix and not self.supports_cutmix:
+        if ctx.settings.cutmix and not self.supports_cutmix:
             from retain.errors import ConfigError
 
             raise ConfigError(
@@ -214,7 +214,7 @@ class Method:
     def head_width(self, task: TaskSpec) -> int:
         """Rows the head has during `task`: the classes seen so far, or every class of the run
         with `model.head: full`."""
-        if self.ctx.config.model.head == "full":
+        if self.ctx.settings.full_head:
             return self.ctx.plan.num_classes
         return len(task.seen_classes)
 
@@ -223,7 +223,7 @@ class Method:
         or one pass over it under `scenario.stream: online` (a memory-free method keeps nothing to
         train on after the stream has passed)."""
         stream = torch.as_tensor(task.train_indices)
-        if self.ctx.config.scenario.stream == "online":
+        if self.ctx.settings.online:
             return [Phase(stream=stream, epochs=1, name=STREAM_PASS)]
         return [Phase(stream=stream, epochs=self.ctx.epochs_for(task))]
 

@@ -10,7 +10,7 @@ Avalanche's Replay). Unset, each policy keeps its usual mode (docs/replay.md).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -53,14 +53,20 @@ class ExemplarMethod(Method):
                 f"method.name={self.name!r} keeps exemplars, so memory.budget must be set "
                 "(bytes, e.g. 7864320; MiB, e.g. '24MiB'; or images, e.g. '2000 images')."
             )
+        policy = ctx.settings.memory.policy or self.default_policy
         self.memory = ExemplarMemory(
-            ctx.config.memory, ctx.dataset.image_shape, ctx.device, ctx.budget_bytes,
-            seed=ctx.config.seed + 7919, default_policy=self.default_policy,
+            ctx.settings.memory, ctx.dataset.image_shape, ctx.device, ctx.budget_bytes,
+            seed=ctx.settings.seed + 7919, default_policy=self.default_policy, policy_options=self.policy_options(policy),
         )
         self.class_means: torch.Tensor | None = None
         self.exposed: set[int] = set()   # classes the streams (and the memory) have shown so far
         self.updated_task = -1           # the memory is updated exactly once per task
         self._selection_limit: int | None = None
+
+    def policy_options(self, policy: str) -> dict[str, Any]:
+        """Constructor options of the memory policy named `policy` as this method runs it (LUCIR's
+        herding form, MAER's insertion); none by default."""
+        return {}
 
     # ------------------------------------------------------------------ budget
     def reserved_bytes(self) -> int:
@@ -82,7 +88,7 @@ class ExemplarMethod(Method):
         from retain.methods.charges import teacher_bytes
 
         items = dict(self.extra_ledger_items())
-        if self.ctx.config.memory.charge_teacher and "teacher" not in items and teacher_bytes(self):
+        if self.ctx.settings.memory.charge_teacher and "teacher" not in items and teacher_bytes(self):
             items["teacher"] = teacher_bytes(self)
         return items
 
@@ -109,17 +115,17 @@ class ExemplarMethod(Method):
     def online(self) -> bool:
         """`scenario.stream: online` (RM's protocol): one pass over the stream, the memory update,
         then the epochs over the memory only."""
-        return self.ctx.config.scenario.stream == "online"
+        return self.ctx.settings.online
 
     @property
     def replay(self) -> str:
         """How memory rows enter the batches: "concat" or "batch" (`memory.replay`, resolved)."""
         from retain.methods.base import replay_mode
 
-        return replay_mode(self.ctx.config, type(self))
+        return replay_mode(self.ctx.settings.memory, type(self))
 
     def memory_batch_size(self) -> int:
-        return self.ctx.config.memory.batch_size or self.ctx.config.train.batch_size
+        return self.ctx.settings.memory.batch_size or self.ctx.settings.train.batch_size
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         stream = torch.as_tensor(task.train_indices)

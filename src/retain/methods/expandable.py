@@ -59,7 +59,7 @@ class ExpandableMethod(ExemplarMethod):
     def _expand(self, num_classes: int) -> None:
         self.network.expand(num_classes)
         self.task_classes.append(num_classes)
-        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[0] > 1:
+        if self.ctx.settings.channels_last and self.ctx.dataset.image_shape[0] > 1:
             self.network.branches[-1].to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
@@ -75,7 +75,7 @@ class ExpandableMethod(ExemplarMethod):
 
     def after_task(self, task: TaskSpec) -> None:
         if self.params.align and self.old_classes > 0:
-            name = self.ctx.config.method_name.upper()
+            name = self.ctx.settings.method_name.upper()
             self.alignments.append(align_and_record(self.network.head, self.old_classes, task.index, name))
         self.model_bytes.append(parameter_bytes(count_parameters(self.network)))
         super().after_task(task)
@@ -83,7 +83,7 @@ class ExpandableMethod(ExemplarMethod):
     # ------------------------------------------------------------------ budget
     @property
     def charges_model(self) -> bool:
-        return self.ctx.config.budget.protocol != "benchmark"
+        return self.ctx.settings.charges_model
 
     def extra_branch_parameters(self) -> int:
         """Parameters of every branch after the first: what this net stores beyond one backbone."""
@@ -93,7 +93,7 @@ class ExpandableMethod(ExemplarMethod):
         if not self.charges_model:
             return {}
         items = {"extra_branches": parameter_bytes(self.extra_branch_parameters())}
-        if self.ctx.config.memory.charge_head:
+        if self.ctx.settings.memory.charge_head:
             heads = [self.network.head] + ([self.network.aux_head] if self.network.aux_head is not None else [])
             items["heads"] = parameter_bytes(sum(count_parameters(h, exclude_head=False) for h in heads))
         return items

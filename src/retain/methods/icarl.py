@@ -48,7 +48,7 @@ class ICaRL(ExemplarMethod):
         super().__init__(ctx, params)
         self.teacher: torch.nn.Module | None = None
         self.old_classes = 0
-        if self.rm_code and ctx.config.augment.cutmix:
+        if self.rm_code and ctx.settings.cutmix:
             raise ConfigError(
                 "method.variant=rm-code with method.name='icarl' distils every row of a class learned before the task "
                 "on the row's own teacher output, which a CutMix-ed row does not have. Use augment.cutmix=false."
@@ -73,7 +73,7 @@ class ICaRL(ExemplarMethod):
         super().before_task(task)
 
     def extra_ledger_items(self) -> dict[str, int]:
-        if self.ctx.config.memory.charge_teacher and self.teacher is not None:
+        if self.ctx.settings.memory.charge_teacher and self.teacher is not None:
             return {"teacher": parameter_bytes(count_parameters(self.teacher, exclude_head=False))}
         return {}
 

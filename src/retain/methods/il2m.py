@@ -110,7 +110,7 @@ class IL2M(ExemplarMethod):
         phases = super().training_phases(task)
         if self.params.lr_by_state and task.index > 0:
             for phase in phases:
-                phase.lr = self.ctx.config.train.lr / (task.index + 1)
+                phase.lr = self.ctx.settings.train.lr / (task.index + 1)
         return phases
 
     # ------------------------------------------------------------------ statistics

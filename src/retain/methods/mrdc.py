@@ -69,7 +69,7 @@ class MRDC(LUCIR):
         return super().refusal(setting)
 
     def __init__(self, ctx, params: MRDCParams) -> None:
-        memory = ctx.config.memory
+        memory = ctx.settings.memory
         if memory.per_class is not None:
             raise ConfigError(
                 f"method.name='mrdc' turns a byte budget into more compressed exemplars, but memory.per_class="
@@ -105,7 +105,7 @@ class MRDC(LUCIR):
             self.candidates_by_class(task),
             features_fn=self.normalized_features,
             rank_fn=lambda features, m: herding.order(features.shape[0], None, features=features, limit=m),
-            make_codec=lambda q: build_codec(self.ctx.config.memory, q),
+            make_codec=lambda q: build_codec(self.ctx.settings.memory, q),
             room_bytes=room,
             num_classes=len(task.seen_classes),
         )
