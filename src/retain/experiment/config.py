@@ -200,8 +200,18 @@ def validate_config(tree: dict[str, Any]) -> RetainConfig:
         tree = {**tree, "imports": anchor_imports(tree["imports"], Path.cwd())}
     config = parse_config(tree)
     load_plugins(config.imports)
+    current_method_names(config)
     check_registered_names(config)
     return resolve_method_params(config)
+
+
+def current_method_names(config: RetainConfig) -> None:
+    """Former method names (`er-mixed`) replaced by today's (`er_mixed`), with a warning, so the
+    run, its config.yaml and its results use today's name."""
+    from retain.methods.base import canonical_method_name
+
+    config.method["name"] = canonical_method_name(config.method_name)
+    config.budget.reference_method = canonical_method_name(config.budget.reference_method)
 
 
 def resolve_method_params(config: RetainConfig) -> RetainConfig:

@@ -303,16 +303,19 @@ _METHODS: Registry[type[Method]] = Registry("method", "method.name")
 M = TypeVar("M", bound=type[Method])
 
 
-def register_method(name: str) -> Callable[[M], M]:
+def register_method(name: str, aliases: tuple[str, ...] = ()) -> Callable[[M], M]:
     """Class decorator: make a `Method` subclass available as `method.name: name`.
 
     Its `Params` (a `MethodParams` model) validate the other keys of the `method` section.
     Registering another class under a taken name is an error; the same class defined again
-    (its file imported a second time) replaces the first.
+    (its file imported a second time) replaces the first. `aliases` are former names, still
+    accepted with a RetainDeprecationWarning and resolved to `name` when a config is built.
     """
 
     def decorate(cls: M) -> M:
         _METHODS.add(name, cls)
+        for old in aliases:
+            _METHODS.add_alias(old, name)
         cls.name = name
         return cls
 
@@ -325,8 +328,19 @@ def method_registry() -> dict[str, type[Method]]:
 
 
 def get_method_class(name: str) -> type[Method]:
-    """The class registered under `name`, or a ConfigError suggesting the closest name."""
+    """The class registered under `name` (or a former name of it, with a warning), or a
+    ConfigError suggesting the closest name."""
     return _METHODS.get(name)
+
+
+def canonical_method_name(name: str) -> str:
+    """`name` as registered now: a former name (`er-mixed`) gives the current one (`er_mixed`), with a warning."""
+    return _METHODS.canonical(name)
+
+
+def method_aliases() -> dict[str, list[str]]:
+    """Former method names by the current name they stand for."""
+    return _METHODS.aliases()
 
 
 def score_label(method_cls: type | None, score: str) -> str:

@@ -38,7 +38,7 @@ class ERMixedParams(MethodParams):
     num_perturbations: int = Field(12, ge=1)
 
 
-@register_method("er-mixed")
+@register_method("er_mixed", aliases=("er-mixed",))
 class ERMixed(ExemplarMethod):
     """RM's finetune with memory: stream and memory in one shuffled pool, RM's memory update
     (random per class by default; any selection or streaming policy works)."""
