@@ -221,3 +221,14 @@ def test_a_declared_value_a_checkpoint_cannot_hold_is_refused_naming_it():
 
     with pytest.raises(TypeError, match=r"_Holder\.where.*PosixPath"):
         save_attributes(_Holder(where=Path("/tmp")), ("where",))
+
+
+def test_no_method_writes_its_state_by_hand():
+    # State is declared (persist / teachers / transient, plus before_restore / after_restore for
+    # what must be shaped or derived around the load): a hand-written state_dict could forget a field.
+    from retain.methods import Method
+
+    hand_written = sorted(name for name in method_names()
+                          if get_method_class(name).state_dict is not Method.state_dict
+                          or get_method_class(name).load_state_dict is not Method.load_state_dict)
+    assert hand_written == []

@@ -274,6 +274,7 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+        self.before_restore(state)
         self.network.load_state_dict(state["network"])
         restore_attributes(self, declared(type(self), "persist"), state, self.ctx.device)
         for name in declared(type(self), "teachers"):
@@ -282,6 +283,14 @@ class Method:
                 teacher = frozen_copy(self.network)
                 teacher.load_state_dict(state[name])
             setattr(self, name, teacher)
+        self.after_restore()
+
+    def before_restore(self, state: dict[str, Any]) -> None:
+        """Shape the method like the one that wrote `state` before its weights and attributes are
+        loaded (grow the network's branches, fix the memory's JPEG quality); reads the declared values."""
+
+    def after_restore(self) -> None:
+        """Rebuild what derives from the restored state (a snapshot of the restored parameters)."""
 
 
 def classification_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torch.Tensor:

@@ -44,6 +44,7 @@ class BiC(ICaRL):
 
     Params = BiCParams
     transient = ("val_stream", "val_slots", "held_out")  # drawn again by before_task / before_phase
+    persist = ("bias",)
     primary_score = "cnn"
     score_labels = {"cnn": "BiC-corrected CNN"}
 
@@ -211,12 +212,3 @@ class BiC(ICaRL):
 
     def extra_results(self) -> dict[str, Any]:
         return {"bias_layers": self.bias.state()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "bias": self.bias.state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.bias = BiasCorrection()
-        self.bias.load_state(state["bias"])
-        self.bias.to(self.ctx.device)

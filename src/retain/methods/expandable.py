@@ -10,7 +10,7 @@ from pydantic import Field
 
 from retain.memory import parameter_bytes
 from retain.methods.base import Batch, MethodParams, classification_loss
-from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
+from retain.methods.bias_correction import align_and_record, alignment_results
 from retain.methods.exemplar import ExemplarMethod
 from retain.models import count_parameters
 from retain.models.adaptive import auxiliary_targets
@@ -38,6 +38,8 @@ class ExpandableMethod(ExemplarMethod):
     default_policy: ClassVar[str] = "herding"
     supports_full_head: ClassVar[bool] = False  # a head block per expansion
     model_growth: ClassVar[str] = "backbone"
+    # task_classes: the head size after each expansion (before_restore grows the net to it).
+    persist = ("task_classes", "trunk_frozen", "old_classes", "alignments", "model_bytes")
 
     blurry_refusal: ClassVar[str] = (
         "DER and MEMO add a branch, a head block and an auxiliary new-versus-old classifier for the classes each "
@@ -106,26 +108,17 @@ class ExpandableMethod(ExemplarMethod):
             **alignment_results(self.alignments),
         }
 
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["expandable"] = {
-            "task_classes": list(self.task_classes),
-            "trunk_frozen": self.network.trunk_frozen,
-            "old_classes": self.old_classes,
-            "alignments": [dict(r) for r in self.alignments],
-            "model_bytes": list(self.model_bytes),
-        }
-        return state
+    @property
+    def trunk_frozen(self) -> bool:
+        """Whether the network's shared trunk is frozen (MEMO's train_base=false)."""
+        return self.network.trunk_frozen
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = state["expandable"]
-        for num_classes in saved["task_classes"][len(self.task_classes):]:
-            self._expand(num_classes)
-        if saved["trunk_frozen"]:
+    @trunk_frozen.setter
+    def trunk_frozen(self, frozen: bool) -> None:
+        if frozen and not self.network.trunk_frozen:
             self.network.freeze_trunk()
-        self.old_classes = saved["old_classes"]
-        self.alignments = saved_alignments(saved)
-        self.model_bytes = list(saved["model_bytes"])
-        super().load_state_dict(state)
 
+    def before_restore(self, state: dict[str, Any]) -> None:
+        for num_classes in state["task_classes"][len(self.task_classes):]:
+            self._expand(num_classes)
+        self.trunk_frozen = state["trunk_frozen"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,8 @@ class ICaRL(ExemplarMethod):
     default_policy = "herding"
     supports_full_head = False  # distils the rows of the classes before the task
     primary_score = "nme"
+    persist = ("old_classes",)
+    teachers = ("teacher",)
 
     def __init__(self, ctx, params: ICaRLParams) -> None:
         super().__init__(ctx, params)
@@ -117,16 +119,3 @@ class ICaRL(ExemplarMethod):
                 logits[old_rows, : self.old_classes].float(), torch.sigmoid(old.float()), reduction="none").mean(dim=0)
             loss = loss + per_class.sum()
         return loss
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["teacher"] = None if self.teacher is None else self.teacher.state_dict()
-        state["old_classes"] = self.old_classes
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.old_classes = state["old_classes"]
-        if state["teacher"] is not None:
-            self.teacher = frozen_copy(self.network)
-            self.teacher.load_state_dict(state["teacher"])

@@ -68,6 +68,7 @@ class IL2M(ExemplarMethod):
     Params = IL2MParams
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)
+    persist = ("mu_init", "mu_cur", "class_state", "confidence", "guard_events")
 
     blurry_refusal = ("IL2M rectifies the scores of past classes with statistics from the state in which each class "
                       "was first learned, and a blurry split shows every class in every task, so no class is past; "
@@ -194,20 +195,3 @@ class IL2M(ExemplarMethod):
             "il2m_guard_events": self.guard_events,
             "il2m_confidence": list(self.confidence),
         }
-
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["il2m"] = {
-            "mu_init": self.mu_init.clone(), "mu_cur": self.mu_cur.clone(), "class_state": self.class_state.clone(),
-            "confidence": list(self.confidence), "guard_events": list(self.guard_events),
-        }
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        stats = state["il2m"]
-        super().load_state_dict(state)
-        self.mu_init, self.mu_cur = stats["mu_init"].clone(), stats["mu_cur"].clone()
-        self.class_state = stats["class_state"].clone()
-        self.confidence = [float(c) for c in stats["confidence"]]
-        self.guard_events = list(stats["guard_events"])
