@@ -17,7 +17,7 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "metrics", "registry", "devices"})
+GROUND = frozenset({"errors", "version", "config", "budget", "metrics", "registry", "devices"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
 # room -> the other rooms it may import.
@@ -25,7 +25,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "version": frozenset(),
     "devices": frozenset(),  # to_device: torch only; the memory store and the engine both move tensors with it
-    "config": frozenset({"errors"}),
+    "config": frozenset({"errors", "budget"}),  # the schema checks a budget's spelling with budget.units
+    "budget": frozenset({"errors"}),  # arithmetic on sizes: it asks no registry and reads no config
     "metrics": frozenset({"errors"}),
     "registry": frozenset({"errors"}),
     **{room: GROUND for room in FIRST},

@@ -65,6 +65,7 @@ class RunContext:
     device: torch.device
     augmenter: Augmenter
     generator: torch.Generator
+    settings: RunSettings = field(init=False)  # what methods read of the config (RunSettings.of(config))
     budget_bytes: int | None = None
     log: Any = field(default=print)
     dist: Group | None = None  # the process group of a distributed run (engine/collectives.py); None: one process
@@ -74,10 +75,6 @@ class RunContext:
     # `train.reset_optimizer: false`: the optimiser state per parameter name at the end of the
     # last task, handed to the next task's optimiser (saved with the checkpoints).
     optimizer_carry: dict[str, dict[str, Any]] | None = None
-    settings: RunSettings = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.settings = RunSettings.of(self.config)
 
     # ------------------------------------------------------------------ training recipe
     def epochs_for(self, task: TaskSpec) -> int:
@@ -86,6 +83,9 @@ class RunContext:
         if task.index == 0 and train.first_epochs is not None:
             return train.first_epochs
         return train.epochs
+
+    def __post_init__(self) -> None:
+        self.settings = RunSettings.of(self.config)
 
     # ------------------------------------------------------------------ models
     def build_backbone(self, **overrides: Any) -> nn.Module:

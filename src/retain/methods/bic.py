@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
-from retain.memory import raw_image_bytes
+from retain.budget import raw_image_bytes
 from retain.methods.base import MEMORY_EPOCHS, Batch, MethodParams, Phase, Prediction, register_method
 from retain.methods.bias_correction import BiasCorrection
 from retain.methods.distillation import kd_loss, teacher_outputs

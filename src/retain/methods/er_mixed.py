@@ -20,8 +20,8 @@ import torch
 from pydantic import Field
 
 from retain.augment import rm_perturbations, rm_randaugment_perturbations
-from retain.memory.budget import raw_image_bytes
-from retain.memory.capacity import row_capacity
+from retain.budget.units import raw_image_bytes
+from retain.budget.capacity import row_capacity
 from retain.memory.policies.rainbow import RankFn, perturbed_predictions, rm_memory_update, variation_ratio
 from retain.methods.base import Batch, MethodParams, Phase, grow_head_to, register_method
 from retain.methods.exemplar import ExemplarMethod

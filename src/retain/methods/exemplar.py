@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from retain import budget
 from retain.memory import ExemplarMemory
-from retain.memory.capacity import water_level
 from retain.methods.base import MEMORY_EPOCHS, STREAM_PASS, Batch, Method, MethodParams, Phase, Prediction
 from retain.scenarios import TaskSpec
 
@@ -73,10 +73,7 @@ class ExemplarMethod(Method):
         """Bytes of the budget the exemplars may not use: those charged besides exemplars (extra
         parameters, statistics, teacher), and under budget.exemplars=fixed everything above the
         fixed exemplar room (ctx.exemplar_bytes)."""
-        charged = self.charged_bytes()
-        if self.ctx.exemplar_bytes is not None and self.ctx.budget_bytes is not None:
-            return max(charged, self.ctx.budget_bytes - self.ctx.exemplar_bytes)
-        return charged
+        return budget.reserved_bytes(self.charged_bytes(), self.ctx.budget_bytes, self.ctx.exemplar_bytes)
 
     def charged_bytes(self) -> int:
         """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
@@ -237,16 +234,12 @@ class ExemplarMethod(Method):
         return policy.order(images.shape[0], self.memory.generator, features=features, limit=min(limit, images.shape[0]))
 
     def _quota_upper_bound(self, images: torch.Tensor, counts: dict[int, int]) -> int:
-        """No class can keep more rows than the common quota of `counts` (candidates per exposed
-        class) computed with the smallest row, so herding may stop there instead of ranking every
-        candidate."""
+        """Where herding may stop (retain.budget.quota_upper_bound), `counts` being the candidates
+        per exposed class and the smallest row measured on `images`."""
         codec = self.memory.codec
         smallest = min(codec.row_bytes(r) for r in codec.encode(images[: min(256, images.shape[0])].cpu()))
         room = self.memory.capacity_bytes(self.reserved_bytes())
-        # Rows of other sizes may be smaller than the sampled ones: keep a 2x margin for JPEG.
-        margin = 1 if codec.stores_pixels else 2
-        rows = margin * room // max(smallest, 1)
-        return max(water_level(list(counts.values()), rows), rows // max(len(counts), 1)) + 1
+        return budget.quota_upper_bound(list(counts.values()), room, smallest, codec.stores_pixels)
 
     def compute_class_means(self) -> None:
         """NME class means: the normalised mean of each class's exemplar features."""

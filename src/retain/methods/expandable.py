@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from retain.memory import parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, classification_loss
 from retain.methods.bias_correction import align_and_record, alignment_results
 from retain.methods.exemplar import ExemplarMethod

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
-from retain.memory import parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, classification_loss, register_method
 from retain.methods.distillation import frozen_copy, kd_loss, sigmoid_distillation, teacher_outputs
 from retain.methods.exemplar import ExemplarMethod

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from pydantic import Field
 
+from retain.budget import float32_bytes
 from retain.methods.base import MethodParams, Phase, Prediction, register_method
 from retain.methods.exemplar import ExemplarMethod
 from retain.scenarios import TaskSpec
 
-FLOAT_BYTES = 4
 
 
 # The score set of IL2M's rectified predictions (results.json, reports); "cnn" stays the logits.
@@ -89,7 +89,7 @@ class IL2M(ExemplarMethod):
             return {}
         # The second memory: one float per class learned so far plus one per state (§4.4).
         classes = int((self.class_state >= 0).sum())
-        return {"class_statistics": FLOAT_BYTES * (classes + len(self.confidence))}
+        return {"class_statistics": float32_bytes(classes + len(self.confidence))}
 
     def charged_bytes(self) -> int:
         """The second memory at its largest (every class and state of the run): a streaming
@@ -97,7 +97,7 @@ class IL2M(ExemplarMethod):
         reserving only what is stored now would let the statistics push the total over the budget."""
         if not self.params.rectify:
             return 0
-        return FLOAT_BYTES * (self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
+        return float32_bytes(self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
 
     # ------------------------------------------------------------------ training
     def before_task(self, task: TaskSpec) -> None:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete, smallest_rows
 from retain.errors import ConfigError
-from retain.memory import parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, Prediction, register_method
 from retain.methods.distillation import frozen_copy, teacher_outputs
 from retain.methods.exemplar import ExemplarMethod, class_means

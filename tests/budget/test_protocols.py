@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from retain.errors import BudgetError
-from retain.memory.protocols import (
+from retain.budget.protocols import (
     MIB,
     BackboneCost,
     BudgetConfig,
