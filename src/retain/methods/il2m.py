@@ -14,7 +14,6 @@ from retain.methods.exemplar import ExemplarMethod
 from retain.scenarios import TaskSpec
 
 
-
 # The score set of IL2M's rectified predictions (results.json, reports); "cnn" stays the logits.
 RECTIFIED = "il2m"
 

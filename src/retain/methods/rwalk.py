@@ -124,6 +124,8 @@ class RWalk(RegularizedReplay):
             score = _scaled_to_max(score, _peak(self.fisher))
         return {n: self.fisher[n] + score[n] for n in self.fisher}
 
+    def after_restore(self) -> None:
+        self._old_params = snapshot(self.params_to_regularize)  # Δθ of the next step is from the restored weights
 
 
 def _peak(values: Tensors) -> float:
@@ -134,6 +136,3 @@ def _scaled_to_max(values: Tensors, target: float) -> Tensors:
     """Every tensor rescaled so that the largest entry over all of them is `target` (unchanged when all are 0)."""
     peak = _peak(values)
     return {n: v * (target / peak) for n, v in values.items()} if peak > 0 else values
-
-    def after_restore(self) -> None:
-        self._old_params = snapshot(self.params_to_regularize)  # Δθ of the next step is from the restored weights
