@@ -1,6 +1,7 @@
 """Methods keep to their contract: they read the run's settings (`ctx.settings`) and their own
 `Params`, never the whole config, and they configure the memory's policy through
-`policy_options` instead of replacing or rewriting another object's parts (DESIGN.md, "methods")."""
+`policy_options` and change the memory through its methods (`set_aside`), never by rewriting
+another object's parts (DESIGN.md, "methods")."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _offences(path: Path) -> list[str]:
             found.append(f"{path.name}:{node.lineno} reads {_dotted(node)}")
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
         for target in targets:
-            if ".policy" in _dotted(target) or ".store" in _dotted(target):
+            if any(part in _dotted(target) for part in (".policy", ".store", ".memory.")):
                 found.append(f"{path.name}:{node.lineno} rewrites {_dotted(target)}")
     return found
 
@@ -43,9 +44,11 @@ def test_methods_read_settings_and_params_not_the_config():
 
 def test_the_checker_sees_both_kinds_of_reach(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("def f(self):\n    x = self.ctx.config.train.lr\n    self.memory.policy = None\n    self.memory.policy.balanced = x\n")
+    bad.write_text("def f(self):\n    x = self.ctx.config.train.lr\n    self.memory.policy = None\n    self.memory.policy.balanced = x\n"
+                   "    method.memory.stream_capacity -= 1\n    self.memory = None\n")
     assert {o.split(" ", 1)[1] for o in _offences(bad)} == {
-        "reads self.ctx.config.train", "rewrites self.memory.policy", "rewrites self.memory.policy.balanced"}
+        "reads self.ctx.config.train", "rewrites self.memory.policy", "rewrites self.memory.policy.balanced",
+        "rewrites method.memory.stream_capacity"}  # assigning its own memory is the method's business
 
 
 def test_lucir_and_maer_configure_their_policy_at_construction():

@@ -274,6 +274,13 @@ class ExemplarMemory:
                 raise _impossible(room, 1, row, 1)
         return self.stream_capacity
 
+    def set_aside(self, rows: int) -> None:
+        """Take `rows` slots out of the reservoir (they stay stored, beyond `stream_capacity`, and
+        insertion never touches them: maer_high's long-tail area)."""
+        if self.stream_capacity is None or not 0 <= rows <= self.stream_capacity:
+            raise ValueError(f"cannot set {rows} rows aside from a reservoir of {self.stream_capacity} rows")
+        self.stream_capacity -= rows
+
     def _write_stream(self, positions, slots, images, labels, task, step, scores, extras) -> None:
         if not len(slots):
             return

@@ -202,7 +202,7 @@ class MemorizationSelection:
                       extras=method.stored_extras(images))
         front = [s for s in range(capacity) if s not in set(victims)]
         store.keep(torch.tensor(front + victims + list(range(capacity, len(store))), dtype=torch.int64))
-        method.memory.stream_capacity = capacity - count
+        method.memory.set_aside(count)
         self.longtail_rows += count
 
     def state_dict(self) -> dict[str, Any]:
