@@ -93,10 +93,16 @@ def setup_logging(verbosity: int = 0) -> None:
 
 
 class _OnlyRetainWarnings(logging.Filter):
-    """Lets through the captured warnings that are retain's own deprecations."""
+    """Lets through the captured warnings that are retain's own deprecations, as their message
+    alone (not the file and line of the code that warned)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "RetainDeprecationWarning" in record.getMessage()
+        text = record.getMessage()
+        marker = "RetainDeprecationWarning: "
+        if marker not in text:
+            return False
+        record.msg, record.args = text.split(marker, 1)[1].strip().splitlines()[0], ()
+        return True
 
 
 def apply_levels() -> None:
