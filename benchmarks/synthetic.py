@@ -111,7 +111,7 @@ def build_run(
     data = remap_dataset(dataset, plan).to(torch_device)
     budget_bytes = None
     if budget is not None:
-        from retain.memory.budget import parse_budget, raw_image_bytes
+        from retain.budget.units import parse_budget, raw_image_bytes
 
         budget_bytes = parse_budget(budget, raw_image_bytes(data.image_shape))
     augmenter = Augmenter(config.augment, data.mean, data.std, device=torch_device, seed=seed)

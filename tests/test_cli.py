@@ -72,3 +72,14 @@ def test_device_auto_is_a_device_name_the_config_accepts():
     assert build_config(preset="demo", overrides=["device=auto"]).device == "auto"
     with pytest.raises(ConfigError, match="gpu9"):
         build_config(preset="demo", overrides=["device=gpu9"])
+
+
+def test_former_names_are_accepted_with_a_one_line_warning(tmp_path):
+    proc = _retain("run", "--preset", "demo", "--set", "method.name=er-mixed", "--set", "memory.maer_policy=min",
+                   "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: method.name='er-mixed' is deprecated: it is now method.name='er_mixed'" in proc.stderr
+    assert "warning: memory.maer_policy is deprecated: it is now method.maer_policy" in proc.stderr
+    assert "RetainDeprecationWarning" not in proc.stderr and ".py:" not in proc.stderr  # the message, not the code
+    listed = _retain("list", "methods", "er-mixed", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.startswith("er_mixed: ")

@@ -39,7 +39,7 @@ BLURRY = ["scenario.kind=blurry", "scenario.num_tasks=5", "memory.budget=100 ima
 
 
 def test_blurry_runs_record_the_upper_triangle_and_disjoint_runs_do_not(tmp_path):
-    blurry = run(build_config(preset="demo", overrides=["method.name=er-mixed", *BLURRY], seed=1), out=tmp_path / "b")
+    blurry = run(build_config(preset="demo", overrides=["method.name=er_mixed", *BLURRY], seed=1), out=tmp_path / "b")
     matrix = np.array(blurry["accuracy_matrix"], dtype=float)
     assert matrix.shape == (5, 5) and np.isfinite(matrix).all()
     assert blurry["metrics"]["forgetting"] == pytest.approx(rm_f_last(matrix))
@@ -49,7 +49,7 @@ def test_blurry_runs_record_the_upper_triangle_and_disjoint_runs_do_not(tmp_path
 
 
 def test_best_epoch_does_not_score_the_online_stream_pass():
-    overrides = ["method.name=er-mixed", *BLURRY, "scenario.stream=online", "eval.every_epoch=true"]
+    overrides = ["method.name=er_mixed", *BLURRY, "scenario.stream=online", "eval.every_epoch=true"]
     setup = build_setup(build_config(preset="demo", overrides=overrides, seed=1))
     task = setup.plan.tasks[0]
     setup.method.before_task(task)

@@ -17,7 +17,7 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "metrics", "registry", "devices", "jpeg"})
+GROUND = frozenset({"errors", "version", "config", "budget", "metrics", "registry", "devices", "jpeg"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
 # room -> the other rooms it may import.
@@ -26,7 +26,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "version": frozenset(),
     "jpeg": frozenset(),  # the one JPEG codec: the memory's JPEG rows and the encoded dataset cache decode alike
     "devices": frozenset(),  # to_device: torch only; the memory store and the engine both move tensors with it
-    "config": frozenset({"errors"}),
+    "config": frozenset({"errors", "budget"}),  # the schema checks a budget's spelling with budget.units
+    "budget": frozenset({"errors"}),  # arithmetic on sizes: it asks no registry and reads no config
     "metrics": frozenset({"errors"}),
     "registry": frozenset({"errors"}),
     **{room: GROUND for room in FIRST},

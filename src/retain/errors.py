@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterable
 
 
@@ -69,3 +70,14 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None
     if suggestion:
         message += f" Did you mean {suggestion!r}?"
     return ConfigError(message)
+
+
+class RetainDeprecationWarning(FutureWarning):
+    """An old spelling (a setting's or a method's name) that still works but has a new one;
+    shown by default, and by the command line (retain.experiment.console)."""
+
+
+def warn_renamed(old: str, new: str, stacklevel: int = 3) -> None:
+    """Say once per call site that `old` is accepted but is now spelled `new`."""
+    warnings.warn(f"{old} is deprecated: it is now {new}; the old spelling still works for now.",
+                  RetainDeprecationWarning, stacklevel=stacklevel)

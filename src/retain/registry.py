@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from retain.errors import unknown_name
+from retain.errors import unknown_name, warn_renamed
 
 T = TypeVar("T")
 
@@ -55,6 +55,7 @@ class Registry(Generic[T]):
         self.field = field
         self._entries: dict[str, T] = {}
         self._definitions: dict[str, Any] = {}
+        self._aliases: dict[str, str] = {}  # a former name -> the name it is registered under now
 
     def add(self, name: str, entry: T, definition: Any = None) -> None:
         """Register `entry` as `name`; `definition` (default: the entry) is what identifies it on re-registration."""
@@ -69,8 +70,31 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         self._definitions[name] = definition
 
+    def add_alias(self, old: str, new: str) -> None:
+        """Accept `old`, a former name of the entry `new`: `canonical` and `get` say it moved and use `new`."""
+        if old in self._entries or self._aliases.get(old, new) != new:
+            raise ValueError(f"{self.kind} {old!r} is already a name; it cannot become an alias of {new!r}")
+        self._aliases[old] = new
+
+    def canonical(self, name: str) -> str:
+        """`name` as registered now: a former name (an alias) gives the current one, with a RetainDeprecationWarning."""
+        if name in self._aliases and name not in self._entries:
+            new = self._aliases[name]
+            warn_renamed(f"{self.field}={name!r}", f"{self.field}={new!r}")
+            return new
+        return name
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Former names by the current name they stand for."""
+        out: dict[str, list[str]] = {}
+        for old, new in self._aliases.items():
+            out.setdefault(new, []).append(old)
+        return out
+
     def get(self, name: str) -> T:
-        """The entry registered as `name`; an unknown name raises a ConfigError naming the field and the closest name."""
+        """The entry registered as `name` (or under a former name of it, with a warning); an unknown
+        name raises a ConfigError naming the field and the closest name."""
+        name = self.canonical(name) if isinstance(name, str) else name
         if name not in self._entries:
             raise unknown_name(self.kind, str(name), self._entries, field=self.field)
         return self._entries[name]

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.errors import ConfigError
-from retain.experiment.budgeting import forecast, memory_budget_bytes, point_config, resolve_budget
+from retain.budget.forecast import forecast
+from retain.experiment.budgeting import memory_budget_bytes, point_config, resolve_budget
 from retain.experiment.config import build_config
 
 CIFAR_SHAPE = (3, 32, 32)

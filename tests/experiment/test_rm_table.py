@@ -46,7 +46,7 @@ def test_report_writes_the_intransigence_table(tmp_path):
         "base": {"preset": "demo", "scenario": {"kind": "blurry", "num_tasks": 5, "stream": "online"},
                  "train": {"epochs": 1}, "logging": {"report": False}},
         "axes": {"seed": [1, 2], "variant": [{"name": "joint", "method": {"name": "joint"}},
-                                             {"name": "er-mixed", "method": {"name": "er-mixed"}}]},
+                                             {"name": "er_mixed", "method": {"name": "er_mixed"}}]},
         "out": str(tmp_path / "sweep"),
     }
     path = tmp_path / "grid.yaml"
@@ -56,13 +56,13 @@ def test_report_writes_the_intransigence_table(tmp_path):
     report = write_report(tmp_path / "sweep").read_text()
     assert "| dataset | method | runs | A_last (%) | F_last | I_last |" in report
     rows = {line.split(" | ")[1]: line for line in report.splitlines() if line.startswith("| digits | ")}
-    assert set(rows) == {"joint", "er-mixed"}
+    assert set(rows) == {"joint", "er_mixed"}
     import json
 
-    runs = sorted((tmp_path / "sweep").glob("*er-mixed*/results.json"))
+    runs = sorted((tmp_path / "sweep").glob("*er_mixed*/results.json"))
     joints = sorted((tmp_path / "sweep").glob("*joint*/results.json"))
     last = [json.loads(p.read_text())["metrics"]["last_accuracy"] for p in runs]
     upper = np.mean([json.loads(p.read_text())["metrics"]["last_accuracy"] for p in joints])
     gaps = [upper - a for a in last]
-    assert f"{np.mean(gaps):.2f} ± {np.std(gaps, ddof=1):.2f}" in rows["er-mixed"]
-    assert f"{np.mean(last):.2f} ± {np.std(last, ddof=1):.2f}" in rows["er-mixed"]
+    assert f"{np.mean(gaps):.2f} ± {np.std(gaps, ddof=1):.2f}" in rows["er_mixed"]
+    assert f"{np.mean(last):.2f} ± {np.std(last, ddof=1):.2f}" in rows["er_mixed"]

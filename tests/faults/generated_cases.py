@@ -167,7 +167,6 @@ def inactive_setting(path: str) -> list[str]:
         "distributed.timeout_s": ["distributed.timeout_s=60"],
         "model.head_norm_eps": ["model.head_norm_eps=1e-6"],
         "train.accumulate_reduction": ["train.accumulate_reduction=sum"],
-        "memory.maer_middle": ["memory.maer_policy=min", "memory.maer_middle=wrap"],
         "scenario.increment": ["scenario.base=4", "scenario.num_tasks=1", "scenario.increment=3"],
         "train.epochs": ["scenario.num_tasks=1", "train.first_epochs=2", "train.epochs=3"],
         "train.lr": ["scenario.num_tasks=1", "train.first_lr=0.2", "train.lr=0.3"],

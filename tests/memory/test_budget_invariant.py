@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retain.errors import BudgetError
-from retain.memory import ExemplarMemory, MemoryConfig, fill_round_robin, raw_image_bytes
+from retain.budget import fill_round_robin, raw_image_bytes
+from retain.memory import ExemplarMemory, MemoryConfig
 
 SHAPES = [(1, 8, 8), (3, 8, 8), (1, 16, 16), (3, 12, 20), (3, 32, 32)]
 CODECS = [

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from retain.errors import BudgetError
-from retain.memory.ledger import Ledger, parameter_bytes
+from retain.budget import parameter_bytes
+from retain.memory.ledger import Ledger
 
 
 def test_record_totals_items_and_serialises():

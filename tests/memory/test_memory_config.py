@@ -7,13 +7,7 @@ from retain.memory import CheckedMemorySection as MemoryConfig
 
 def test_defaults_mean_no_memory_raw_codec():
     config = MemoryConfig()
-    assert config.budget is None and config.codec == "raw" and config.budget_bytes((3, 32, 32)) is None
-
-
-def test_budget_bytes_from_size_images_or_per_class():
-    assert MemoryConfig(budget="2000 images").budget_bytes((3, 32, 32)) == 6_144_000
-    assert MemoryConfig(budget="24MB").budget_bytes((1, 28, 28)) == 24 * 2**20
-    assert MemoryConfig(per_class=20).budget_bytes((3, 32, 32), num_classes=100) == 20 * 100 * 3072
+    assert config.budget is None and config.codec == "raw"
 
 
 @pytest.mark.parametrize(

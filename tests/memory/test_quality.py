@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from retain.memory import JpegCodec, herding_order_lucir, raw_image_bytes
+from retain.budget import raw_image_bytes
+from retain.memory import JpegCodec, herding_order_lucir
 from retain.memory.quality import (
     QualitySearch,
     log_volume,

@@ -5,7 +5,7 @@ import torch
 from retain.experiment.config import build_config
 from retain.experiment.run import build_setup, run
 
-OVERRIDES = ["method.name=er-mixed", "scenario.kind=blurry", "memory.budget=100 images", "train.epochs=2"]
+OVERRIDES = ["method.name=er_mixed", "scenario.kind=blurry", "memory.budget=100 images", "train.epochs=2"]
 
 
 def test_offline_is_one_concat_phase_and_online_two():
@@ -34,3 +34,24 @@ def test_memory_is_stream_union_memory_and_class_balanced(tmp_path):
 def test_finetune_stays_memory_free():
     setup = build_setup(build_config(preset="demo", overrides=["method.name=finetune", "scenario.kind=blurry"], seed=1))
     assert not setup.method.uses_memory
+
+
+def test_the_former_name_er_mixed_with_a_hyphen_still_works_and_warns(tmp_path):
+    import pytest
+
+    from retain.config import config_to_dict
+    from retain.errors import ConfigError, RetainDeprecationWarning
+    from retain.experiment import catalog
+    from retain.methods import get_method_class
+
+    with pytest.warns(RetainDeprecationWarning, match=r"method\.name='er-mixed'.*method\.name='er_mixed'"):
+        config = build_config(preset="demo", overrides=["method.name=er-mixed", "budget.protocol=fair",
+                                                        "budget.reference_method=er-mixed"])
+    assert (config.method_name, config.budget.reference_method) == ("er_mixed", "er_mixed")
+    assert config_to_dict(config)["method"]["name"] == "er_mixed"  # config.yaml and results carry today's name
+    with pytest.warns(RetainDeprecationWarning):
+        assert get_method_class("er-mixed") is get_method_class("er_mixed")  # the Python API
+    described = {name: text for name, _, text in catalog.registered("methods")}
+    assert "er-mixed" in described["er_mixed"] and "er-mixed" not in described  # `retain list methods`
+    with pytest.raises(ConfigError, match="Did you mean 'er_mixed'"):
+        get_method_class("er_mixd")

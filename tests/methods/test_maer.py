@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from retain.config import config_to_dict, parse_config
 from retain.errors import ConfigError
 from retain.engine.trainer import train_task
 from retain.experiment.config import build_config
@@ -97,7 +98,7 @@ def _setup(*overrides):
 
 
 def test_training_tracks_stream_rows_only_and_rewrites_the_task_slots():
-    setup = _setup("memory.maer_policy=max")
+    setup = _setup("method.maer_policy=max")
     method, ctx = setup.method, setup.ctx
     first, second = setup.plan.tasks
     method.before_task(first)
@@ -193,7 +194,8 @@ def test_maer_settings_without_the_maer_policy_are_refused(method, tmp_path):
     # scores_file and longtail_fraction are read by MAER's selection only (memory.policy: maer);
     # with a plain reservoir they would change nothing.
     for setting, field in (("method.scores_file=/nowhere.npy", "method.scores_file"),
-                           ("method.longtail_fraction=0.1", "method.longtail_fraction")):
+                           ("method.longtail_fraction=0.1", "method.longtail_fraction"),
+                           ("method.maer_policy=max", "method.maer_policy"), ("method.maer_middle=wrap", "method.maer_middle")):
         config = build_config(preset="demo", overrides=[f"method.name={method}", "memory.budget=100 images", setting])
         with pytest.raises(ConfigError, match=rf"{field}.*memory\.policy"):
             build_setup(config)
@@ -214,7 +216,7 @@ def test_middle_wrap_slices_as_the_official_numpy_code():
     assert maer_select(ordered, torch.zeros(10, dtype=torch.long), {0: 14}, "middle", "wrap").tolist() == [108, 109]
 
 
-def test_memory_maer_middle_reaches_the_selection(tmp_path, monkeypatch):
+def test_method_maer_middle_reaches_the_selection(tmp_path, monkeypatch):
     from retain.methods import memorization_proxy
 
     seen = []
@@ -225,9 +227,31 @@ def test_memory_maer_middle_reaches_the_selection(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(memorization_proxy, "maer_select", spy)
-    config = build_config(preset="demo", overrides=["method.name=maer", "memory.maer_policy=middle", "memory.maer_middle=wrap",
+    config = build_config(preset="demo", overrides=["method.name=maer", "method.maer_policy=middle", "method.maer_middle=wrap",
                                                     "train.epochs=1", "scenario.num_tasks=2"], seed=1)
     run(config, out=tmp_path / "maer")
     assert seen == ["wrap", "wrap"]
-    with pytest.raises(Exception, match="memory.maer_middle"):
-        build_config(preset="demo", overrides=["memory.maer_middle=numpy"])
+    with pytest.raises(Exception, match="method.maer_middle"):
+        build_config(preset="demo", overrides=["method.name=maer", "method.maer_middle=numpy"])
+
+
+def test_maer_middle_without_the_middle_selection_is_said():
+    # A MAER grid sweeps maer_policy over min/middle/max with one maer_middle in its base: said, not refused.
+    config = build_config(preset="demo", overrides=["method.name=maer", "method.maer_middle=wrap"])
+    assert any("method.maer_middle" in note and "method.maer_policy = middle" in note for note in config._notes)
+    config = build_config(preset="demo", overrides=["method.name=maer", "method.maer_policy=middle", "method.maer_middle=wrap"])
+    assert not config._notes
+
+
+def test_the_old_memory_spellings_of_maer_settings_still_work_and_warn():
+    from retain.errors import RetainDeprecationWarning
+
+    with pytest.warns(RetainDeprecationWarning) as said:
+        config = build_config(preset="demo", overrides=["method.name=maer", "memory.maer_policy=max", "memory.maer_middle=wrap"])
+    assert sorted(str(w.message).split(" is ")[0] + " -> " + str(w.message).split("now ")[1].split(";")[0] for w in said) == [
+        "memory.maer_middle -> method.maer_middle", "memory.maer_policy -> method.maer_policy"]
+    assert (config.method["maer_policy"], config.method["maer_middle"]) == ("max", "wrap")
+    assert "maer_policy" not in config_to_dict(config)["memory"]
+    with pytest.warns(RetainDeprecationWarning):  # a config.yaml of an older run: the old default means every method's own
+        config = parse_config({"method": {"name": "icarl"}, "memory": {"maer_policy": "min", "maer_middle": "clamp"}})
+    assert config.method == {"name": "icarl"}

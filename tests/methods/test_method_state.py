@@ -221,3 +221,33 @@ def test_a_declared_value_a_checkpoint_cannot_hold_is_refused_naming_it():
 
     with pytest.raises(TypeError, match=r"_Holder\.where.*PosixPath"):
         save_attributes(_Holder(where=Path("/tmp")), ("where",))
+
+
+def test_no_method_writes_its_state_by_hand():
+    # State is declared (persist / teachers / transient, plus before_restore / after_restore for
+    # what must be shaped or derived around the load): a hand-written state_dict could forget a field.
+    from retain.methods import Method
+
+    hand_written = sorted(name for name in method_names()
+                          if get_method_class(name).state_dict is not Method.state_dict
+                          or get_method_class(name).load_state_dict is not Method.load_state_dict)
+    assert hand_written == []
+
+
+def test_a_restored_module_attribute_keeps_its_structure_and_moves_to_the_run_device():
+    # BiC's bias layers grow one (α, β) per task: their state carries the ranges, and the restored
+    # layers sit on the run's device (meta here stands for a GPU), as the hand-written load did.
+    from retain.methods.bias_correction import BiasCorrection
+    from retain.methods.state import restore_value, save_value
+
+    bias = BiasCorrection()
+    bias.add(0, 2)
+    bias.add(2, 4)
+    with torch.no_grad():
+        bias.alphas[1].fill_(0.5)
+    restored = restore_value(BiasCorrection(), save_value(bias, "bias"), torch.device("meta"))
+    assert restored.ranges == [(0, 2), (2, 4)] and len(restored.alphas) == 2
+    assert {p.device.type for p in restored.parameters()} == {"meta"}
+    assert [a.requires_grad for a in restored.alphas] == [False, True]
+    cpu = restore_value(BiasCorrection(), save_value(bias, "bias"), torch.device("cpu"))
+    assert cpu.state() == bias.state()

@@ -22,7 +22,6 @@ from retain.config.sections import (
     TrainConfig,
 )
 from retain.config.tree import apply_override, deep_merge, parse_override, read_yaml, validation_message
-from retain.config.units import parse_budget, raw_image_bytes
 
 __all__ = [
     "DEFAULT_POINT_BACKBONES",
@@ -42,10 +41,8 @@ __all__ = [
     "apply_override",
     "config_to_dict",
     "deep_merge",
-    "parse_budget",
     "parse_config",
     "parse_override",
-    "raw_image_bytes",
     "read_yaml",
     "validation_message",
 ]

@@ -98,10 +98,7 @@ ACTIVITY: dict[str, Active | None] = {
     "memory.per_class": _rule(lambda c: c.memory.budget is None, "memory.budget unset (per_class replaces a total budget)",
                               lambda c: c.memory.budget),
     "memory.codec": None, "memory.policy": None, "memory.charge_teacher": None, "memory.charge_head": None,
-    "memory.charge_columns": None, "memory.maer_policy": None,
-    # warn: a MAER grid sweeps maer_policy over min/middle/max with one maer_middle in its base.
-    "memory.maer_middle": _rule(lambda c: c.memory.maer_policy == "middle", "memory.maer_policy = middle",
-                                lambda c: c.memory.maer_policy, "warn"), "memory.replay": None,
+    "memory.charge_columns": None, "memory.replay": None,
     "memory.quality": _JPEG, "memory.jpeg_backend": _JPEG, "memory.shared_header": _JPEG, "memory.decode_cache": _JPEG,
     "memory.batch_size": _rule(lambda c: c.memory.replay != "concat", "memory.replay = batch (or unset, for a streaming policy)",
                                lambda c: c.memory.replay),
@@ -121,6 +118,14 @@ ACTIVITY: dict[str, Active | None] = {
     "logging.wandb.project": None, "logging.wandb.mode": None, "logging.wandb.entity": None,
     "distributed.nproc": None, "distributed.backend": _SEVERAL, "distributed.sync_batchnorm": _SEVERAL,
     "distributed.timeout_s": _SEVERAL,
+}
+
+# Method parameters whose effect depends on another (looked up after ACTIVITY; a method without the
+# parameter refuses it by name). warn: a MAER grid sweeps maer_policy over min/middle/max with one
+# maer_middle in its base.
+METHOD_ACTIVITY: dict[str, Active] = {
+    "method.maer_middle": _rule(lambda c: c.method.get("maer_policy") == "middle", "method.maer_policy = middle",
+                                lambda c: c.method.get("maer_policy"), "warn"),
 }
 
 
@@ -186,7 +191,8 @@ def inactive_settings(config: RetainConfig, user_fields: set[str]) -> list[Inact
     dumped = config.model_dump(mode="json")
     found = []
     for path in sorted(user_fields):
-        rule, value = ACTIVITY.get(path), value_at(dumped, path)
+        rule = ACTIVITY[path] if path in ACTIVITY else METHOD_ACTIVITY.get(path)
+        value = value_at(dumped, path)
         if value is None:
             continue  # unsetting a field (null) never sets anything
         if rule is not None and not rule.when(config):

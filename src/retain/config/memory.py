@@ -6,13 +6,12 @@ is built (retain.experiment.config.validate_config), so the schema needs nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import field_validator
 
 from retain.config.strict import StrictSection
-from retain.config.units import parse_budget, raw_image_bytes
+from retain.budget.units import parse_budget
 
 
 class MemoryConfig(StrictSection):
@@ -41,10 +40,6 @@ class MemoryConfig(StrictSection):
     charge_head: bool = False
     charge_columns: bool = True
     decode_cache: bool = True
-    maer_policy: Literal["min", "middle", "max"] = "min"
-    # `middle` when a class has fewer candidates L than its quota: clamp (retain: every candidate)
-    # or wrap (the official numpy slice, whose negative start returns the high end; spec §11).
-    maer_middle: Literal["clamp", "wrap"] = "clamp"
     replay: Literal["concat", "batch"] | None = None
     batch_size: int | None = None
 
@@ -70,13 +65,3 @@ class MemoryConfig(StrictSection):
         if value is not None and value > 2**31 - 1:
             raise ValueError(f"memory.{info.field_name}={value} is too large (at most {2**31 - 1})")
         return value
-
-    def budget_bytes(self, image_shape: Sequence[int], num_classes: int | None = None) -> int | None:
-        """The budget in bytes for this dataset: the parsed `budget`; else, with `per_class`,
-        per_class × classes × raw image bytes; else None (no memory)."""
-        image_bytes = raw_image_bytes(image_shape)
-        if self.budget is not None:
-            return parse_budget(self.budget, image_bytes)
-        if self.per_class is not None and num_classes is not None:
-            return self.per_class * num_classes * image_bytes
-        return None

@@ -26,7 +26,11 @@ from retain.config.sections import (
 )
 from retain.config.strict import StrictSection
 from retain.config.tree import validation_message
-from retain.errors import ConfigError
+from retain.errors import ConfigError, warn_renamed
+
+
+# Settings that moved from `memory` to the method's parameters: name -> the value they had by default.
+MOVED_TO_METHOD = {"maer_policy": "min", "maer_middle": "clamp"}
 
 
 class RetainConfig(StrictSection):
@@ -59,6 +63,27 @@ class RetainConfig(StrictSection):
         if self.train.channels_last is None:
             self.train.channels_last = self.model.backbone != "mlp" and self.device == "cpu"
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_settings(cls, tree: Any) -> Any:
+        # memory.maer_policy / memory.maer_middle moved to the method's parameters (one home for
+        # MAER's knobs, beside method.scores_file and method.longtail_fraction): old files still load.
+        memory = tree.get("memory") if isinstance(tree, dict) else None
+        if not isinstance(memory, dict) or not any(name in memory for name in MOVED_TO_METHOD):
+            return tree
+        tree, memory = dict(tree), dict(memory)
+        method = tree.get("method", {"name": "finetune"})
+        method = {"name": method} if isinstance(method, str) else dict(method) if isinstance(method, dict) else method
+        for name, old_default in MOVED_TO_METHOD.items():
+            if name not in memory:
+                continue
+            value = memory.pop(name)
+            warn_renamed(f"memory.{name}", f"method.{name}", stacklevel=2)
+            if isinstance(method, dict) and value != old_default:  # the old default is every method's own; a value set there wins
+                method[name] = value
+        tree.update(memory=memory, method=method)
+        return tree
 
     @field_validator("method", mode="before")
     @classmethod

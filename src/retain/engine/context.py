@@ -17,6 +17,39 @@ from retain.scenarios import Plan, TaskSpec
 
 if TYPE_CHECKING:
     from retain.config import RetainConfig
+    from retain.config.memory import MemoryConfig
+    from retain.config.sections import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a method may read of the run's configuration besides its own `Params`: the training
+    recipe, the memory section it builds its memory from, and a few run-wide facts. Methods read
+    these (`ctx.settings`), never the whole config (tests/methods/test_method_contract.py)."""
+
+    seed: int
+    method_name: str
+    train: TrainConfig         # batch size, lr, momentum, weight decay, gamma, drop_last
+    memory: MemoryConfig       # what the exemplar memory is built from (budget, codec, policy, ...)
+    eval_batch_size: int
+    channels_last: bool        # train.channels_last, resolved
+    cutmix: bool               # augment.cutmix
+    online: bool               # scenario.stream == online (RM's protocol)
+    full_head: bool            # model.head == full: a head of every class from the first task on
+    head_init: str             # model.head_init
+    backbone: str              # model.backbone (for messages)
+    charges_model: bool        # budget.protocol is fair or auc: grown parameters are charged to the budget
+
+    @classmethod
+    def of(cls, config: RetainConfig) -> RunSettings:
+        """The settings of a resolved config."""
+        return cls(
+            seed=config.seed, method_name=config.method_name, train=config.train, memory=config.memory,
+            eval_batch_size=config.eval.batch_size, channels_last=bool(config.train.channels_last),
+            cutmix=config.augment.cutmix, online=config.scenario.stream == "online",
+            full_head=config.model.head == "full", head_init=config.model.head_init, backbone=config.model.backbone,
+            charges_model=config.budget.protocol != "benchmark",
+        )
 
 
 @dataclass
@@ -33,6 +66,7 @@ class RunContext:
     device: torch.device
     augmenter: Augmenter
     generator: torch.Generator
+    settings: RunSettings = field(init=False)  # what methods read of the config (RunSettings.of(config))
     budget_bytes: int | None = None
     log: Any = field(default=print)
     dist: Group | None = None  # the process group of a distributed run (engine/collectives.py); None: one process
@@ -59,6 +93,9 @@ class RunContext:
             return train.first_epochs
         return train.epochs
 
+    def __post_init__(self) -> None:
+        self.settings = RunSettings.of(self.config)
+
     # ------------------------------------------------------------------ models
     def build_backbone(self, **overrides: Any) -> nn.Module:
         """The configured backbone for this dataset's image shape."""
@@ -67,6 +104,13 @@ class RunContext:
         channels, height, _ = self.dataset.image_shape
         options = {**self.config.model.options, **overrides}
         return build_backbone(self.config.model.backbone, in_channels=channels, image_size=height, **options)
+
+    def build_split_backbone(self) -> Any:
+        """The configured backbone cut into a generalized part and specialized blocks (MEMO)."""
+        from retain.models import build_split_backbone
+
+        channels, height, _ = self.dataset.image_shape
+        return build_split_backbone(self.config.model.backbone, channels, height, **self.config.model.options)
 
     def build_incremental_net(self, **overrides: Any) -> nn.Module:
         """The configured backbone with an incremental linear head (no classes yet); with

@@ -7,16 +7,15 @@ the extra branches of model-based methods (MEMO, DER).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
 
+from retain.budget.forecast import forecast
+from retain.budget.units import parameter_bytes, parse_budget, raw_image_bytes
 from retain.errors import BudgetError, ConfigError
-from retain.memory.budget import parse_budget, raw_image_bytes
-from retain.memory.ledger import parameter_bytes
-from retain.memory.protocols import (
+from retain.budget.protocols import (
     MIB,
     BackboneCost,
     ProtocolBudget,
@@ -122,33 +121,6 @@ def auc_points(config, image_shape: tuple[int, ...], num_tasks: int):
     costs = [backbone_cost(name, image_shape, _options_for(config, name)) for name in budget.points]
     reference = backbone_cost(budget.reference_backbone, image_shape, _options_for(config, budget.reference_backbone))
     return budget_points(costs, reference, num_tasks, budget.reference_exemplars, raw_image_bytes(image_shape))
-
-
-# ---------------------------------------------------------------------- the ledger forecast
-@dataclass
-class ForecastRow:
-    """What the ledger will hold after one task, computed from the budget alone."""
-
-    task: int
-    seen_classes: int
-    model_bytes: int       # all stored parameters (heads excluded)
-    extra_bytes: int       # beyond one backbone; charged unless the protocol is benchmark
-    room_bytes: int        # left for exemplars
-    capacity: int          # raw images that fit in the room
-    per_class: int
-    stored: int
-
-
-def forecast(resolved: ProtocolBudget, seen_per_task: list[int], per_class: int | None = None) -> list[ForecastRow]:
-    """Per-task ledger forecast for raw exemplars, class-balanced (m = ⌊capacity / seen⌋)."""
-    rows = []
-    for t, seen in enumerate(seen_per_task, start=1):
-        room = resolved.exemplar_room(t)
-        capacity = max(room, 0) // resolved.image_bytes
-        m = min(per_class, capacity // seen) if per_class else capacity // seen
-        model = parameter_bytes(stored_parameters(resolved.cost, resolved.growth, t))
-        rows.append(ForecastRow(t, seen, model, resolved.extra_model_bytes(t), room, capacity, m, m * seen))
-    return rows
 
 
 def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: list[int]) -> str:

@@ -58,13 +58,20 @@ def _builtin_catalog() -> dict[str, dict[str, str]]:
     return json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))
 
 
+def _former_names(old: list[str]) -> str:
+    return f" (Former name, still accepted with a warning: {', '.join(old)}.)" if old else ""
+
+
 def registered(kind: str) -> list[tuple[str, Any, str]]:
     """(name, registered object, description) of every entry of a registry kind, read from the
     registry (importing its package, and torch)."""
     if kind == "methods":
         from retain.methods import get_method_class, method_names
+        from retain.methods.base import method_aliases
 
-        return [(name, get_method_class(name), _doc(get_method_class(name))) for name in method_names()]
+        aliases = method_aliases()
+        return [(name, get_method_class(name), _doc(get_method_class(name)) + _former_names(aliases.get(name, [])))
+                for name in method_names()]
     if kind == "policies":
         from retain.memory.policies import policy_class, policy_names
 

@@ -125,9 +125,11 @@ def _nested(path: list[str], value: Any) -> dict[str, Any]:
 
 def leaf_fields(tree: Any, prefix: str = "") -> list[str]:
     """The schema fields (dotted) that a config tree sets: its leaves, mapped to the field they fall under."""
-    from retain.config.activity import field_path
+    from retain.config.activity import METHOD_ACTIVITY, field_path
 
     path = prefix.rstrip(".")
+    if path == "method" and isinstance(tree, dict):  # free-form, but some parameters depend on others
+        return [path] + [f"method.{key}" for key in tree if f"method.{key}" in METHOD_ACTIVITY]
     if isinstance(tree, dict) and tree and path not in FREE_FORM_FIELDS:
         return [field for key, value in tree.items() for field in leaf_fields(value, f"{prefix}{key}.")]
     return [field_path(path) or path] if path else []
@@ -227,8 +229,18 @@ def validate_config(tree: dict[str, Any]) -> RetainConfig:
         tree = {**tree, "imports": anchor_imports(tree["imports"], Path.cwd())}
     config = parse_config(tree)
     load_plugins(config.imports)
+    current_method_names(config)
     check_registered_names(config)
     return resolve_method_params(config)
+
+
+def current_method_names(config: RetainConfig) -> None:
+    """Former method names (`er-mixed`) replaced by today's (`er_mixed`), with a warning, so the
+    run, its config.yaml and its results use today's name."""
+    from retain.methods.base import canonical_method_name
+
+    config.method["name"] = canonical_method_name(config.method_name)
+    config.budget.reference_method = canonical_method_name(config.budget.reference_method)
 
 
 def resolve_method_params(config: RetainConfig) -> RetainConfig:

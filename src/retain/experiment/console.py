@@ -92,6 +92,19 @@ def setup_logging(verbosity: int = 0) -> None:
     logging.captureWarnings(True)
 
 
+class _OnlyRetainWarnings(logging.Filter):
+    """Lets through the captured warnings that are retain's own deprecations, as their message
+    alone (not the file and line of the code that warned)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        marker = "RetainDeprecationWarning: "
+        if marker not in text:
+            return False
+        record.msg, record.args = text.split(marker, 1)[1].strip().splitlines()[0], ()
+        return True
+
+
 def apply_levels() -> None:
     """Set retain's and the third-party loggers' levels for the verbosity `setup_logging` chose
     (again after a library that configures its own loggers on import, as MLflow does, is
@@ -101,8 +114,14 @@ def apply_levels() -> None:
     ours, theirs = _LEVELS[_state["verbosity"]]
     logging.getLogger().setLevel(min(ours, theirs))
     LOGGER.setLevel(ours)
-    # Python warnings (deprecations of libraries, mostly) are for the curious: -v shows them.
-    logging.getLogger("py.warnings").setLevel(logging.WARNING if _state["verbosity"] == 1 else logging.ERROR)
+    # Python warnings (deprecations of libraries, mostly) are for the curious: -v shows them;
+    # retain's own (an old spelling of a setting or method name) are the user's to fix: always shown.
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.setLevel(logging.WARNING)
+    for old in [f for f in warnings_logger.filters if isinstance(f, _OnlyRetainWarnings)]:
+        warnings_logger.removeFilter(old)
+    if _state["verbosity"] != 1:
+        warnings_logger.addFilter(_OnlyRetainWarnings())
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(theirs)
 

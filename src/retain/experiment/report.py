@@ -812,11 +812,35 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
         plots.mkdir(parents=True, exist_ok=True)
     earlier_plots = {p for fmt in PLOT_FORMATS for p in plots.glob(f"*.{fmt}")} if plots.is_dir() else set()
     complete = [r for r in records if r.complete]
+    groups = _groups(complete)
+    lines = _summary_section(root, records, complete, groups)
+    if groups and not figures:
+        lines += ["", f"Figures (accuracy per task, accuracy matrices, memory): `retain report {root}` adds them."]
+    if groups and figures:
+        lines += _figure_sections(groups, Styles.of(complete), plots)
+    lines += _runs_section(records, root)
+    _remove_stale_plots(earlier_plots, lines, plots)
+    write_csv(records, root, out / "runs.csv")
+    if latex or (out / "report.tex").is_file():  # a table an earlier --latex report wrote is kept current
+        atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
+        lines[3:3] = ["", "The summary table as LaTeX (booktabs): [report.tex](report.tex)."]
+    observers.moment("report")
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _groups(complete: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """The complete runs by group, ordered by method, then budget (40 images before 160 images), then label."""
     groups: dict[str, list[RunRecord]] = {}
-    # Groups by method, then budget (40 images before 160 images), then label.
     for record in sorted(complete, key=lambda r: (str(r.results.get("method")), r.budget_bytes or 0, r.group)):
         groups.setdefault(record.group, []).append(record)
+    return groups
 
+
+def _summary_section(root: Path, records: list[RunRecord], complete: list[RunRecord],
+                     groups: dict[str, list[RunRecord]]) -> list[str]:
+    """The title, the counts, the summary table (one row per group) and the intransigence table."""
     lines = [f"# retain report: {root.resolve().name}", ""]
     lines.append(f"{len(records)} run(s), {len(complete)} complete, {len(groups)} group(s); "
                  "groups differ in everything but the seed. Every run's metrics: [runs.csv](runs.csv).")
@@ -829,46 +853,63 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
         lines.append(f"| {row.label} | {row.dataset} | {row.score} | {row.n} | {_stat_text(row.average)} | "
                      f"{_stat_text(row.last)} | {_stat_text(row.forgetting)} | "
                      f"{f'{row.memory:,}' if row.memory is not None else '–'} |")
-    lines += intransigence_table(records)
-    if groups and not figures:
-        lines += ["", f"Figures (accuracy per task, accuracy matrices, memory): `retain report {root}` adds them."]
-    if groups and figures:
-        styles = Styles.of(complete)
-        plot_accuracy_per_task(groups, plots / "accuracy_per_task.png", styles)
-        lines += ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]
-        lines += ["", "## Accuracy matrices", "", "Row t: after task t; column j: accuracy on task j's classes (%)."]
-        for label, members in groups.items():
-            name = f"accuracy_matrix-{_slug(label)}.png"
-            plot_accuracy_matrix(label, members, plots / name)
-            lines += ["", f"### {label}", "", f"![accuracy matrix of {label}]({PLOTS_DIR}/{name})"]
-        memory_groups = {k: v for k, v in groups.items() if all(r.results.get("ledger") for r in v)}
-        if len(memory_groups) == 1:
-            lines += ["", "## Memory composition", "", "Bytes kept after each task, by ledger item (mean over seeds)."]
-            for label, members in memory_groups.items():
-                name = f"memory-{_slug(label)}.png"
-                plot_memory(label, members, plots / name)
-                lines += ["", f"### {label}", "", f"![memory of {label}]({PLOTS_DIR}/{name})"]
-        elif memory_groups:
-            plot_memory_comparison(memory_groups, plots / "memory.png")
-            lines += ["", "## Memory composition", "", "Bytes kept after the last task by each group, by ledger item "
-                      "(mean over seeds), against its budget.", "", f"![memory of every group]({PLOTS_DIR}/memory.png)"]
-        curves = budget_curves(groups)
-        if curves:
-            plot_budget_curves(curves, plots / "accuracy_vs_memory.png", styles, memory_free_levels(groups))
-            unit = next(iter(curves.values()))["unit"]
-            lines += ["", "## Accuracy versus memory", "", f"![accuracy versus memory]({PLOTS_DIR}/accuracy_vs_memory.png)", "",
-                      f"| method | score | budgets ({unit}) | budgets (MiB) | AUC-A (% × {unit}) | AUC-L (% × {unit}) | "
-                      "AUC-A (MEMO: fraction × MiB) | AUC-L (MEMO) |", "|---|---|---|---|---|---|---|---|"]
-            for name, curve in curves.items():
-                budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
-                mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
-                lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {_drawn_auc_text(curve['auc_a_drawn'])} | "
-                             f"{_drawn_auc_text(curve['auc_l_drawn'])} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
-            lines += ["", f"AUC: trapezoid area under the mean accuracy, once on the axes drawn (% × {unit}, as in the "
-                      "figure's legend), once as MEMO's AUC-A / AUC-L tables give it: accuracy as a fraction over the "
-                      "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10)."]
-    lines += ["", "## Runs", "", "| run | method | dataset | score | seed | avg. incremental acc. (%) | last acc. (%) | tasks done |",
-              "|---|---|---|---|---|---|---|---|"]
+    return lines + intransigence_table(records)
+
+
+def _figure_sections(groups: dict[str, list[RunRecord]], styles: Styles, plots: Path) -> list[str]:
+    """Draw the figures and return the report's sections that show them: accuracy per task, the
+    accuracy matrices, the memory composition and accuracy versus memory."""
+    plot_accuracy_per_task(groups, plots / "accuracy_per_task.png", styles)
+    lines = ["", "## Accuracy on seen classes", "", f"![accuracy per task]({PLOTS_DIR}/accuracy_per_task.png)"]
+    lines += ["", "## Accuracy matrices", "", "Row t: after task t; column j: accuracy on task j's classes (%)."]
+    for label, members in groups.items():
+        name = f"accuracy_matrix-{_slug(label)}.png"
+        plot_accuracy_matrix(label, members, plots / name)
+        lines += ["", f"### {label}", "", f"![accuracy matrix of {label}]({PLOTS_DIR}/{name})"]
+    return lines + _memory_section(groups, plots) + _budget_curve_section(groups, styles, plots)
+
+
+def _memory_section(groups: dict[str, list[RunRecord]], plots: Path) -> list[str]:
+    """The memory composition: per task for one group, after the last task against the budget for several."""
+    memory_groups = {k: v for k, v in groups.items() if all(r.results.get("ledger") for r in v)}
+    if len(memory_groups) == 1:
+        lines = ["", "## Memory composition", "", "Bytes kept after each task, by ledger item (mean over seeds)."]
+        for label, members in memory_groups.items():
+            name = f"memory-{_slug(label)}.png"
+            plot_memory(label, members, plots / name)
+            lines += ["", f"### {label}", "", f"![memory of {label}]({PLOTS_DIR}/{name})"]
+        return lines
+    if not memory_groups:
+        return []
+    plot_memory_comparison(memory_groups, plots / "memory.png")
+    return ["", "## Memory composition", "", "Bytes kept after the last task by each group, by ledger item "
+            "(mean over seeds), against its budget.", "", f"![memory of every group]({PLOTS_DIR}/memory.png)"]
+
+
+def _budget_curve_section(groups: dict[str, list[RunRecord]], styles: Styles, plots: Path) -> list[str]:
+    """Accuracy versus memory and its AUC table, when groups differ in budget."""
+    curves = budget_curves(groups)
+    if not curves:
+        return []
+    plot_budget_curves(curves, plots / "accuracy_vs_memory.png", styles, memory_free_levels(groups))
+    unit = next(iter(curves.values()))["unit"]
+    lines = ["", "## Accuracy versus memory", "", f"![accuracy versus memory]({PLOTS_DIR}/accuracy_vs_memory.png)", "",
+             f"| method | score | budgets ({unit}) | budgets (MiB) | AUC-A (% × {unit}) | AUC-L (% × {unit}) | "
+             "AUC-A (MEMO: fraction × MiB) | AUC-L (MEMO) |", "|---|---|---|---|---|---|---|---|"]
+    for name, curve in curves.items():
+        budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
+        mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
+        lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {_drawn_auc_text(curve['auc_a_drawn'])} | "
+                     f"{_drawn_auc_text(curve['auc_l_drawn'])} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
+    return lines + ["", f"AUC: trapezoid area under the mean accuracy, once on the axes drawn (% × {unit}, as in the "
+                    "figure's legend), once as MEMO's AUC-A / AUC-L tables give it: accuracy as a fraction over the "
+                    "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10)."]
+
+
+def _runs_section(records: list[RunRecord], root: Path) -> list[str]:
+    """One row per run, complete or not."""
+    lines = ["", "## Runs", "", "| run | method | dataset | score | seed | avg. incremental acc. (%) | last acc. (%) | tasks done |",
+             "|---|---|---|---|---|---|---|---|"]
     for record in records:
         row = run_row(record, root)
         m = record.results.get("metrics", {})
@@ -876,16 +917,12 @@ def write_report(root: str | Path, out: str | Path | None = None, latex: bool = 
         lines.append(f"| {row['run']} | {row['method']} | {row['dataset']} | {row['score']} | {row['seed']} | "
                      f"{'–' if aia is None else f'{aia:.2f}'} | "
                      f"{'–' if last is None else f'{last:.2f}'} | {row['completed_tasks']}/{row['num_tasks']} |")
-    written = {(plots / name).with_suffix(f".{fmt}") for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))
-               for fmt in PLOT_FORMATS}
-    for stale in earlier_plots - written:  # plots of groups only an earlier report had
+    return lines
+
+
+def _remove_stale_plots(earlier: set[Path], lines: list[str], plots: Path) -> None:
+    """Delete the plots of groups only an earlier report had (the ones this report's lines do not show)."""
+    shown = {(plots / name).with_suffix(f".{fmt}") for name in re.findall(rf"\]\({PLOTS_DIR}/([^)]+\.png)\)", "\n".join(lines))
+             for fmt in PLOT_FORMATS}
+    for stale in earlier - shown:
         stale.unlink()
-    write_csv(records, root, out / "runs.csv")
-    if latex or (out / "report.tex").is_file():  # a table an earlier --latex report wrote is kept current
-        atomic_write_text(out / "report.tex", latex_table(groups, f"retain report: {root.resolve().name}"))
-        lines.insert(3, "")
-        lines.insert(4, "The summary table as LaTeX (booktabs): [report.tex](report.tex).")
-    observers.moment("report")
-    path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path

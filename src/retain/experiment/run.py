@@ -291,49 +291,65 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
     if group is not None:
         group.run_dir = str(run_dir)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
-        saved = validate_config(read_yaml(run_dir / "config.yaml"))
-        saved._sources = read_config_sources(run_dir / "config.yaml")
-        changed = []
-        if config is not None:
-            changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
-        if changed:
-            config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
-        config = config if changed else saved
-        check_backends(config)
-        _check_same_nproc(saved, run_dir)
+        saved, config, changed = _resumed_config(run_dir, config)
         previous = read_run_results(run_dir)
         check_results_config(run_dir, saved, previous)
         check_started_config(run_dir, saved)
         if previous is not None and previous.get("complete"):
-            if not writer:
-                return previous
-            remove_stale_temporaries(run_dir)
-            if config.logging.report and not (run_dir / "report.md").is_file():
-                from retain.experiment.report import write_report
-
-                previous["report"] = str(_storage_guard(lambda: write_report(run_dir, figures=_figures(config)), run_dir))
-                reporter.log(f"{run_dir} is complete; its missing report was written again.")
-            else:
-                reporter.log(f"{run_dir} is already complete; nothing to resume.")
-            return previous
+            return _finished_run(run_dir, config, previous, reporter) if writer else previous
         checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
         with _agreed(group):
             point = checkpointer.load()
             setup = build_setup(config, reporter)
             check_saved_plan(run_dir, setup.plan)
-        if changed and writer:  # settings that cannot change the results: the run goes on with the new ones
-            write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
-            reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
-        for note in point.notes if writer else ():
-            reporter.warn(note)
         if writer:
-            remove_stale_temporaries(run_dir)
-            checkpointer.remove_orphan_digests()
+            _prepare_resume(run_dir, config, changed, point, checkpointer, reporter)
         done = point.progress.completed_tasks
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
 
+
+def _resumed_config(run_dir: Path, config: RetainConfig | None) -> tuple[RetainConfig, RetainConfig, list[str]]:
+    """(the saved config, the config the run goes on with, the changes): `config` when it differs
+    from config.yaml only in settings that cannot change the results, else the saved one."""
+    saved = validate_config(read_yaml(run_dir / "config.yaml"))
+    saved._sources = read_config_sources(run_dir / "config.yaml")
+    changed = []
+    if config is not None:
+        changed = check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
+    if changed:
+        config._sources = {**saved._sources, **{change.split(":", 1)[0]: "--resume (changed)" for change in changed}}
+    config = config if changed else saved
+    check_backends(config)
+    _check_same_nproc(saved, run_dir)
+    return saved, config, changed
+
+
+def _finished_run(run_dir: Path, config: RetainConfig, previous: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    """A complete run: its results, with the report written again when it is missing."""
+    remove_stale_temporaries(run_dir)
+    if config.logging.report and not (run_dir / "report.md").is_file():
+        from retain.experiment.report import write_report
+
+        previous["report"] = str(_storage_guard(lambda: write_report(run_dir, figures=_figures(config)), run_dir))
+        reporter.log(f"{run_dir} is complete; its missing report was written again.")
+    else:
+        reporter.log(f"{run_dir} is already complete; nothing to resume.")
+    return previous
+
+
+def _prepare_resume(run_dir: Path, config: RetainConfig, changed: list[str], point: ResumePoint,
+                    checkpointer: Checkpointer, reporter: Reporter) -> None:
+    """Rank 0, before training again: config.yaml with the changed settings, the checkpoint's
+    notes said, temporaries and orphan digests of the killed run removed."""
+    if changed:  # settings that cannot change the results: the run goes on with the new ones
+        write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
+        reporter.log(f"resuming with changed settings: {'; '.join(changed)}")
+    for note in point.notes:
+        reporter.warn(note)
+    remove_stale_temporaries(run_dir)
+    checkpointer.remove_orphan_digests()
 
 def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str, Any] | None) -> None:
     """config.yaml must describe the run results.json holds (a hand edit of either is refused)."""
@@ -740,7 +756,7 @@ def _assemble(config, setup: Setup, method: Method, accuracy, ledger, timings, t
     if policy is not None:  # what memory.policy/replay left unset resolved to (the method's defaults)
         from retain.methods.base import replay_mode
 
-        results["memory_in_use"] = {"policy": policy, "replay": replay_mode(config, type(method))}
+        results["memory_in_use"] = {"policy": policy, "replay": replay_mode(config.memory, type(method))}
     extra = method.extra_results()
     if extra:
         results["method_results"] = extra

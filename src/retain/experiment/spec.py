@@ -18,7 +18,7 @@ from retain.errors import ConfigError
 from retain.data import Dataset, ImageSplit, declared_class_names
 from retain.experiment.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
 from retain.experiment.config import ignored_settings, method_params
-from retain.memory.protocols import BudgetPoint, ProtocolBudget
+from retain.budget.protocols import BudgetPoint, ProtocolBudget
 from retain.methods import Method, MethodParams, get_method_class
 from retain.scenarios import Plan, make_plan
 

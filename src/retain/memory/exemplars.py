@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from retain.devices import to_device
 from retain.errors import BudgetError, ConfigError
-from retain.memory.budget import raw_image_bytes
-from retain.memory.capacity import largest_common_quota, row_capacity, water_level
+from retain.budget.units import raw_image_bytes
+from retain.budget.capacity import class_quota, exemplar_room, largest_common_quota, row_capacity
 from retain.memory.codecs import Codec, JpegCodec, RawCodec
 from retain.config import MemoryConfig
 from retain.memory.policies import build_policy, prefix_slots
@@ -49,12 +49,13 @@ class ExemplarMemory:
         budget_bytes: int,
         seed: int,
         default_policy: str = "random",
+        policy_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.image_shape = tuple(int(s) for s in image_shape)
         self.device = torch.device(device)
         self.budget_bytes = int(budget_bytes)
-        self.policy = build_policy(config.policy or default_policy)
+        self.policy = build_policy(config.policy or default_policy, **(policy_options or {}))
         self.generator = torch.Generator().manual_seed(int(seed))
         self.num_seen = 0
         self.stream_capacity: int | None = None
@@ -91,15 +92,8 @@ class ExemplarMemory:
 
     # ----------------------------------------------------------------- budget
     def capacity_bytes(self, reserved_bytes: int = 0) -> int:
-        """Bytes left for exemplars: the budget minus bytes charged elsewhere."""
-        room = self.budget_bytes - int(reserved_bytes)
-        if room < 0:
-            raise BudgetError(
-                f"Impossible budget: memory.budget is {self.budget_bytes:,} bytes but {int(reserved_bytes):,} bytes "
-                f"are already charged to model parameters or statistics, leaving nothing for exemplars; "
-                f"raise memory.budget or use a smaller model."
-            )
-        return room
+        """Bytes left for exemplars: the budget minus bytes charged elsewhere (retain.budget.exemplar_room)."""
+        return exemplar_room(self.budget_bytes, reserved_bytes)
 
     def _pricing_codec(self) -> Codec:
         # Before an 'auto' quality is chosen, quality 1 gives a lower bound on any row's size.
@@ -215,12 +209,9 @@ class ExemplarMemory:
         if self.config.per_class is not None:
             m = self.config.per_class
         elif self.codec.stores_pixels:
-            # MEMO/PyCIL: m = ⌊K/|C|⌋ with K the raw rows that fit, raised while classes with
-            # fewer candidates leave room (blurry streams; disjoint tasks never do). Candidates,
-            # not ranked rows: LUCIR's herding may rank fewer than m and that room stays empty.
+            # Candidates, not ranked rows: LUCIR's herding may rank fewer than m and that room stays empty.
             counts = [candidates.get(int(c), 0) for c in seen_classes]
-            m = max(row_capacity(room, raw_image_bytes(self.image_shape)) // max(len(seen_classes), 1),
-                    water_level(counts, row_capacity(room, raw_image_bytes(self.image_shape))))
+            m = class_quota(counts, row_capacity(room, raw_image_bytes(self.image_shape)))
         else:
             m = largest_common_quota(sizes, room, header)
         largest = max((len(s) for s in sizes.values()), default=0)
@@ -282,6 +273,13 @@ class ExemplarMemory:
             if self.stream_capacity < 1:
                 raise _impossible(room, 1, row, 1)
         return self.stream_capacity
+
+    def set_aside(self, rows: int) -> None:
+        """Take `rows` slots out of the reservoir (they stay stored, beyond `stream_capacity`, and
+        insertion never touches them: maer_high's long-tail area)."""
+        if self.stream_capacity is None or not 0 <= rows <= self.stream_capacity:
+            raise ValueError(f"cannot set {rows} rows aside from a reservoir of {self.stream_capacity} rows")
+        self.stream_capacity -= rows
 
     def _write_stream(self, positions, slots, images, labels, task, step, scores, extras) -> None:
         if not len(slots):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from retain.budget.units import parameter_bytes  # noqa: F401  (re-exported: the ledger's unit)
 from retain.errors import BudgetError
 
-BYTES_PER_FLOAT32 = 4
 
 
 @dataclass
@@ -46,11 +46,6 @@ class LedgerEntry:
             budget_bytes=int(data["budget_bytes"]),
             exemplars_per_class={int(c): int(n) for c, n in data.get("exemplars_per_class", {}).items()},
         )
-
-
-def parameter_bytes(num_parameters: int) -> int:
-    """Bytes charged for float32 parameters (4 each; spec §0.4)."""
-    return BYTES_PER_FLOAT32 * int(num_parameters)
 
 
 class Ledger:

@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from retain.memory.capacity import per_class_capacity
+from retain.budget.capacity import per_class_capacity
 from retain.memory.codecs import Codec
 
 Gram = Literal["rows", "columns", "auto"]

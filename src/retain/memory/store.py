@@ -9,7 +9,7 @@ import torch
 
 from retain.devices import to_device
 from retain.errors import CheckpointError
-from retain.memory.budget import raw_image_bytes
+from retain.budget.units import raw_image_bytes
 from retain.memory.codecs.base import Codec
 
 _COLUMNS = {"labels": torch.int64, "tasks": torch.int64, "steps": torch.int64, "scores": torch.float32}

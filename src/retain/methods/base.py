@@ -43,17 +43,17 @@ class Setting:
         return f"scenario.kind={self.kind}, scenario.stream={self.stream}{codec}{replay}{head}"
 
 
-def replay_mode(config: Any, method: type[Method]) -> str:
-    """`memory.replay` as the run will use it: the configured mode, else the method's fixed mode,
-    else the policy's usual one (a memory minibatch per step for a streaming policy, the
-    concatenated pool otherwise)."""
-    if config.memory.replay is not None:
-        return config.memory.replay
+def replay_mode(memory: Any, method: type[Method]) -> str:
+    """`memory.replay` as the run will use it (`memory`: the config's memory section): the
+    configured mode, else the method's fixed mode, else the policy's usual one (a memory
+    minibatch per step for a streaming policy, the concatenated pool otherwise)."""
+    if memory.replay is not None:
+        return memory.replay
     if method.fixed_replay is not None:
         return method.fixed_replay
     from retain.memory.policies import policy_class
 
-    policy = config.memory.policy or getattr(method, "default_policy", "random")
+    policy = memory.policy or getattr(method, "default_policy", "random")
     return "batch" if policy_class(policy).streaming else "concat"
 
 
@@ -62,7 +62,7 @@ def setting_of(config: Any, method: type[Method]) -> Setting:
     head = config.model.head
     if not method.uses_memory:
         return Setting(config.scenario.kind, config.scenario.stream, None, config.memory.replay, head)
-    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec, replay_mode(config, method), head)
+    return Setting(config.scenario.kind, config.scenario.stream, config.memory.codec, replay_mode(config.memory, method), head)
 
 
 class MethodParams(StrictSection):
@@ -186,10 +186,10 @@ class Method:
         self.ctx = ctx
         self.params = params
         self.network: nn.Module = self.build_network().to(ctx.device)
-        if ctx.config.train.channels_last and ctx.dataset.image_shape[0] > 1:
+        if ctx.settings.channels_last and ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.current_task: TaskSpec | None = None
-        if ctx.config.augment.cutmix and not self.supports_cutmix:
+        if ctx.settings.cutmix and not self.supports_cutmix:
             from retain.errors import ConfigError
 
             raise ConfigError(
@@ -214,7 +214,7 @@ class Method:
     def head_width(self, task: TaskSpec) -> int:
         """Rows the head has during `task`: the classes seen so far, or every class of the run
         with `model.head: full`."""
-        if self.ctx.config.model.head == "full":
+        if self.ctx.settings.full_head:
             return self.ctx.plan.num_classes
         return len(task.seen_classes)
 
@@ -223,7 +223,7 @@ class Method:
         or one pass over it under `scenario.stream: online` (a memory-free method keeps nothing to
         train on after the stream has passed)."""
         stream = torch.as_tensor(task.train_indices)
-        if self.ctx.config.scenario.stream == "online":
+        if self.ctx.settings.online:
             return [Phase(stream=stream, epochs=1, name=STREAM_PASS)]
         return [Phase(stream=stream, epochs=self.ctx.epochs_for(task))]
 
@@ -274,6 +274,7 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+        self.before_restore(state)
         self.network.load_state_dict(state["network"])
         restore_attributes(self, declared(type(self), "persist"), state, self.ctx.device)
         for name in declared(type(self), "teachers"):
@@ -282,6 +283,14 @@ class Method:
                 teacher = frozen_copy(self.network)
                 teacher.load_state_dict(state[name])
             setattr(self, name, teacher)
+        self.after_restore()
+
+    def before_restore(self, state: dict[str, Any]) -> None:
+        """Shape the method like the one that wrote `state` before its weights and attributes are
+        loaded (grow the network's branches, fix the memory's JPEG quality); reads the declared values."""
+
+    def after_restore(self) -> None:
+        """Rebuild what derives from the restored state (a snapshot of the restored parameters)."""
 
 
 def classification_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torch.Tensor:
@@ -303,16 +312,19 @@ _METHODS: Registry[type[Method]] = Registry("method", "method.name")
 M = TypeVar("M", bound=type[Method])
 
 
-def register_method(name: str) -> Callable[[M], M]:
+def register_method(name: str, aliases: tuple[str, ...] = ()) -> Callable[[M], M]:
     """Class decorator: make a `Method` subclass available as `method.name: name`.
 
     Its `Params` (a `MethodParams` model) validate the other keys of the `method` section.
     Registering another class under a taken name is an error; the same class defined again
-    (its file imported a second time) replaces the first.
+    (its file imported a second time) replaces the first. `aliases` are former names, still
+    accepted with a RetainDeprecationWarning and resolved to `name` when a config is built.
     """
 
     def decorate(cls: M) -> M:
         _METHODS.add(name, cls)
+        for old in aliases:
+            _METHODS.add_alias(old, name)
         cls.name = name
         return cls
 
@@ -325,8 +337,19 @@ def method_registry() -> dict[str, type[Method]]:
 
 
 def get_method_class(name: str) -> type[Method]:
-    """The class registered under `name`, or a ConfigError suggesting the closest name."""
+    """The class registered under `name` (or a former name of it, with a warning), or a
+    ConfigError suggesting the closest name."""
     return _METHODS.get(name)
+
+
+def canonical_method_name(name: str) -> str:
+    """`name` as registered now: a former name (`er-mixed`) gives the current one (`er_mixed`), with a warning."""
+    return _METHODS.canonical(name)
+
+
+def method_aliases() -> dict[str, list[str]]:
+    """Former method names by the current name they stand for."""
+    return _METHODS.aliases()
 
 
 def score_label(method_cls: type | None, score: str) -> str:

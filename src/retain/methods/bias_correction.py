@@ -58,15 +58,6 @@ def alignment_results(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"alignment_gamma": [r["gamma"] for r in records], "alignment": [dict(r) for r in records]}
 
 
-def saved_alignments(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """The alignment records of a method's saved state; a checkpoint written before records were
-    kept holds only the γ list (`gammas`), whose records then lack the norms."""
-    if "alignments" in state:
-        return [dict(r) for r in state["alignments"]]
-    return [{"task": None, "gamma": g, "old_norm": None, "new_norm": None, "enlarged_new": g > 1.0}
-            for g in state.get("gammas", [])]
-
-
 class BiasCorrection(nn.Module):
     """BiC's bias layers: for each corrected task, logits[:, start:end] ← α·logits + β.
 
@@ -113,6 +104,16 @@ class BiasCorrection(nn.Module):
             "betas": [float(b.detach()) for b in self.betas],
             "trainable": [bool(a.requires_grad) for a in self.alphas],  # the newest is frozen once fitted
         }
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The corrections' ranges, values and trainability (`state`): what a checkpoint keeps,
+        structure included (a module's own state_dict would hold the values only)."""
+        return self.state()
+
+    def load_state_dict(self, state: dict[str, Any], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Replace every correction by those of `state` (from `state_dict`)."""
+        self.alphas, self.betas, self.ranges = nn.ParameterList(), nn.ParameterList(), []
+        self.load_state(state)
 
     def load_state(self, state: dict[str, Any]) -> None:
         for (start, end), alpha, beta in zip(state["ranges"], state["alphas"], state["betas"]):

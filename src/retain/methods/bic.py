@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
-from retain.memory import raw_image_bytes
+from retain.budget import raw_image_bytes
 from retain.methods.base import MEMORY_EPOCHS, Batch, MethodParams, Phase, Prediction, register_method
 from retain.methods.bias_correction import BiasCorrection
 from retain.methods.distillation import kd_loss, teacher_outputs
@@ -44,6 +44,7 @@ class BiC(ICaRL):
 
     Params = BiCParams
     transient = ("val_stream", "val_slots", "held_out")  # drawn again by before_task / before_phase
+    persist = ("bias",)
     primary_score = "cnn"
     score_labels = {"cnn": "BiC-corrected CNN"}
 
@@ -59,7 +60,7 @@ class BiC(ICaRL):
         if self.streaming:
             raise ConfigError(
                 f"method.name='bic' holds a validation split out of a memory rebuilt at task end; "
-                f"memory.policy={self.ctx.config.memory.policy!r} is a streaming policy. Use herding or random."
+                f"memory.policy={self.ctx.settings.memory.policy!r} is a streaming policy. Use herding or random."
             )
 
     # ------------------------------------------------------------------ the validation split
@@ -78,7 +79,7 @@ class BiC(ICaRL):
             self.bias.add(min(task.new_classes), max(task.new_classes) + 1)
             self.bias.to(self.ctx.device)
         per_class = self.validation_per_class(self.known_classes(task))
-        generator = torch.Generator().manual_seed(self.ctx.config.seed * 1009 + task.index)
+        generator = torch.Generator().manual_seed(self.ctx.settings.seed * 1009 + task.index)
         labels = self.ctx.dataset.train.labels.cpu()
         stream = torch.as_tensor(task.train_indices)
         chosen = []
@@ -189,8 +190,8 @@ class BiC(ICaRL):
             optimizer: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=0.001)
             batch_size = 100
         else:
-            optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.config.train.lr, momentum=0.9)
-            batch_size = ctx.config.train.batch_size
+            optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.settings.train.lr, momentum=0.9)
+            batch_size = ctx.settings.train.batch_size
         epochs = self.params.bias_epochs if self.params.bias_epochs is not None else ctx.epochs_for(task)
         for _ in range(epochs):
             order = torch.randperm(labels.numel(), generator=ctx.generator).to(labels.device)
@@ -211,12 +212,3 @@ class BiC(ICaRL):
 
     def extra_results(self) -> dict[str, Any]:
         return {"bias_layers": self.bias.state()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "bias": self.bias.state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.bias = BiasCorrection()
-        self.bias.load_state(state["bias"])
-        self.bias.to(self.ctx.device)

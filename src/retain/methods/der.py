@@ -20,4 +20,4 @@ class DER(ExpandableMethod):
 
     def build_network(self) -> AdaptiveNet:
         out_dim = self.ctx.build_backbone().out_dim
-        return AdaptiveNet(nn.Identity(), self.ctx.build_backbone, out_dim, head_init=self.ctx.config.model.head_init)
+        return AdaptiveNet(nn.Identity(), self.ctx.build_backbone, out_dim, head_init=self.ctx.settings.head_init)

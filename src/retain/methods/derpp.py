@@ -57,7 +57,7 @@ class DERpp(StreamingReplay):
 
     def __init__(self, ctx, params: DERppParams) -> None:
         super().__init__(ctx, params)
-        self.buffer_generator = torch.Generator().manual_seed(ctx.config.seed + 104729)
+        self.buffer_generator = torch.Generator().manual_seed(ctx.settings.seed + 104729)
         self._stream_logits: torch.Tensor | None = None
 
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -81,7 +81,7 @@ class DERpp(StreamingReplay):
         store = self.memory.store
         slots = torch.randperm(len(store), generator=self.buffer_generator)[:size]
         images = self.ctx.augmenter.train(store.gather(slots))
-        if self.ctx.config.train.channels_last and images.shape[1] > 1:
+        if self.ctx.settings.channels_last and images.shape[1] > 1:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, store.labels[to_device(slots, store.labels.device)].to(self.ctx.device)
 

@@ -20,8 +20,8 @@ import torch
 from pydantic import Field
 
 from retain.augment import rm_perturbations, rm_randaugment_perturbations
-from retain.memory.budget import raw_image_bytes
-from retain.memory.capacity import row_capacity
+from retain.budget.units import raw_image_bytes
+from retain.budget.capacity import row_capacity
 from retain.memory.policies.rainbow import RankFn, perturbed_predictions, rm_memory_update, variation_ratio
 from retain.methods.base import Batch, MethodParams, Phase, grow_head_to, register_method
 from retain.methods.exemplar import ExemplarMethod
@@ -38,7 +38,7 @@ class ERMixedParams(MethodParams):
     num_perturbations: int = Field(12, ge=1)
 
 
-@register_method("er-mixed")
+@register_method("er_mixed", aliases=("er-mixed",))
 class ERMixed(ExemplarMethod):
     """RM's finetune with memory: stream and memory in one shuffled pool, RM's memory update
     (random per class by default; any selection or streaming policy works)."""
@@ -63,7 +63,7 @@ class ERMixed(ExemplarMethod):
         return Phase(stream=stream, epochs=epochs, memory="concat", name=name)
 
     def memory_only_batch_size(self) -> int:
-        return self.ctx.config.train.batch_size
+        return self.ctx.settings.train.batch_size
 
     def after_step(self, batch: Batch) -> None:
         """No insertion during training: the memory changes only in `update_memory`."""
@@ -86,7 +86,7 @@ class ERMixed(ExemplarMethod):
     def _offer_stream(self, task: TaskSpec) -> None:
         indices = torch.as_tensor(task.train_indices)
         order = indices[torch.randperm(indices.numel(), generator=self.memory.generator)]
-        for part in order.split(self.ctx.config.train.batch_size):
+        for part in order.split(self.ctx.settings.train.batch_size):
             self.memory.insert_stream(
                 self.ctx.train_images(part), self.ctx.train_labels(part), task=task.index,
                 reserved_bytes=self.reserved_bytes(),
@@ -139,7 +139,7 @@ class ERMixed(ExemplarMethod):
         def predict(x: torch.Tensor) -> torch.Tensor:
             return self.ctx.forward_eval(self.network, x)["logits"]
 
-        chunk = max(self.ctx.config.eval.batch_size, 1)
+        chunk = max(self.ctx.settings.eval_batch_size, 1)
         votes = perturbed_predictions(predict, images, self.perturbations(), self.ctx.augmenter.generator, chunk)
         return variation_ratio(votes)
 

@@ -32,7 +32,7 @@ class EWC(RegularizedReplay):
         was_training = self.network.training
         self.network.eval()
         try:
-            for part in images.split(self.ctx.config.train.batch_size):
+            for part in images.split(self.ctx.settings.train.batch_size):
                 logits = self.network(self.ctx.augmenter.eval(part))["logits"]
                 loss = F.cross_entropy(logits, logits.argmax(dim=1).detach())
                 if self.penalty.slots:  # RM's Fisher loss includes the penalty term

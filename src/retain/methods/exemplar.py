@@ -10,13 +10,13 @@ Avalanche's Replay). Unset, each policy keeps its usual mode (docs/replay.md).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from retain import budget
 from retain.memory import ExemplarMemory
-from retain.memory.capacity import water_level
 from retain.methods.base import MEMORY_EPOCHS, STREAM_PASS, Batch, Method, MethodParams, Phase, Prediction
 from retain.scenarios import TaskSpec
 
@@ -53,24 +53,27 @@ class ExemplarMethod(Method):
                 f"method.name={self.name!r} keeps exemplars, so memory.budget must be set "
                 "(bytes, e.g. 7864320; MiB, e.g. '24MiB'; or images, e.g. '2000 images')."
             )
+        policy = ctx.settings.memory.policy or self.default_policy
         self.memory = ExemplarMemory(
-            ctx.config.memory, ctx.dataset.image_shape, ctx.device, ctx.budget_bytes,
-            seed=ctx.config.seed + 7919, default_policy=self.default_policy,
+            ctx.settings.memory, ctx.dataset.image_shape, ctx.device, ctx.budget_bytes,
+            seed=ctx.settings.seed + 7919, default_policy=self.default_policy, policy_options=self.policy_options(policy),
         )
         self.class_means: torch.Tensor | None = None
         self.exposed: set[int] = set()   # classes the streams (and the memory) have shown so far
         self.updated_task = -1           # the memory is updated exactly once per task
         self._selection_limit: int | None = None
 
+    def policy_options(self, policy: str) -> dict[str, Any]:
+        """Constructor options of the memory policy named `policy` as this method runs it (LUCIR's
+        herding form, MAER's insertion); none by default."""
+        return {}
+
     # ------------------------------------------------------------------ budget
     def reserved_bytes(self) -> int:
         """Bytes of the budget the exemplars may not use: those charged besides exemplars (extra
         parameters, statistics, teacher), and under budget.exemplars=fixed everything above the
         fixed exemplar room (ctx.exemplar_bytes)."""
-        charged = self.charged_bytes()
-        if self.ctx.exemplar_bytes is not None and self.ctx.budget_bytes is not None:
-            return max(charged, self.ctx.budget_bytes - self.ctx.exemplar_bytes)
-        return charged
+        return budget.reserved_bytes(self.charged_bytes(), self.ctx.budget_bytes, self.ctx.exemplar_bytes)
 
     def charged_bytes(self) -> int:
         """Bytes charged to the budget besides exemplars (extra parameters, statistics, teacher)."""
@@ -82,7 +85,7 @@ class ExemplarMethod(Method):
         from retain.methods.charges import teacher_bytes
 
         items = dict(self.extra_ledger_items())
-        if self.ctx.config.memory.charge_teacher and "teacher" not in items and teacher_bytes(self):
+        if self.ctx.settings.memory.charge_teacher and "teacher" not in items and teacher_bytes(self):
             items["teacher"] = teacher_bytes(self)
         return items
 
@@ -109,17 +112,17 @@ class ExemplarMethod(Method):
     def online(self) -> bool:
         """`scenario.stream: online` (RM's protocol): one pass over the stream, the memory update,
         then the epochs over the memory only."""
-        return self.ctx.config.scenario.stream == "online"
+        return self.ctx.settings.online
 
     @property
     def replay(self) -> str:
         """How memory rows enter the batches: "concat" or "batch" (`memory.replay`, resolved)."""
         from retain.methods.base import replay_mode
 
-        return replay_mode(self.ctx.config, type(self))
+        return replay_mode(self.ctx.settings.memory, type(self))
 
     def memory_batch_size(self) -> int:
-        return self.ctx.config.memory.batch_size or self.ctx.config.train.batch_size
+        return self.ctx.settings.memory.batch_size or self.ctx.settings.train.batch_size
 
     def training_phases(self, task: TaskSpec) -> list[Phase]:
         stream = torch.as_tensor(task.train_indices)
@@ -234,16 +237,12 @@ class ExemplarMethod(Method):
         return policy.order(images.shape[0], self.memory.generator, features=features, limit=min(limit, images.shape[0]))
 
     def _quota_upper_bound(self, images: torch.Tensor, counts: dict[int, int]) -> int:
-        """No class can keep more rows than the common quota of `counts` (candidates per exposed
-        class) computed with the smallest row, so herding may stop there instead of ranking every
-        candidate."""
+        """Where herding may stop (retain.budget.quota_upper_bound), `counts` being the candidates
+        per exposed class and the smallest row measured on `images`."""
         codec = self.memory.codec
         smallest = min(codec.row_bytes(r) for r in codec.encode(images[: min(256, images.shape[0])].cpu()))
         room = self.memory.capacity_bytes(self.reserved_bytes())
-        # Rows of other sizes may be smaller than the sampled ones: keep a 2x margin for JPEG.
-        margin = 1 if codec.stores_pixels else 2
-        rows = margin * room // max(smallest, 1)
-        return max(water_level(list(counts.values()), rows), rows // max(len(counts), 1)) + 1
+        return budget.quota_upper_bound(list(counts.values()), room, smallest, codec.stores_pixels)
 
     def compute_class_means(self) -> None:
         """NME class means: the normalised mean of each class's exemplar features."""

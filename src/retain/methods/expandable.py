@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from retain.memory import parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, classification_loss
-from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
+from retain.methods.bias_correction import align_and_record, alignment_results
 from retain.methods.exemplar import ExemplarMethod
 from retain.models import count_parameters
 from retain.models.adaptive import auxiliary_targets
@@ -38,6 +38,8 @@ class ExpandableMethod(ExemplarMethod):
     default_policy: ClassVar[str] = "herding"
     supports_full_head: ClassVar[bool] = False  # a head block per expansion
     model_growth: ClassVar[str] = "backbone"
+    # task_classes: the head size after each expansion (before_restore grows the net to it).
+    persist = ("task_classes", "trunk_frozen", "old_classes", "alignments", "model_bytes")
 
     blurry_refusal: ClassVar[str] = (
         "DER and MEMO add a branch, a head block and an auxiliary new-versus-old classifier for the classes each "
@@ -59,7 +61,7 @@ class ExpandableMethod(ExemplarMethod):
     def _expand(self, num_classes: int) -> None:
         self.network.expand(num_classes)
         self.task_classes.append(num_classes)
-        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[0] > 1:
+        if self.ctx.settings.channels_last and self.ctx.dataset.image_shape[0] > 1:
             self.network.branches[-1].to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
@@ -75,7 +77,7 @@ class ExpandableMethod(ExemplarMethod):
 
     def after_task(self, task: TaskSpec) -> None:
         if self.params.align and self.old_classes > 0:
-            name = self.ctx.config.method_name.upper()
+            name = self.ctx.settings.method_name.upper()
             self.alignments.append(align_and_record(self.network.head, self.old_classes, task.index, name))
         self.model_bytes.append(parameter_bytes(count_parameters(self.network)))
         super().after_task(task)
@@ -83,7 +85,7 @@ class ExpandableMethod(ExemplarMethod):
     # ------------------------------------------------------------------ budget
     @property
     def charges_model(self) -> bool:
-        return self.ctx.config.budget.protocol != "benchmark"
+        return self.ctx.settings.charges_model
 
     def extra_branch_parameters(self) -> int:
         """Parameters of every branch after the first: what this net stores beyond one backbone."""
@@ -93,7 +95,7 @@ class ExpandableMethod(ExemplarMethod):
         if not self.charges_model:
             return {}
         items = {"extra_branches": parameter_bytes(self.extra_branch_parameters())}
-        if self.ctx.config.memory.charge_head:
+        if self.ctx.settings.memory.charge_head:
             heads = [self.network.head] + ([self.network.aux_head] if self.network.aux_head is not None else [])
             items["heads"] = parameter_bytes(sum(count_parameters(h, exclude_head=False) for h in heads))
         return items
@@ -106,26 +108,17 @@ class ExpandableMethod(ExemplarMethod):
             **alignment_results(self.alignments),
         }
 
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["expandable"] = {
-            "task_classes": list(self.task_classes),
-            "trunk_frozen": self.network.trunk_frozen,
-            "old_classes": self.old_classes,
-            "alignments": [dict(r) for r in self.alignments],
-            "model_bytes": list(self.model_bytes),
-        }
-        return state
+    @property
+    def trunk_frozen(self) -> bool:
+        """Whether the network's shared trunk is frozen (MEMO's train_base=false)."""
+        return self.network.trunk_frozen
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = state["expandable"]
-        for num_classes in saved["task_classes"][len(self.task_classes):]:
-            self._expand(num_classes)
-        if saved["trunk_frozen"]:
+    @trunk_frozen.setter
+    def trunk_frozen(self, frozen: bool) -> None:
+        if frozen and not self.network.trunk_frozen:
             self.network.freeze_trunk()
-        self.old_classes = saved["old_classes"]
-        self.alignments = saved_alignments(saved)
-        self.model_bytes = list(saved["model_bytes"])
-        super().load_state_dict(state)
 
+    def before_restore(self, state: dict[str, Any]) -> None:
+        for num_classes in state["task_classes"][len(self.task_classes):]:
+            self._expand(num_classes)
+        self.trunk_frozen = state["trunk_frozen"]

@@ -29,7 +29,7 @@ class GDumb(ExemplarMethod):
         self._sample_stream(task)
         # Retrain from scratch: a fresh network (seeded by the torch generator) over all seen classes.
         self.network = self.ctx.build_incremental_net().to(self.ctx.device)
-        if self.ctx.config.train.channels_last and self.ctx.dataset.image_shape[0] > 1:
+        if self.ctx.settings.channels_last and self.ctx.dataset.image_shape[0] > 1:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.network.grow(self.head_width(task))
 
@@ -37,7 +37,7 @@ class GDumb(ExemplarMethod):
         """Offer the task's samples to the memory in a seeded random stream order."""
         indices = torch.as_tensor(task.train_indices)
         order = indices[torch.randperm(indices.numel(), generator=self.ctx.generator)]
-        chunk = self.ctx.config.train.batch_size
+        chunk = self.ctx.settings.train.batch_size
         if self.streaming:
             for part in order.split(chunk):
                 self.memory.insert_stream(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
-from retain.memory import parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, classification_loss, register_method
 from retain.methods.distillation import frozen_copy, kd_loss, sigmoid_distillation, teacher_outputs
 from retain.methods.exemplar import ExemplarMethod
@@ -43,12 +43,14 @@ class ICaRL(ExemplarMethod):
     default_policy = "herding"
     supports_full_head = False  # distils the rows of the classes before the task
     primary_score = "nme"
+    persist = ("old_classes",)
+    teachers = ("teacher",)
 
     def __init__(self, ctx, params: ICaRLParams) -> None:
         super().__init__(ctx, params)
         self.teacher: torch.nn.Module | None = None
         self.old_classes = 0
-        if self.rm_code and ctx.config.augment.cutmix:
+        if self.rm_code and ctx.settings.cutmix:
             raise ConfigError(
                 "method.variant=rm-code with method.name='icarl' distils every row of a class learned before the task "
                 "on the row's own teacher output, which a CutMix-ed row does not have. Use augment.cutmix=false."
@@ -73,7 +75,7 @@ class ICaRL(ExemplarMethod):
         super().before_task(task)
 
     def extra_ledger_items(self) -> dict[str, int]:
-        if self.ctx.config.memory.charge_teacher and self.teacher is not None:
+        if self.ctx.settings.memory.charge_teacher and self.teacher is not None:
             return {"teacher": parameter_bytes(count_parameters(self.teacher, exclude_head=False))}
         return {}
 
@@ -117,16 +119,3 @@ class ICaRL(ExemplarMethod):
                 logits[old_rows, : self.old_classes].float(), torch.sigmoid(old.float()), reduction="none").mean(dim=0)
             loss = loss + per_class.sum()
         return loss
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["teacher"] = None if self.teacher is None else self.teacher.state_dict()
-        state["old_classes"] = self.old_classes
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.old_classes = state["old_classes"]
-        if state["teacher"] is not None:
-            self.teacher = frozen_copy(self.network)
-            self.teacher.load_state_dict(state["teacher"])

@@ -8,11 +8,10 @@ from typing import Any
 import torch
 from pydantic import Field
 
+from retain.budget import float32_bytes
 from retain.methods.base import MethodParams, Phase, Prediction, register_method
 from retain.methods.exemplar import ExemplarMethod
 from retain.scenarios import TaskSpec
-
-FLOAT_BYTES = 4
 
 
 # The score set of IL2M's rectified predictions (results.json, reports); "cnn" stays the logits.
@@ -68,6 +67,7 @@ class IL2M(ExemplarMethod):
     Params = IL2MParams
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)
+    persist = ("mu_init", "mu_cur", "class_state", "confidence", "guard_events")
 
     blurry_refusal = ("IL2M rectifies the scores of past classes with statistics from the state in which each class "
                       "was first learned, and a blurry split shows every class in every task, so no class is past; "
@@ -88,7 +88,7 @@ class IL2M(ExemplarMethod):
             return {}
         # The second memory: one float per class learned so far plus one per state (§4.4).
         classes = int((self.class_state >= 0).sum())
-        return {"class_statistics": FLOAT_BYTES * (classes + len(self.confidence))}
+        return {"class_statistics": float32_bytes(classes + len(self.confidence))}
 
     def charged_bytes(self) -> int:
         """The second memory at its largest (every class and state of the run): a streaming
@@ -96,7 +96,7 @@ class IL2M(ExemplarMethod):
         reserving only what is stored now would let the statistics push the total over the budget."""
         if not self.params.rectify:
             return 0
-        return FLOAT_BYTES * (self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
+        return float32_bytes(self.ctx.plan.num_classes + len(self.ctx.plan.tasks))
 
     # ------------------------------------------------------------------ training
     def before_task(self, task: TaskSpec) -> None:
@@ -110,7 +110,7 @@ class IL2M(ExemplarMethod):
         phases = super().training_phases(task)
         if self.params.lr_by_state and task.index > 0:
             for phase in phases:
-                phase.lr = self.ctx.config.train.lr / (task.index + 1)
+                phase.lr = self.ctx.settings.train.lr / (task.index + 1)
         return phases
 
     # ------------------------------------------------------------------ statistics
@@ -194,20 +194,3 @@ class IL2M(ExemplarMethod):
             "il2m_guard_events": self.guard_events,
             "il2m_confidence": list(self.confidence),
         }
-
-    # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["il2m"] = {
-            "mu_init": self.mu_init.clone(), "mu_cur": self.mu_cur.clone(), "class_state": self.class_state.clone(),
-            "confidence": list(self.confidence), "guard_events": list(self.guard_events),
-        }
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        stats = state["il2m"]
-        super().load_state_dict(state)
-        self.mu_init, self.mu_cur = stats["mu_init"].clone(), stats["mu_cur"].clone()
-        self.class_state = stats["class_state"].clone()
-        self.confidence = [float(c) for c in stats["confidence"]]
-        self.guard_events = list(stats["guard_events"])

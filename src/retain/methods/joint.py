@@ -34,10 +34,6 @@ class Joint(Method):
     Params = JointParams
     supports_head_norm = True  # model.head_norm: batchnorm is RM's head for this method
 
-    def __init__(self, ctx, params: JointParams) -> None:
-        super().__init__(ctx, params)
-        self._seen_indices: list[np.ndarray] = []
-
     @property
     def once(self) -> bool:
         return self.params.training == "once"
@@ -52,8 +48,8 @@ class Joint(Method):
                 return []
             everything = np.sort(np.concatenate([np.asarray(t.train_indices) for t in self.ctx.plan.tasks]))
             return [Phase(stream=torch.as_tensor(everything), epochs=self.ctx.epochs_for(task))]
-        self._seen_indices.append(np.asarray(task.train_indices))
-        union = np.sort(np.concatenate(self._seen_indices))
+        seen = [np.asarray(t.train_indices) for t in self.ctx.plan.tasks[: task.index + 1]]
+        union = np.sort(np.concatenate(seen))
         return [Phase(stream=torch.as_tensor(union), epochs=self.ctx.epochs_for(task))]
 
     @torch.inference_mode()
@@ -63,12 +59,3 @@ class Joint(Method):
             # Score only the classes seen so far, as an incremental model would.
             prediction.logits = prediction.logits[:, : len(self.current_task.seen_classes)]
         return prediction
-
-    def state_dict(self):
-        state = super().state_dict()
-        state["seen_indices"] = [torch.as_tensor(i) for i in self._seen_indices]
-        return state
-
-    def load_state_dict(self, state) -> None:
-        super().load_state_dict(state)
-        self._seen_indices = [t.numpy() for t in state["seen_indices"]]

@@ -9,7 +9,7 @@ margin ranking loss on old-class samples; λ_t = λ_base·sqrt(|C_old| / |C_new|
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from pydantic import Field
 
 from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete, smallest_rows
 from retain.errors import ConfigError
-from retain.memory import build_policy, parameter_bytes
+from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, Prediction, register_method
 from retain.methods.distillation import frozen_copy, teacher_outputs
 from retain.methods.exemplar import ExemplarMethod, class_means
@@ -103,12 +103,13 @@ class LUCIR(ExemplarMethod):
 
     def __init__(self, ctx, params: LUCIRParams) -> None:
         super().__init__(ctx, params)
-        if (ctx.config.memory.policy or self.default_policy) == "herding":
-            self.memory.policy = build_policy("herding", variant=params.herding)
         self.teacher: torch.nn.Module | None = None
         self.num_old = 0
         self.lambda_t = 0.0
         self.ncm_means: torch.Tensor | None = None
+
+    def policy_options(self, policy: str) -> dict[str, Any]:
+        return {"variant": self.params.herding} if policy == "herding" else {}
 
     def build_network(self) -> torch.nn.Module:
         overrides = {} if self.params.last_relu else {"last_relu": False}
@@ -117,11 +118,11 @@ class LUCIR(ExemplarMethod):
         except ConfigError as exc:
             raise ConfigError(
                 f"{exc} LUCIR removes the backbone's last ReLU (method.last_relu=false); set method.last_relu=true "
-                f"to keep backbone {self.ctx.config.model.backbone!r} as it is."
+                f"to keep backbone {self.ctx.settings.backbone!r} as it is."
             ) from None
 
     def check_setup(self) -> None:
-        memory = self.ctx.config.memory
+        memory = self.ctx.settings.memory
         if memory.codec == "jpeg" and memory.quality == "auto" and not self.chooses_quality:
             raise ConfigError(
                 f"memory.quality='auto' needs a method that chooses the JPEG quality; method.name={self.name!r} "
@@ -130,7 +131,7 @@ class LUCIR(ExemplarMethod):
         super().check_setup()
 
     def extra_ledger_items(self) -> dict[str, int]:
-        if self.ctx.config.memory.charge_teacher and self.teacher is not None:
+        if self.ctx.settings.memory.charge_teacher and self.teacher is not None:
             return {"teacher": parameter_bytes(count_parameters(self.teacher, exclude_head=False))}
         return {}
 
@@ -190,7 +191,7 @@ class LUCIR(ExemplarMethod):
 
     def class_balanced_finetune(self) -> None:
         """Fine-tune on the (class-balanced) exemplars: new-class rows only, or the whole network."""
-        ctx, params, train = self.ctx, self.params, self.ctx.config.train
+        ctx, params, train = self.ctx, self.params, self.ctx.settings.train
         store = self.memory.store
         if len(store) == 0:
             return

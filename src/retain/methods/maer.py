@@ -13,7 +13,7 @@ from retain.methods.streaming import StreamingReplay
 @register_method("maer")
 class MAER(StreamingReplay):
     """ER with a balanced reservoir whose current-task slots are rewritten at task end with the
-    lowest / middle / highest memorization-proxy samples per class (`memory.maer_policy`)."""
+    lowest / middle / highest memorization-proxy samples per class (`method.maer_policy`)."""
 
     default_policy = "maer"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from retain.methods.base import register_method
 from retain.methods.expandable import ExpandableMethod, ExpandableParams
-from retain.models import build_split_backbone
 from retain.models.adaptive import AdaptiveNet
 from retain.scenarios import TaskSpec
 
@@ -24,10 +23,8 @@ class Memo(ExpandableMethod):
     model_growth = "specialized"
 
     def build_network(self) -> AdaptiveNet:
-        channels, height, _ = self.ctx.dataset.image_shape
-        model = self.ctx.config.model
-        split = build_split_backbone(model.backbone, channels, height, **model.options)
-        return AdaptiveNet(split.generalized, split.make_specialized, split.feature_dim, head_init=self.ctx.config.model.head_init)
+        split = self.ctx.build_split_backbone()
+        return AdaptiveNet(split.generalized, split.make_specialized, split.feature_dim, head_init=self.ctx.settings.head_init)
 
     def before_task(self, task: TaskSpec) -> None:
         if task.index > 0 and not self.params.train_base and not self.network.trunk_frozen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -122,15 +122,20 @@ class MemorizationParams(MethodParams):
 
     scores_file: str | None = None
     longtail_fraction: float = Field(0.0, ge=0, lt=1)
+    maer_policy: Literal["min", "middle", "max"] = Field(
+        "min", description="Which memorization samples per class rewrite the task's slots: lowest, middle or highest.")
+    # `middle` when a class has fewer candidates L than its quota: clamp (retain: every candidate)
+    # or wrap (the official numpy slice, whose negative start returns the high end; spec §11).
+    maer_middle: Literal["clamp", "wrap"] = "clamp"
 
 
 class MemorizationSelection:
     """MAER's add-on to a streaming replay method (`memory.policy: maer`): the proxy (or saved
     scores), the rewrite of the current task's slots at task end, and maer_high's long-tail area."""
 
-    def __init__(self, ctx, params: MemorizationParams, balanced: bool) -> None:
+    def __init__(self, ctx, params: MemorizationParams) -> None:
         self.ctx = ctx
-        self.balanced = balanced  # the insertion the policy uses during a task
+        self.params = params
         self.proxy = MemorizationProxy(ctx.dataset.train.labels.numel(), ctx.dataset.train.labels.device)
         self.scores = None
         if params.scores_file is not None:
@@ -163,8 +168,7 @@ class MemorizationSelection:
         quotas = maer_quotas(capacity, task.index + 1, classes)
         ordered = self.ordered_candidates(task)
         labels = self.ctx.train_labels(ordered)
-        memory = self.ctx.config.memory
-        chosen = maer_select(ordered, labels, quotas, memory.maer_policy, memory.maer_middle)
+        chosen = maer_select(ordered, labels, quotas, self.params.maer_policy, self.params.maer_middle)
         images = self.ctx.train_images(chosen)
         slots = write_back(
             method.memory.store, classes, images, self.ctx.train_labels(chosen), task=task.index,
@@ -198,7 +202,7 @@ class MemorizationSelection:
                       extras=method.stored_extras(images))
         front = [s for s in range(capacity) if s not in set(victims)]
         store.keep(torch.tensor(front + victims + list(range(capacity, len(store))), dtype=torch.int64))
-        method.memory.stream_capacity = capacity - count
+        method.memory.set_aside(count)
         self.longtail_rows += count
 
     def state_dict(self) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class MRDC(LUCIR):
 
     Params = MRDCParams
     chooses_quality: ClassVar[bool] = True
+    persist = ("quality", "searches")
 
     @classmethod
     def refusal(cls, setting: Setting) -> str | None:
@@ -69,7 +70,7 @@ class MRDC(LUCIR):
         return super().refusal(setting)
 
     def __init__(self, ctx, params: MRDCParams) -> None:
-        memory = ctx.config.memory
+        memory = ctx.settings.memory
         if memory.per_class is not None:
             raise ConfigError(
                 f"method.name='mrdc' turns a byte budget into more compressed exemplars, but memory.per_class="
@@ -105,7 +106,7 @@ class MRDC(LUCIR):
             self.candidates_by_class(task),
             features_fn=self.normalized_features,
             rank_fn=lambda features, m: herding.order(features.shape[0], None, features=features, limit=m),
-            make_codec=lambda q: build_codec(self.ctx.config.memory, q),
+            make_codec=lambda q: build_codec(self.ctx.settings.memory, q),
             room_bytes=room,
             num_classes=len(task.seen_classes),
         )
@@ -137,16 +138,6 @@ class MRDC(LUCIR):
     def extra_results(self) -> dict[str, Any]:
         return {"quality": self.quality, "quality_auto": self.auto_quality, "quality_search": self.searches}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["quality"] = 0 if self.quality is None else self.quality
-        state["quality_search"] = self.searches
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        quality = int(state["quality"])
-        self.quality = quality or None
-        if self.auto_quality and self.quality is not None:
-            self.memory.set_quality(self.quality)
-        super().load_state_dict(state)
-        self.searches = list(state["quality_search"])
+    def before_restore(self, state: dict[str, Any]) -> None:
+        if self.auto_quality and state["quality"] is not None:
+            self.memory.set_quality(int(state["quality"]))  # the stored rows were encoded at it

@@ -27,7 +27,7 @@ class RainbowMemory(ERMixed):
     takes_memory_batch_size = False  # the memory half is train.batch_size // 2
 
     def stream_phase(self, stream: torch.Tensor, epochs: int, name: str) -> Phase:
-        batch = self.ctx.config.train.batch_size
+        batch = self.ctx.settings.train.batch_size
         if len(self.memory.store) == 0:  # nothing to replay yet: whole batches of stream rows
             return Phase(stream=stream, epochs=epochs, memory="none", batch_size=batch, name=name)
         return Phase(
@@ -36,4 +36,4 @@ class RainbowMemory(ERMixed):
         )
 
     def memory_only_batch_size(self) -> int:
-        return max(self.ctx.config.train.batch_size // 2, 1)  # 8 on CIFAR with batch 16 (easy to miss)
+        return max(self.ctx.settings.train.batch_size // 2, 1)  # 8 on CIFAR with batch 16 (easy to miss)

@@ -19,7 +19,7 @@ consolidated after every training call (docs/methods/rwalk.md).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -57,6 +57,7 @@ class RWalk(RegularizedReplay):
     )
 
     Params = RWalkParams
+    persist = ("fisher", "task_score", "score", "fisher_started", "_old_grads")
 
     @property
     def consolidates_every_call(self) -> bool:
@@ -123,19 +124,8 @@ class RWalk(RegularizedReplay):
             score = _scaled_to_max(score, _peak(self.fisher))
         return {n: self.fisher[n] + score[n] for n in self.fisher}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(fisher=self.fisher, task_score=self.task_score, score=self.score,
-                     fisher_started=self.fisher_started, old_grads=self._old_grads)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.fisher, self.task_score, self.score = state["fisher"], state["task_score"], state["score"]
-        self.fisher_started = bool(state["fisher_started"])
-        self._old_grads = state["old_grads"]
-        self._old_params = snapshot(self.params_to_regularize)
-
+    def after_restore(self) -> None:
+        self._old_params = snapshot(self.params_to_regularize)  # Δθ of the next step is from the restored weights
 
 
 def _peak(values: Tensors) -> float:

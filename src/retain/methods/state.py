@@ -78,7 +78,7 @@ def restore_value(current: Any, saved: Any, device: torch.device) -> Any:
         if saved is None:
             raise CheckpointError(f"the checkpoint holds no state for the {type(current).__name__} this method keeps")
         current.load_state_dict(saved)
-        return current
+        return current.to(device) if isinstance(current, torch.nn.Module) else current  # BiC's bias layers
     return _on_device(saved, device)
 
 

@@ -23,7 +23,7 @@ from retain.scenarios import TaskSpec
 class StreamingReplay(ExemplarMethod):
     """Replay from a buffer filled during training; with `memory.policy: maer` its current-task
     slots are rewritten at each task end with the lowest (`min`), middle or highest (`max`)
-    memorization samples per class (`memory.maer_policy`). Subclasses call `track` with their
+    memorization samples per class (`method.maer_policy`). Subclasses call `track` with their
     stream logits."""
 
     Params = MemorizationParams
@@ -42,16 +42,25 @@ class StreamingReplay(ExemplarMethod):
             )
         self.memorization: MemorizationSelection | None = None
         if self.memory.policy.name == "maer":
-            self.memorization = MemorizationSelection(ctx, params, balanced=self.maer_insertion == "balanced_reservoir")
-            self.memory.policy.balanced = self.memorization.balanced
+            self.memorization = MemorizationSelection(ctx, params)
+
+    def policy_options(self, policy: str) -> dict[str, Any]:
+        return {"balanced": self.maer_insertion == "balanced_reservoir"} if policy == "maer" else {}
 
     def check_setup(self) -> None:
         super().check_setup()
-        memory = self.ctx.config.memory
+        memory = self.ctx.settings.memory
         if self.params.scores_file is not None and self.memorization is None:
             raise ConfigError(
                 f"method.scores_file={self.params.scores_file!r} is read by MAER's selection only, which needs "
                 f"memory.policy='maer' (now {memory.policy!r}); set memory.policy=maer, or remove method.scores_file."
+            )
+        chosen = {"maer_policy": self.params.maer_policy, "maer_middle": self.params.maer_middle}
+        if self.memorization is None and chosen != {"maer_policy": "min", "maer_middle": "clamp"}:
+            raise ConfigError(
+                f"method.maer_policy={chosen['maer_policy']!r} / method.maer_middle={chosen['maer_middle']!r} choose "
+                f"MAER's selection, which needs memory.policy='maer' (now {memory.policy!r}); set memory.policy=maer, "
+                "or remove them."
             )
         if self.params.longtail_fraction > 0 and (self.memorization is None or memory.codec != "raw"):
             raise ConfigError(

@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 
 from retain.methods.base import Batch, MethodParams, classification_loss, register_method
-from retain.methods.bias_correction import align_and_record, alignment_results, saved_alignments
+from retain.methods.bias_correction import align_and_record, alignment_results
 from retain.methods.distillation import kd_loss, teacher_outputs
 from retain.methods.icarl import ICaRL
 from retain.scenarios import TaskSpec
@@ -34,6 +34,7 @@ class WA(ICaRL):
     Params = WAParams
     primary_score = "cnn"
     score_labels = {"cnn": "WA-aligned CNN"}
+    persist = ("alignments",)
 
     def __init__(self, ctx, params: WAParams) -> None:
         super().__init__(ctx, params)
@@ -55,10 +56,3 @@ class WA(ICaRL):
 
     def extra_results(self) -> dict[str, Any]:
         return alignment_results(self.alignments)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "alignments": [dict(r) for r in self.alignments]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.alignments = saved_alignments(state)

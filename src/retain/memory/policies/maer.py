@@ -27,9 +27,10 @@ class MaerPolicy(MemoryPolicy):
     """
 
     streaming = True
-    # The paper's buffer per plug-in: a balanced reservoir for MAER (ER) and ER-ACE, a plain one
-    # for MAER + DER++ (mammoth `maer_derpp.py`); the method sets it (StreamingReplay).
-    balanced = True
+    def __init__(self, balanced: bool = True) -> None:
+        # The paper's buffer per plug-in: a balanced reservoir for MAER (ER) and ER-ACE, a plain
+        # one for MAER + DER++ (mammoth `maer_derpp.py`); the method chooses (StreamingReplay).
+        self.balanced = balanced
 
     def assign(self, num_seen, batch_labels, store_labels, capacity, generator):
         if not self.balanced:
@@ -56,9 +57,9 @@ def select_positions(length: int, size: int, how: str, middle: str = "clamp") ->
     gives positions 425..449 (25 rows, the high-memorization end; spec §11).
     """
     if how not in SELECTIONS:
-        raise ConfigError(f"memory.maer_policy={how!r} is not a MAER selection; use one of {', '.join(SELECTIONS)}.")
+        raise ConfigError(f"method.maer_policy={how!r} is not a MAER selection; use one of {', '.join(SELECTIONS)}.")
     if middle not in MIDDLE_MODES:
-        raise ConfigError(f"memory.maer_middle={middle!r} is not a middle mode; use one of {', '.join(MIDDLE_MODES)}.")
+        raise ConfigError(f"method.maer_middle={middle!r} is not a middle mode; use one of {', '.join(MIDDLE_MODES)}.")
     if how == "middle" and middle == "wrap":
         half, reach = length // 2, max(0, int(size)) // 2
         return np.arange(length)[half - reach: half + reach]  # numpy slicing: a negative start wraps

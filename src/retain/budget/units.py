@@ -1,4 +1,5 @@
-"""Sizes written in a configuration: memory budgets in bytes, KiB/MiB/GiB or raw images of the dataset."""
+"""Units of the budget: sizes written in a configuration (bytes, KiB/MiB/GiB or raw images of the
+dataset), and the bytes of a raw image, of a float32 value and of a parameter."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ ACCEPTED_FORMS = (
     "KB/MB/GB mean 2^10/2^20/2^30 bytes as in MEMO's tables) or a count of raw images of "
     "this dataset (2000 images)"
 )
+
+
+BYTES_PER_FLOAT32 = 4
+
+
+def float32_bytes(count: int) -> int:
+    """Bytes of `count` float32 values (statistics, stored logits): 4 each."""
+    return BYTES_PER_FLOAT32 * int(count)
+
+
+def parameter_bytes(num_parameters: int) -> int:
+    """Bytes charged for float32 parameters (4 each; spec §0.4)."""
+    return float32_bytes(num_parameters)
 
 
 def raw_image_bytes(image_shape: Sequence[int]) -> int:

@@ -10,7 +10,7 @@ Three protocols decide how many bytes a method may keep:
   area under accuracy-vs-MB summarises a method across budgets.
 
 This module is pure arithmetic on parameter counts; building backbones to count them is the
-caller's job (`retain.experiment.budgeting`).
+caller's job (`retain.experiment.budgeting`, which asks the registries).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from retain.config import DEFAULT_POINT_BACKBONES, BudgetConfig  # noqa: F401  (BudgetConfig: its old home)
 from retain.errors import BudgetError
-from retain.memory.ledger import parameter_bytes
+from retain.budget.units import parameter_bytes
 
 # How a method's stored parameters grow with the number of tasks t:
 #   single       one backbone P, whatever t (iCaRL, WA, BiC, Replay, ...)

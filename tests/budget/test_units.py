@@ -1,7 +1,7 @@
 import pytest
 
 from retain.errors import BudgetError
-from retain.memory.budget import parse_budget, raw_image_bytes
+from retain.budget.units import parse_budget, raw_image_bytes
 
 CIFAR = 3072
 

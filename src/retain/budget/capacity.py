@@ -1,4 +1,5 @@
-"""How many rows fit in a byte budget: raw rows, measured JPEG rows, MRDC's per-class rule."""
+"""How many rows fit in a byte budget: the room for exemplars, raw rows, measured JPEG rows,
+the class quotas (the water level, MRDC's per-class rule) and the bound herding may stop at."""
 
 from __future__ import annotations
 
@@ -6,6 +7,29 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 import torch
+
+from retain.errors import BudgetError
+
+
+def reserved_bytes(charged_bytes: int, budget_bytes: int | None, exemplar_bytes: int | None) -> int:
+    """Bytes of the budget exemplars may not use: those charged besides exemplars (extra
+    parameters, statistics, a teacher), and under budget.exemplars=fixed everything above the
+    fixed exemplar room (`exemplar_bytes`)."""
+    if exemplar_bytes is not None and budget_bytes is not None:
+        return max(charged_bytes, budget_bytes - exemplar_bytes)
+    return charged_bytes
+
+
+def exemplar_room(budget_bytes: int, reserved: int = 0) -> int:
+    """Bytes left for exemplars: the budget minus the bytes charged elsewhere (a BudgetError when none are left)."""
+    room = int(budget_bytes) - int(reserved)
+    if room < 0:
+        raise BudgetError(
+            f"Impossible budget: memory.budget is {int(budget_bytes):,} bytes but {int(reserved):,} bytes "
+            f"are already charged to model parameters or statistics, leaving nothing for exemplars; "
+            f"raise memory.budget or use a smaller model."
+        )
+    return room
 
 
 def row_capacity(budget_bytes: int, row_bytes: int) -> int:
@@ -79,3 +103,19 @@ def water_level(counts: Sequence[int], rows: int) -> int:
             return max((rows - used) // remaining, 0)
         used += n
     return counts[-1]
+
+
+def class_quota(counts: Sequence[int], rows: int) -> int:
+    """Rows each class may keep when `rows` fit and the classes have `counts` candidates:
+    ⌊rows / classes⌋ (MEMO/PyCIL), raised while classes with fewer candidates leave room to the
+    others (the water level; blurry streams, where disjoint tasks never do)."""
+    return max(rows // max(len(counts), 1), water_level(counts, rows))
+
+
+def quota_upper_bound(counts: Sequence[int], room_bytes: int, smallest_row_bytes: int, stores_pixels: bool) -> int:
+    """No class can keep more rows than the class quota of `counts` computed with the smallest
+    row, so a ranking (herding) may stop there instead of ranking every candidate. JPEG rows of
+    other images may be smaller than the sampled ones: a 2x margin for a codec that compresses."""
+    margin = 1 if stores_pixels else 2
+    rows = margin * int(room_bytes) // max(int(smallest_row_bytes), 1)
+    return class_quota(counts, rows) + 1

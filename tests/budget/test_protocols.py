@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from retain.errors import BudgetError
-from retain.memory.protocols import (
+from retain.budget.protocols import (
     MIB,
     BackboneCost,
-    BudgetConfig,
     auc2exemplar,
     budget_points,
     exemplars_in,
@@ -19,6 +17,8 @@ from retain.memory.protocols import (
     image_equivalents,
     stored_parameters,
 )
+from retain.config import BudgetConfig
+from retain.errors import BudgetError
 from retain.metrics import auc
 from retain.models import build_split_backbone, count_parameters
 
