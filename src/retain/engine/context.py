@@ -34,6 +34,7 @@ class RunSettings:
     eval_batch_size: int
     channels_last: bool        # train.channels_last, resolved
     cutmix: bool               # augment.cutmix
+    resized_crop: bool         # augment.resized_crop: an encoded dataset's training rows arrive cropped
     online: bool               # scenario.stream == online (RM's protocol)
     full_head: bool            # model.head == full: a head of every class from the first task on
     head_init: str             # model.head_init
@@ -46,7 +47,7 @@ class RunSettings:
         return cls(
             seed=config.seed, method_name=config.method_name, train=config.train, memory=config.memory,
             eval_batch_size=config.eval.batch_size, channels_last=bool(config.train.channels_last),
-            cutmix=config.augment.cutmix, online=config.scenario.stream == "online",
+            cutmix=config.augment.cutmix, resized_crop=config.augment.resized_crop, online=config.scenario.stream == "online",
             full_head=config.model.head == "full", head_init=config.model.head_init, backbone=config.model.backbone,
             charges_model=config.budget.protocol != "benchmark",
         )

@@ -159,7 +159,7 @@ class ExemplarMethod(Method):
         stream_raw = batch.stream_part(batch.raw)
         if stream_raw.shape[0] == 0:
             return  # a memory-only batch (online memory epochs): nothing new to offer
-        if self.ctx.dataset.train.is_encoded and self.ctx.config.augment.resized_crop:
+        if self.ctx.dataset.train.is_encoded and self.ctx.settings.resized_crop:
             # an encoded dataset's stream rows arrive RandomResizedCrop-ed: store the images' evaluation views
             stream_raw = self.ctx.train_images(batch.stream_part(batch.indices))
         self.memory.insert_stream(
