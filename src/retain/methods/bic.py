@@ -46,6 +46,7 @@ class BiC(ICaRL):
     transient = ("val_stream", "val_slots", "held_out")  # drawn again by before_task / before_phase
     primary_score = "cnn"
     score_labels = {"cnn": "BiC-corrected CNN"}
+    free_state = {"bias": "the bias layers' α and β, two numbers per task; BiC's budget counts the exemplars only"}
 
     def __init__(self, ctx, params: BiCParams) -> None:
         super().__init__(ctx, params)

@@ -57,6 +57,10 @@ class RWalk(RegularizedReplay):
     )
 
     Params = RWalkParams
+    free_state = {name: "RWalk's statistics (the Fisher EMA, the path scores, the previous step's gradients), each "
+                        "the size of the regularised parameters; left out of the budget as RM's RWalk, whose "
+                        "memory_size counts the replayed images only"
+                  for name in ("fisher", "task_score", "score", "old_grads")}
 
     @property
     def consolidates_every_call(self) -> bool:
