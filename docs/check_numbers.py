@@ -94,6 +94,12 @@ class Claim:
         return [SEEDS.sub(lambda _, row=iter(row): next(row), self.command) for row in zip(*groups)]
 
 
+def _comment(pattern: re.Pattern, line: str) -> re.Match | None:
+    """The comment `pattern` finds in `line`, unless it is quoted as code (`` `<!-- numbers: ...` ``)."""
+    match = pattern.search(line)
+    return None if match is None or line[:match.start()].endswith("`") else match
+
+
 def documented_pages() -> list[Path]:
     """README.md, docs/*.md and docs/methods/*.md."""
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "methods").glob("*.md"))]
@@ -105,7 +111,7 @@ def claims(files: list[Path] | None = None) -> list[Claim]:
     for path in files or documented_pages():
         lines = path.read_text().splitlines()
         for index, line in enumerate(lines):
-            match = COMMENT.search(line)
+            match = _comment(COMMENT, line)
             if not match:
                 continue
             paragraph = []
@@ -141,10 +147,10 @@ def figures(path: Path) -> list[Figure]:
         if not line.strip():
             under = ""
             continue
-        if COMMENT.search(line):
+        if _comment(COMMENT, line):
             under = "numbers"
-        elif UNCHECKED.search(line):
-            under = "unchecked: " + UNCHECKED.search(line)["reason"].strip()
+        elif _comment(UNCHECKED, line):
+            under = "unchecked: " + _comment(UNCHECKED, line)["reason"].strip()
         # A comment's, an inline command's, an arXiv number's and a section's (§4.4) figures aside.
         text = re.sub(r"<!--.*?-->|`[^`]*`|arXiv[: ]\d+\.\d+|§ ?\d+(\.\d+)*([-–]\d+(\.\d+)*)?", "", line)
         found += [Figure(path, number, figure, under) for figure in FIGURE.findall(text)]
