@@ -181,10 +181,10 @@ def _config_tree(source: ConfigSource) -> dict[str, Any]:
     if isinstance(source, RetainConfig):
         return config_to_dict(source)
     if isinstance(source, Mapping):
-        return merge_preset(copy.deepcopy(dict(source)))
+        return merge_preset(copy.deepcopy(dict(source)), where="the config mapping's preset")
     if isinstance(source, (str, Path)):
         if Path(source).is_file():
-            return merge_preset(read_config_file(source))
+            return merge_preset(read_config_file(source), where=f"preset: in {source}")
         if isinstance(source, str) and source in preset_names():
             return merge_preset({}, source)
     raise ConfigError(

@@ -232,7 +232,10 @@ def sweep(
                                 imports=list(import_))
     except typer.Exit as stop:
         if stop.exit_code == 130:
-            _err.print(f"interrupted; run `retain sweep {grid}` again to continue.", markup=False)
+            import shlex
+
+            again = shlex.join(["retain", "sweep", str(grid), *(["--out", out] if out else []), *sum((["--import", i] for i in import_), [])])
+            _err.print(f"interrupted; run `{again}` again to continue (complete cells are kept, started ones resume).", markup=False)
         raise
     if not quiet:
         repeats = f", {len(summary.repeats)} not run (a memory-free method repeated across budgets)" if summary.repeats else ""

@@ -147,3 +147,75 @@ def test_config_yaml_of_a_preset_method_runs_again(tmp_path, preset, method, ext
     config = build_config(preset=preset, overrides=[f"method.name={method}", *extra])
     write_config_yaml(tmp_path / "config.yaml", config_to_dict(config), config._sources)
     assert config_to_dict(build_config(config_path=tmp_path / "config.yaml")) == config_to_dict(config)
+
+
+# Values a field is read with that can never change the run (activity.UNREACHABLE): the rule must
+# say "no effect" exactly when torch's scheduler, stepped once per epoch as the trainer does,
+# leaves the lr of every epoch unchanged (a constant loss is the plateau's most eager case).
+def _lrs_of_a_phase(config, first_task: bool) -> list[float]:
+    import torch
+
+    from retain.engine.optim import build_scheduler
+    epochs = config.train.first_epochs if first_task and config.train.first_epochs is not None else config.train.epochs
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, config.train, epochs, first_task)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step(1.0) if config.train.schedule == "plateau" else scheduler.step()
+    return lrs
+
+
+def _moves_the_lr(config, first_task: bool) -> bool:
+    return len(set(_lrs_of_a_phase(config, first_task))) > 1
+
+
+@pytest.mark.parametrize("gamma", [0.1, 1.0])
+@pytest.mark.parametrize("first_epochs", [None, 2, 6])
+def test_the_milestone_rules_agree_with_the_scheduler(gamma, first_epochs):
+    from retain.config.activity import UNREACHABLE
+    from retain.config.schema import RetainConfig
+    for epochs in range(1, 7):
+        for milestone in range(1, 8):
+            train = {"schedule": "multistep", "epochs": epochs, "first_epochs": first_epochs, "gamma": gamma}
+            later = RetainConfig.model_validate({"train": {**train, "milestones": [milestone]}})
+            takes = _moves_the_lr(later, False) or _moves_the_lr(later, True)
+            assert (UNREACHABLE["train.milestones"](later) is None) == takes, (train, milestone)
+            first = RetainConfig.model_validate({"train": {**train, "first_milestones": [milestone]}})
+            assert (UNREACHABLE["train.first_milestones"](first) is None) == _moves_the_lr(first, True), (train, milestone)
+
+
+@pytest.mark.parametrize("first_epochs", [None, 3, 8])
+def test_the_patience_rules_agree_with_the_scheduler(first_epochs):
+    from retain.config.activity import UNREACHABLE
+    from retain.config.schema import RetainConfig
+    for epochs in range(1, 9):
+        for patience in range(0, 8):
+            train = {"schedule": "plateau", "epochs": epochs, "first_epochs": first_epochs, "gamma": 0.1}
+            later = RetainConfig.model_validate({"train": {**train, "patience": patience}})
+            takes = _moves_the_lr(later, False) or _moves_the_lr(later, True)
+            assert (UNREACHABLE["train.patience"](later) is None) == takes, (train, patience)
+            first = RetainConfig.model_validate({"train": {**train, "first_patience": patience}})
+            assert (UNREACHABLE["train.first_patience"](first) is None) == _moves_the_lr(first, True), (train, patience)
+
+
+def test_a_value_that_can_never_take_effect_is_refused_when_chosen_and_said_when_a_presets():
+    with pytest.raises(ConfigError) as info:  # the stranger's case: a milestone past the only epoch
+        build_config(preset="demo", overrides=["train.schedule=multistep", "train.milestones=[50]", "train.epochs=1"])
+    message = " ".join(str(info.value).split())
+    assert "train.milestones=[50]" in message and "[50] are not below the 1 epochs" in message
+    with pytest.raises(ConfigError, match="checkpoint.every_epochs|augment.cutmix"):
+        build_config(preset="demo", overrides=["augment.cutmix=true", "augment.cutmix_p=0"])
+    # The preset's milestones [40, 70] made moot by the user's 30 epochs: said, not refused.
+    config = build_config(preset="cifar100-b0-inc10", overrides=["train.epochs=30"])
+    assert any("train.milestones=[40, 70]" in note for note in config._notes), config._notes
+    # A default made moot by the user's schedule (patience 5 in 5 epochs), and il2m-fmnist's own patience.
+    assert any("train.patience=5" in note for note in build_config(preset="demo", overrides=["train.schedule=plateau", "train.epochs=5"])._notes)
+    assert {n.split("=")[0] for n in build_config(preset="il2m-fmnist")._notes} >= {"train.patience", "train.first_patience"}
+    # Where the value does take effect nothing is said.
+    quiet = build_config(preset="demo", overrides=["train.schedule=multistep", "train.milestones=[3]", "train.epochs=5",
+                                                   "checkpoint.every_epochs=2"])
+    assert not [n for n in quiet._notes if "no effect" in n], quiet._notes
+    noted = build_config(preset="demo", overrides=["checkpoint.every_epochs=20"])  # demo trains 20 epochs a task
+    assert any(n.startswith("checkpoint.every_epochs=20") for n in noted._notes), noted._notes

@@ -88,3 +88,17 @@ def test_a_plugin_is_listed_beside_the_built_ins(tmp_path):
     assert "icarl" in output and "gdumb" in output
     output, _ = _list("methods", "my-method", "--import", "my_plugin.py", cwd=tmp_path)
     assert "My own method, from a plugin file." in output and "my-method has no parameters." in output
+
+
+def test_a_plugin_without_a_docstring_is_not_described_by_the_class_it_extends(monkeypatch):
+    from retain.methods.icarl import ICaRL
+
+    class Undocumented(ICaRL):
+        pass
+
+    registry = base._METHODS
+    monkeypatch.setitem(registry._entries, "undocumented", Undocumented)
+    monkeypatch.setitem(registry._definitions, "undocumented", Undocumented)
+    listed = dict(catalog.entries("methods"))
+    assert listed["undocumented"] != listed["icarl"]
+    assert "no description" in listed["undocumented"] and "Undocumented" in listed["undocumented"]

@@ -51,3 +51,55 @@ def test_malformed_override_and_missing_file(tmp_path):
         build_config(preset="demo", overrides=["train.epochs"])
     with pytest.raises(ConfigError, match="does not exist"):
         build_config(tmp_path / "missing.yaml")
+
+
+def _message(**kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        build_config(**kwargs)
+    return " ".join(str(info.value).split())
+
+
+def test_an_unknown_preset_is_blamed_on_where_it_was_written(tmp_path):
+    (tmp_path / "c.yaml").write_text("preset: nope\n")
+    said = _message(config_path=tmp_path / "c.yaml")
+    assert f"preset: in {tmp_path / 'c.yaml'}" in said and "--preset" not in said
+    assert "(--preset)" in _message(preset="nope")
+
+
+def _presets_with_model_options():
+    from retain.experiment.presets import load_preset, preset_names
+    return [name for name in preset_names() if load_preset(name).get("model", {}).get("options")]
+
+
+@pytest.mark.parametrize("preset", _presets_with_model_options())
+def test_a_backbone_swap_refused_for_the_presets_options_says_they_are_the_presets(preset):
+    from retain.experiment.presets import load_preset
+    from retain.models import backbone_names
+    from retain.models.registry import backbone_builder
+    from retain.config.options import accepts_any_keyword, keyword_options
+
+    options = load_preset(preset)["model"]["options"]
+    others = [name for name in backbone_names() if not accepts_any_keyword(backbone_builder(name))
+              and not set(options) <= set(keyword_options(backbone_builder(name)))]
+    assert others
+    said = _message(preset=preset, overrides=[f"model.backbone={others[0]}"])
+    assert f"model.options={options!r} is the preset {preset}'s" in said, said
+    # Written by the user, the same value is not blamed on the preset.
+    yours = _message(preset=preset, overrides=[f"model.backbone={others[0]}", f"model.options={options}"])
+    assert "is the preset" not in yours and "model.options" in yours
+
+
+def test_a_method_switched_in_a_runs_config_yaml_names_whose_parameters_are_left(tmp_path):
+    import yaml
+
+    from retain.experiment.results import write_config_yaml
+    from retain.experiment.config import config_to_dict
+    config = build_config(preset="demo", overrides=["method.name=icarl"])
+    tree = config_to_dict(config)
+    tree["method"] = {**tree["method"], "name": "lucir"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tree))
+    said = _message(config_path=tmp_path / "config.yaml")
+    assert "`method.loss` is not a known setting" in said and "method.name='lucir'" in said
+    assert "They are parameters of icarl" in said
+    typo = _message(preset="demo", overrides=["method.name=icarl", "method.temprature=3"])
+    assert "did you mean `method.temperature`?" in typo and "They are parameters of" not in typo

@@ -187,3 +187,36 @@ def test_ray_keeps_the_verbosity_and_is_not_started_for_nothing(monkeypatch):
     monkeypatch.setattr(logging.getLogger("ray"), "level", logging.WARNING)  # what -q or the default set
     assert list(sweep_module._ray([{"name": "a"}], None, 1, 0)) == [{"name": "a"}]
     assert fake.init_kwargs["logging_level"] == logging.WARNING  # Ray's INFO lines stay silent
+
+
+def test_an_interrupted_sweep_names_the_command_that_continues_it_and_the_cells_it_resumes(tmp_path):
+    """Ctrl-C on `retain sweep G --out D` must say to run it again *with* --out D (without it the
+    sweep goes to the grid's own `out`), and the continued sweep says that a started cell resumes."""
+    import shlex
+
+    path = tmp_path / "grid.yaml"
+    base = {**BASE, "scenario": {"num_tasks": 2}, "train": {"epochs": 2}, "logging": {"report": False, "tensorboard": False}}
+    path.write_text(yaml.safe_dump({"base": base, "axes": {"seed": [0]}, "out": str(tmp_path / "sweep")}))
+    elsewhere = tmp_path / "elsewhere"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "retain", "sweep", str(path), "--out", str(elsewhere)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and driver.poll() is None:
+        if any((cell / "checkpoints").is_dir() and any((cell / "checkpoints").glob("epoch-*.pt"))
+               for cell in elsewhere.glob("seed=*")):
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, "the sweep ended before it could be interrupted"
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err
+    said = " ".join(err.split())
+    assert "interrupted; run `" in said, said
+    command = shlex.split(said.split("interrupted; run `", 1)[1].split("`", 1)[0])
+    assert command[:3] == ["retain", "sweep", str(path)] and command[3:5] == ["--out", str(elsewhere)], command
+    again = subprocess.run([sys.executable, "-m", *command], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "1 resumed from their checkpoints" in " ".join((again.stdout + again.stderr).split())
+    assert not (tmp_path / "sweep").exists()  # nothing went to the grid's own `out`
+    assert all(json.loads((cell / "results.json").read_text())["complete"] for cell in elsewhere.glob("seed=*"))

@@ -113,6 +113,7 @@ def build_workspace(root: Path) -> None:
     """Create every file the bad-input table refers to under `root`."""
     run(build_config(preset="demo", overrides=SMALL), out=root / "done")
     _interrupted_run(root / "partial", "evaluation@2")  # task-1 checkpoint + epoch checkpoints of task 2
+    _interrupted_run(root / "started", "start-up")  # config.yaml and plan.json, no checkpoint, no results yet
 
     ckpt = root / "partial" / "checkpoints"
     task_file = next(ckpt.glob("task-*.pt"))

@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel
 
 from retain.config import RetainConfig
-from retain.config.activity import ACTIVITY, schema_fields
+from retain.config.activity import ACTIVITY, SAID_NOT_REFUSED, UNREACHABLE, schema_fields
 
 GENERATED: Counter[str] = Counter()  # how each generated case ended: clear, unclear, traceback, silent-wrong
 
@@ -116,7 +116,22 @@ def schema_cases() -> list[SchemaCase]:
             depends_on = rule.needs(RetainConfig()).split()[0]  # "train.schedule = multistep (now ...)"
             cases.append(SchemaCase(f"{path}:inactive", tuple(inactive_setting(path)),
                                     (path, depends_on) if rule.severity == "error" else (path, "")))
+    for path in UNREACHABLE:
+        cases.append(SchemaCase(f"{path}:unreachable", tuple(unreachable_setting(path)),
+                                (path, "no effect") if path not in SAID_NOT_REFUSED else (path, "")))
     return cases
+
+
+def unreachable_setting(path: str) -> list[str]:
+    """A value the run reads for `path` that can never change it (activity.UNREACHABLE)."""
+    return {
+        "train.milestones": ["train.schedule=multistep", "train.epochs=3", "train.milestones=[3]"],
+        "train.first_milestones": ["train.schedule=multistep", "train.first_epochs=2", "train.first_milestones=[1, 2]"],
+        "train.patience": ["train.schedule=plateau", "train.epochs=4", "train.patience=2"],
+        "train.first_patience": ["train.schedule=plateau", "train.first_epochs=6", "train.first_patience=4"],
+        "checkpoint.every_epochs": ["train.epochs=3", "checkpoint.every_epochs=3"],
+        "augment.cutmix": ["augment.cutmix=true", "augment.cutmix_p=0"],
+    }[path]
 
 
 def inactive_setting(path: str) -> list[str]:

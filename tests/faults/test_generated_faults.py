@@ -65,11 +65,11 @@ def test_every_dataset_kind_refuses_its_corruptions_naming_class_file_and_count(
 
 
 def _run_dir_cases():
-    """The edit classes over the files of an interrupted and of a complete run of the bad-input workspace
-    (generated when the workspace exists; the ids name the file)."""
+    """The edit classes over the files of a run stopped before its first task ended, of one stopped in
+    its second task and of a complete run of the bad-input workspace (the ids name the file)."""
     from fault_workspace import SMALL  # noqa: F401  (the runs the workspace builds)
 
-    return ["partial", "done"]
+    return ["started", "partial", "done"]
 
 
 def _tree(root):

@@ -130,14 +130,18 @@ def field_path(dotted: str) -> str | None:
 
 @dataclass(frozen=True)
 class Inactive:
-    """A field set by the user that the run would not read."""
+    """A field set by the user that the run would not read (`needs`), or whose value it reads but
+    that can never change the run (`why`, from the `UNREACHABLE` table)."""
 
     field: str
     value: Any
     needs: str
     severity: str
+    why: str = ""
 
     def text(self) -> str:
+        if self.why:
+            return f"{self.field}={self.value!r} takes no effect in this run: {self.why}"
         return (f"{self.field}={self.value!r} takes no effect in this run: it is read only with {self.needs}; "
                 f"remove it, or change what it depends on")
 
@@ -162,4 +166,96 @@ def inactive_settings(config: RetainConfig, user_fields: set[str]) -> list[Inact
             continue  # unsetting a field (null) never sets anything
         if rule is not None and not rule.when(config):
             found.append(Inactive(path, value, rule.needs(config), rule.severity))
+    return found
+
+
+# Values a field is read with but that can never change the run, in words (None: every value can).
+# A per-epoch scheduler is stepped after every epoch, so a change made after the last one is never
+# felt: MultiStepLR's milestone m lowers the lr of epochs m+1 onward (m < epochs), and
+# ReduceLROnPlateau, which needs patience + 1 epochs without a new best after the first, can lower
+# it before the last epoch only when patience <= epochs - 3 (both checked against torch).
+def _first_epochs(c: RetainConfig) -> int:
+    return c.train.first_epochs if c.train.first_epochs is not None else c.train.epochs
+
+
+def _late_milestones(milestones: list[int], epochs: int, phase: str) -> str | None:
+    late = [m for m in milestones if m >= epochs]
+    if not late:
+        return None
+    return (f"milestone(s) {late} are not below the {epochs} epochs of {phase}; a milestone m lowers the lr of "
+            f"epochs m+1 onward, so each must be below the epoch count")
+
+
+def _milestones(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 at every milestone"
+    if c.train.first_milestones is None:  # they schedule every task
+        return _late_milestones(c.train.milestones, max(c.train.epochs, _first_epochs(c)), "any task")
+    return _late_milestones(c.train.milestones, c.train.epochs, "the tasks after the first (train.epochs)")
+
+
+def _first_milestones(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 at every milestone"
+    return _late_milestones(c.train.first_milestones or [], _first_epochs(c), "the first task")
+
+
+def _long_patience(patience: int, epochs: int, phase: str) -> str | None:
+    if patience <= epochs - 3:
+        return None
+    return (f"with {epochs} epochs in {phase} the plateau schedule can lower the lr before the last epoch only "
+            f"when patience <= epochs - 3 = {epochs - 3} (it waits patience + 1 epochs after the first without a "
+            f"lower training loss)")
+
+
+def _patience(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 on every plateau"
+    if c.train.first_patience is None:
+        return _long_patience(c.train.patience, max(c.train.epochs, _first_epochs(c)), "any task")
+    return _long_patience(c.train.patience, c.train.epochs, "the tasks after the first")
+
+
+def _first_patience(c: RetainConfig) -> str | None:
+    if c.train.gamma == 1:
+        return "train.gamma = 1 multiplies the lr by 1 on every plateau"
+    return _long_patience(c.train.first_patience or 0, _first_epochs(c), "the first task")
+
+
+def _checkpoint_every(c: RetainConfig) -> str | None:
+    longest = max(c.train.epochs, _first_epochs(c))
+    if c.checkpoint.every_epochs == 0 or c.checkpoint.every_epochs < longest:
+        return None
+    return (f"no task has more than {longest} epochs, so no checkpoint falls inside a task (one is written at every "
+            f"task boundary anyway); use a value below {longest}")
+
+
+def _cutmix_never(c: RetainConfig) -> str | None:
+    return "augment.cutmix_p = 0 never mixes a batch" if c.augment.cutmix and c.augment.cutmix_p == 0 else None
+
+
+UNREACHABLE: dict[str, Callable[[RetainConfig], str | None]] = {
+    "train.milestones": _milestones, "train.first_milestones": _first_milestones,
+    "train.patience": _patience, "train.first_patience": _first_patience,
+    "checkpoint.every_epochs": _checkpoint_every, "augment.cutmix": _cutmix_never,
+}
+# Said even when chosen: where a mid-task checkpoint falls changes no result, and one value serves a
+# sweep whose cells train for different numbers of epochs.
+SAID_NOT_REFUSED = {"checkpoint.every_epochs"}
+
+
+def unreachable_settings(config: RetainConfig, user_fields: set[str]) -> list[Inactive]:
+    """Fields the run reads whose value can never change it. Refused when the user chose the field;
+    said (severity "warn") when the value is a preset's, or a default the user's other settings made
+    moot (`train.schedule=plateau` with 5 epochs and the default patience 5)."""
+    dumped = config.model_dump(mode="json")
+    found = []
+    for path, why_not in UNREACHABLE.items():
+        rule = ACTIVITY.get(path)
+        if rule is not None and not rule.when(config):
+            continue  # not read at all: inactive_settings speaks for it
+        why = why_not(config)
+        if why:
+            severity = "error" if path in user_fields and path not in SAID_NOT_REFUSED else "warn"
+            found.append(Inactive(path, value_at(dumped, path), "", severity, why))
     return found

@@ -31,8 +31,10 @@ BUILTIN_FILE = Path(__file__).with_name("builtin_catalog.json")
 
 
 def _doc(obj: Any) -> str:
-    """The docstring of `obj` as one paragraph (blank lines become line breaks)."""
-    text = inspect.getdoc(obj) or ""
+    """The docstring of `obj` as one paragraph (blank lines become line breaks). A class's own: one
+    without a docstring is not described by the base class it extends (a plugin would read as its base)."""
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else inspect.getdoc(obj)
+    text = inspect.cleandoc(own) if own else f"(no description: {getattr(obj, '__qualname__', obj)!s} has no docstring)"
     return "\n".join(" ".join(block.split()) for block in text.split("\n\n") if block.strip())
 
 

@@ -8,6 +8,7 @@ everything it did.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
     read_yaml,
     validation_message,
 )
+from retain.config.options import check_options
+from retain.config.tree import unknown_key_text
 from retain.errors import ConfigError, unknown_name
 from retain.experiment.plugins import anchor_imports, load_plugins
 from retain.experiment.presets import apply_method_values, load_preset
@@ -58,7 +61,7 @@ def build_config(
     user: dict[str, Any] = {}
     if config_path:
         _note_sources(sources, user, file_tree, f"file {config_path}")
-    tree = merge_preset(file_tree, preset)
+    tree = merge_preset(file_tree, preset, where=f"preset: in {config_path}")
     if preset:
         sources["preset"] = "--preset"
     for text in overrides or []:
@@ -71,11 +74,27 @@ def build_config(
     if imports:
         tree["imports"] = add_imports(tree.get("imports"), imports)
         _note_sources(sources, user, {"imports": imports}, "--import")
-    config = validate_config(apply_method_values(tree))
+    try:
+        config = validate_config(apply_method_values(tree))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) + _preset_blame(str(exc), user, tree.get("preset"))) from None
     preset_tree = load_preset(config.preset) if config.preset else {}
     check_settings_take_effect(config, user, preset_tree)
     config._sources = config_sources(config, sources, preset_tree)
     return config
+
+
+def _preset_blame(message: str, user_tree: dict[str, Any], preset: Any) -> str:
+    """Words for an error about a value the user did not write: the preset's values it names."""
+    from retain.config.activity import ACTIVITY, value_at
+
+    if not isinstance(preset, str):
+        return ""
+    preset_tree, chosen = apply_method_values({**load_preset(preset), "preset": preset}), set(leaf_fields(user_tree))
+    blamed = [field for field in ACTIVITY if "." in field and field not in chosen and value_at(preset_tree, field) is not None
+              and re.search(rf"(?<![\w.]){re.escape(field)}(?![\w])", message)]
+    return "".join(f" ({field}={value_at(preset_tree, field)!r} is the preset {preset}'s, not a value you wrote: set "
+                   f"{field} yourself when you change what it belongs to.)" for field in blamed)
 
 
 def check_one_preset(file_tree: dict[str, Any], preset: str | None, config_path: str | Path | None) -> None:
@@ -136,12 +155,12 @@ def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], 
                                where: str = "") -> None:
     """Refuse the settings the user chose (their value differs from the preset's or the default) that
     the resolved run would not read; the ones whose rule only warns become notes on the config."""
-    from retain.config.activity import inactive_settings, value_at
+    from retain.config.activity import inactive_settings, unreachable_settings, value_at
 
     dumped = config_to_dict(config)
     baseline = _preset_baseline(config, preset_tree)
     chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
-    found = inactive_settings(config, chosen)
+    found = inactive_settings(config, chosen) + unreachable_settings(config, chosen)
     errors = [item.text() for item in found if item.severity == "error"]
     if errors:
         raise ConfigError(f"{where}Settings that would take no effect: " + "; ".join(errors) + ". Nothing was run or written.")
@@ -181,12 +200,12 @@ def add_imports(existing: Any, extra: list[str]) -> Any:
     return combined
 
 
-def merge_preset(file_tree: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
-    """The named preset (`preset`, else the tree's own `preset:` key) with `file_tree` merged over it."""
+def merge_preset(file_tree: dict[str, Any], preset: str | None = None, where: str = "preset") -> dict[str, Any]:
+    """The named preset (`preset`, else the tree's own `preset:` key, given at `where`) with `file_tree` merged over it."""
     tree: dict[str, Any] = {}
     preset_name = preset or file_tree.get("preset")
     if preset_name:
-        tree = load_preset(preset_name)
+        tree = load_preset(preset_name, field="--preset" if preset else where)
         tree["preset"] = preset_name
     return deep_merge(tree, file_tree)
 
@@ -219,6 +238,7 @@ def check_registered_names(config: RetainConfig) -> None:
     from retain.engine.device import check_device_name
     from retain.memory.checked_section import check_policy_name
     from retain.methods import get_method_class
+    from retain.models.registry import backbone_builder
 
     check_policy_name(config.memory.policy)
     check_device_name(config.device)
@@ -226,7 +246,9 @@ def check_registered_names(config: RetainConfig) -> None:
     method_params(config, method_cls)
     method_cls.check_setting(config)
     check_backbones(config, method_cls)
-    dataset_entry(config.data.name)
+    check_options("Backbone", config.model.backbone, backbone_builder(config.model.backbone), config.model.options, "model.options")
+    entry = dataset_entry(config.data.name)
+    check_options("Dataset", entry.name, entry.loader, config.data.options, "data.options")
     if config.memory.quality == "auto" and config.memory.codec == "jpeg" and not getattr(method_cls, "chooses_quality", False):
         # (under codec raw the quality is not read: retain.config.activity)
         raise ConfigError(
@@ -285,6 +307,9 @@ def ignored_settings(config: RetainConfig) -> list[str]:
 
 def method_params(config: RetainConfig, method_cls: type) -> Any:
     """The method's validated `Params`; a ConfigError names the offending `method.` fields."""
+    foreign = [key for key in config.method_params if key not in method_cls.Params.model_fields]
+    if foreign and foreign != ["variant"]:
+        raise ConfigError(_foreign_params(config.method_name, method_cls, foreign))
     variant = config.method_params.get("variant")
     if variant is not None and "variant" not in method_cls.Params.model_fields:
         from retain.methods import method_registry
@@ -299,3 +324,20 @@ def method_params(config: RetainConfig, method_cls: type) -> Any:
         return method_cls.Params.model_validate(config.method_params)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, method_cls.Params, prefix="method.")) from None
+
+
+def _foreign_params(name: str, method_cls: type, foreign: list[str]) -> str:
+    """Parameters under `method:` that the named method lacks, and whose they are: a config written
+    for another method (a run's config.yaml, a preset) keeps that method's parameters."""
+    from retain.methods import method_registry
+
+    owners = sorted(n for n, m in method_registry().items() if all(k in m.Params.model_fields for k in foreign))
+    allowed = list(method_cls.Params.model_fields)
+    named = "; ".join(unknown_key_text(f"method.{key}", allowed) for key in foreign)
+    known = ", ".join(f"method.{k}" for k in allowed) or "none"
+    message = f"Invalid configuration: {named} for method.name={name!r}, whose parameters are: {known}."
+    if owners:
+        message += (f" They are parameters of {', '.join(owners[:6])}{', ...' if len(owners) > 6 else ''}: a config written "
+                    f"for another method (a run's config.yaml, a preset) keeps that method's parameters under method:. "
+                    f"Remove them when changing method.name.")
+    return message

@@ -36,11 +36,11 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The config mapping of a preset (without its `description`)."""
+def load_preset(name: str, field: str = "--preset") -> dict[str, Any]:
+    """The config mapping of a preset (without its `description`); `field` is where the name was given."""
     names = preset_names()
     if name not in names:
-        raise unknown_name("preset", name, names, field="--preset")
+        raise unknown_name("preset", name, names, field=field)
     data = yaml.safe_load((_preset_dir() / f"{name}.yaml").read_text()) or {}
     for key in PRESET_METADATA:
         data.pop(key, None)

@@ -162,7 +162,9 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
         remove_stale_temporaries(run_dir)
         write_config_yaml(run_dir / "config.yaml", config_to_dict(config), config._sources)
-        write_json(run_dir / "plan.json", plan.to_dict())
+        # The config the run starts with rides in plan.json: before the first task's results exist,
+        # it is what tells a hand-edited config.yaml from the run's own (check_started_config).
+        write_json(run_dir / "plan.json", {**plan.to_dict(), STARTED_WITH: config_to_dict(config)})
         observers.moment("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
         return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None))
@@ -240,6 +242,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         _check_same_nproc(saved, run_dir)
         previous = read_run_results(run_dir)
         check_results_config(run_dir, saved, previous)
+        check_started_config(run_dir, saved)
         if previous is not None and previous.get("complete"):
             if not writer:
                 return previous
@@ -287,15 +290,42 @@ def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str,
         )
 
 
+STARTED_WITH = "started_with"  # plan.json's key for the config the run started with
+
+
+def _read_plan_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "unreadable"
+
+
+def check_started_config(run_dir: Path, saved: RetainConfig) -> None:
+    """config.yaml must still hold the settings the run started with (plan.json keeps them): before
+    a task has finished nothing else records them, and a resume would silently train another run."""
+    from retain.experiment.checkpoint import config_differences, with_resolved_method
+
+    recorded = _read_plan_json(run_dir / "plan.json")
+    started = recorded.get(STARTED_WITH) if isinstance(recorded, dict) else None
+    if not isinstance(started, dict):
+        return  # a run started by an older retain, or plan.json unreadable (check_saved_plan refuses that)
+    differences = config_differences(with_resolved_method(started), config_to_dict(saved), neutral=False)
+    if differences:
+        raise CheckpointError(
+            f"{str(run_dir / 'config.yaml')!r} was edited since the run started ({'; '.join(differences[:4])}, the "
+            f"started value first; plan.json keeps the settings the run started with). A resume continues the run it "
+            f"started; restore config.yaml, or start the changed run in another --out. Nothing was changed."
+        )
+
+
 def check_saved_plan(run_dir: Path, plan: Plan) -> None:
     """The run's plan.json must be the plan the run trains on (a hand edit is refused, not trusted or overwritten)."""
     path = run_dir / "plan.json"
-    try:
-        saved = json.loads(path.read_text()) if path.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        saved = "unreadable"
+    saved = _read_plan_json(path)
     if saved is None:
         return  # a run stopped before writing it: the plan is written again
+    if isinstance(saved, dict):
+        saved = {key: value for key, value in saved.items() if key != STARTED_WITH}
     if saved != plan.to_dict():
         raise CheckpointError(
             f"{str(path)!r} does not hold the task plan this run trains on (edited by hand, or the dataset changed); "

@@ -135,7 +135,7 @@ def _cell_tree(base_tree: dict[str, Any], axes: dict[str, Any]) -> dict[str, Any
         if not isinstance(axes["preset"], str):
             raise ConfigError(f"axes.preset values are preset names (see `retain list`), got {axes['preset']!r}.")
         raw["preset"] = axes["preset"]
-    tree = merge_preset(raw)
+    tree = merge_preset(raw, where="axes.preset" if "preset" in axes else "base.preset of the grid")
     for key, value in axes.items():
         if key == "variant":  # a named mapping merged into the config section by section
             if not isinstance(value, dict) or "name" not in value:
@@ -213,7 +213,7 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
         base_tree["imports"] = add_imports(base_tree.get("imports"), imports)
     check_axes_disjoint(grid, grid_path)
     user_base = copy.deepcopy(base_tree)
-    base_tree = merge_preset(base_tree)
+    base_tree = merge_preset(base_tree, where="base.preset of the grid")
     keys = list(grid.axes)
     cells: list[Cell] = []
     seen: dict[str, dict[str, Any]] = {}
@@ -497,7 +497,9 @@ def _drive(grid: GridFile, grid_path: Path, sweep_dir: Path, cells: list[Cell], 
             cell.journal = str(journal.path.resolve())
             todo.append(cell)
             journal.write(cell.name, "queued", mode="resumed" if state == "partial" else "new")
-    log(f"sweep {sweep_dir}: {all_cells} cells, {len(repeats)} repeats, {len(skipped)} complete, {len(todo)} to run ({executor})")
+    resumed = sum(cell_state(Path(cell.dir)) == "partial" for cell in todo)
+    log(f"sweep {sweep_dir}: {all_cells} cells, {len(repeats)} repeats, {len(skipped)} complete, {len(todo)} to run"
+        f"{f' ({resumed} resumed from their checkpoints)' if resumed else ''} ({executor})")
     payloads = [asdict(cell) for cell in todo]
     cpus = grid.resources.cpus
     if executor == "ray":
