@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 FASHION_MNIST = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install install-test demo test test-data test-slow api-docs docs-check
+.PHONY: install install-test demo test test-data test-slow api-docs docs-check docs-check-slow
 
 # torch is pinned to the CPU build first: a bare torch requirement pulls a CUDA build.
 # `install` is what the demo needs: retain alone, none of the extras.
@@ -38,3 +38,8 @@ api-docs:
 # about 25 minutes on 2 cores under load). Timings are not checked.
 docs-check:
 	$(PYTHON) docs/check_numbers.py
+
+# The same and the slow commands too (`<!-- numbers slow: ... -->`: CIFAR-scale runs, sweeps,
+# the distributed benchmark): hours on 2 cores. One page: python docs/check_numbers.py --slow PAGE.
+docs-check-slow:
+	$(PYTHON) docs/check_numbers.py --slow

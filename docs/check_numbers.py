@@ -15,7 +15,12 @@ Seeds: a `{1,2,3}` in the command runs it once per value (`--seed {1,2,3}`; seve
 step: `--seed {1,2} --set scenario.order_seed={1,2}` is two runs). A check then
 quotes either every run's value in turn (`metrics.last_accuracy=93.54,91.02,94.55`, each quoted
 in the text) or their mean and sample standard deviation (`metrics.last_accuracy=93.04±1.68`,
-quoted as `93.04 ± 1.68`), or both (the path written twice).
+quoted as `93.04 ± 1.68`), or both (the path written twice); `metrics.forgetting_fm.mean=31.1`
+checks the mean alone.
+
+A sweep (`retain sweep GRID ...`, run into a temporary --out) is checked cell by cell: a check
+`mnist/ewc@metrics.last_accuracy=89.27±0.71` takes the cells whose directory names every value
+given (`data.name=mnist__seed=1__variant=ewc` for seeds 1-3), in seed order, as the runs above.
 
 Other commands (`retain budget ...`, `python -m benchmarks.short_batch`) are checked on what they
 print: `stdout=7431,23.54` asks that each value appear in the command's output as a number of its
@@ -27,9 +32,20 @@ no comment here. The commands set `train.threads=1`: results are bit-exact on on
 given thread count, and can differ in the last digits with another count or another CPU
 (docs/experiments.md).
 
-`--list` only parses and checks that the values appear in the text (seconds; the default test
-suite runs it); the full check runs every command (tens of minutes on 2 cores: `make docs-check`
-and the slow test). `python docs/check_numbers.py docs/methods/bic.md` checks one page.
+A command that takes more than a few minutes (a CIFAR run, a sweep, a distributed run) is
+written `<!-- numbers slow: ... -->`: the same checks, run only with `--slow` (`make
+docs-check-slow`: hours on 2 cores; `python docs/check_numbers.py --slow docs/methods/il2m.md`
+checks one page).
+
+Every figure with a decimal point in a paragraph (a table is one) stands under a `numbers`
+comment or under `<!-- unchecked: REASON -->`, which says why no command of retain makes it: a
+paper's published figure, a setting or a constant, a timing (named with its benchmark). A figure
+under neither is a problem, so a page that gains a result without its command fails the default
+test suite (tests/test_docs_numbers.py); `--unchecked` lists the figures under `unchecked`.
+
+`--list` only parses and checks the text (seconds; the default test suite runs it); the full
+check runs every fast command (tens of minutes on 2 cores: `make docs-check` and the slow test).
+`python docs/check_numbers.py docs/methods/bic.md` checks one page.
 """
 
 from __future__ import annotations
@@ -47,8 +63,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMENT = re.compile(r"<!-- numbers: (?P<command>.+?) => (?P<checks>.+?) -->")
+COMMENT = re.compile(r"<!-- numbers(?P<slow> slow)?: (?P<command>.+?) => (?P<checks>.+?) -->")
+UNCHECKED = re.compile(r"<!-- unchecked: (?P<reason>.*?) -->")
+FIGURE = re.compile(r"(?<![\w.])\d+\.\d+(?!\w|\.\d)")  # 93.04, 0.5: a figure with a decimal point
 STDOUT = "stdout"  # the check of a command's printed output
+MEAN = ".mean"  # a path ending so is checked on the mean of its runs alone
+CELLS = "@"  # `mnist/ewc@metrics.last_accuracy`: a path of the sweep cells named mnist and ewc
 SEEDS = re.compile(r"\{([^{}]+)\}")  # `{1,2,3}`: one run per value
 
 
@@ -61,6 +81,7 @@ class Claim:
     command: str
     checks: list[tuple[str, str]]  # (path, quoted value); a path may be checked twice (values and mean ± std)
     paragraph: str
+    slow: bool = False
 
     def commands(self) -> list[str]:
         """The command once per value of its `{...}` groups (in step: the i-th run takes every group's
@@ -71,6 +92,12 @@ class Claim:
         if len({len(values) for values in groups}) != 1:
             raise ValueError(f"{self.command!r}: every {{...}} group must hold as many values")
         return [SEEDS.sub(lambda _, row=iter(row): next(row), self.command) for row in zip(*groups)]
+
+
+def _comment(pattern: re.Pattern, line: str) -> re.Match | None:
+    """The comment `pattern` finds in `line`, unless it is quoted as code (`` `<!-- numbers: ...` ``)."""
+    match = pattern.search(line)
+    return None if match is None or line[:match.start()].endswith("`") else match
 
 
 def documented_pages() -> list[Path]:
@@ -84,7 +111,7 @@ def claims(files: list[Path] | None = None) -> list[Claim]:
     for path in files or documented_pages():
         lines = path.read_text().splitlines()
         for index, line in enumerate(lines):
-            match = COMMENT.search(line)
+            match = _comment(COMMENT, line)
             if not match:
                 continue
             paragraph = []
@@ -93,8 +120,50 @@ def claims(files: list[Path] | None = None) -> list[Claim]:
                     break
                 paragraph.append(following)
             checks = [tuple(pair.split("=", 1)) for pair in match["checks"].split()]
-            found.append(Claim(path, index + 1, match["command"], checks, "\n".join(paragraph)))
+            found.append(Claim(path, index + 1, match["command"], checks, "\n".join(paragraph), bool(match["slow"])))
     return found
+
+
+@dataclass
+class Figure:
+    """A figure with a decimal point in a page, and what vouches for it."""
+
+    file: Path
+    line: int
+    text: str
+    under: str  # "numbers", "unchecked: <reason>" or "" (nothing: a problem)
+
+
+def figures(path: Path) -> list[Figure]:
+    """Every figure with a decimal point of a page outside code blocks and comments, with the
+    comment above its paragraph (a `numbers` or an `unchecked` one)."""
+    found, under, fenced = [], "", False
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if not line.strip():
+            under = ""
+            continue
+        if _comment(COMMENT, line):
+            under = "numbers"
+        elif _comment(UNCHECKED, line):
+            under = "unchecked: " + _comment(UNCHECKED, line)["reason"].strip()
+        # A comment's, an inline command's, an arXiv number's and a section's (§4.4) figures aside.
+        text = re.sub(r"<!--.*?-->|`[^`]*`|arXiv[: ]\d+\.\d+|§ ?\d+(\.\d+)*([-–]\d+(\.\d+)*)?", "", line)
+        found += [Figure(path, number, figure, under) for figure in FIGURE.findall(text)]
+    return found
+
+
+def figure_problems(path: Path) -> list[str]:
+    """A figure under no comment, or under an `unchecked` one that gives no reason."""
+    where = path.relative_to(ROOT)
+    return [f"{where}:{f.line}: {f.text} has no command: put `<!-- numbers: COMMAND => ... -->` (or `numbers slow`) "
+            "above its paragraph, or `<!-- unchecked: REASON -->` when no command of retain makes it"
+            if not f.under else f"{where}:{f.line}: `unchecked` gives no reason"
+            for f in figures(path) if not f.under or f.under == "unchecked: "]
 
 
 def _lookup(results: dict, path: str) -> float:
@@ -124,7 +193,11 @@ def check_text(claim: Claim) -> list[str]:
     except ValueError as error:
         return [*problems, f"{where}: {error}"]
     for key, value in claim.checks:
-        if key == STDOUT:
+        if key == STDOUT or CELLS in key:  # a sweep's runs are its cells, known once it ran
+            continue
+        if key.endswith(MEAN):
+            if runs < 2 or "," in value or "±" in value:
+                problems.append(f"{where}: {key}={value} is one mean, which needs a `{{...}}` of two or more runs")
             continue
         if "±" in value and runs < 2:
             problems.append(f"{where}: {key}={value} is a mean ± std, which needs a `{{...}}` of two or more runs")
@@ -135,7 +208,9 @@ def check_text(claim: Claim) -> list[str]:
 
 def compare(where: str, command: str, key: str, quoted: str, values: list[float]) -> str | None:
     """A problem when `values` (one per run) do not give the quoted figure at its decimals, else None."""
-    if "±" in quoted:
+    if key.endswith(MEAN):
+        figures, written = [statistics.mean(values)], [quoted]
+    elif "±" in quoted:
         figures = [statistics.mean(values), statistics.stdev(values)]
         written = quoted.split("±")
     else:
@@ -193,29 +268,79 @@ def check_run(claim: Claim) -> list[str]:
         except RuntimeError as error:
             return [f"{where}: {error}"]
         return missing_from_output(where, claim.command, claim.checks[0][1], output)
+    if shlex.split(claim.command)[:2] == ["retain", "sweep"]:
+        return check_sweep(where, claim)
     try:
         results = [run_results(command) for command in claim.commands()]
     except RuntimeError as error:
         return [f"{where}: {error}"]
-    problems = [compare(where, claim.command, key, quoted, [_lookup(r, key) for r in results])
+    problems = [compare(where, claim.command, key, quoted, [_lookup(r, key.removesuffix(MEAN)) for r in results])
                 for key, quoted in claim.checks]
+    return [p for p in problems if p]
+
+
+def sweep_results(command: str) -> dict[str, dict]:
+    """results.json of every cell of `command` (a `retain sweep ...`) run into a temporary
+    directory, by cell directory name; RuntimeError when it fails."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "sweep"
+        proc = subprocess.run([sys.executable, "-m", "retain", *shlex.split(command)[1:], "--out", str(out), "-q"],
+                              cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"`{command}` failed: {proc.stderr.strip()[-500:]}")
+        return {cell.parent.name: json.loads(cell.read_text()) for cell in sorted(out.glob("*/results.json"))}
+
+
+def cells_named(cells: dict[str, dict], selector: str) -> list[dict]:
+    """The results of the cells whose directory name gives every value of `selector` (`mnist/ewc`), by seed."""
+    wanted = set(selector.split("/"))
+    chosen = [(dict(part.split("=", 1) for part in name.split("__")), results) for name, results in cells.items()]
+    chosen = [(parts, results) for parts, results in chosen if wanted <= set(parts.values())]
+    return [results for parts, results in sorted(chosen, key=lambda c: int(c[0].get("seed", 0)))]
+
+
+def check_sweep(where: str, claim: Claim) -> list[str]:
+    """Run a sweep claim's grid and compare each check with the cells it names."""
+    try:
+        cells = sweep_results(claim.command)
+    except RuntimeError as error:
+        return [f"{where}: {error}"]
+    problems = []
+    for key, quoted in claim.checks:
+        selector, path = key.split(CELLS, 1)
+        runs = cells_named(cells, selector)
+        if not runs:
+            problems.append(f"{where}: no cell of `{claim.command}` is named {selector}")
+            continue
+        problems.append(compare(where, f"{claim.command} [{selector}]", path, quoted,
+                                [_lookup(r, path.removesuffix(MEAN)) for r in runs]))
     return [p for p in problems if p]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="parse and check the text only; run nothing")
+    parser.add_argument("--slow", action="store_true", help="also run the slow commands (`numbers slow`: hours)")
+    parser.add_argument("--unchecked", action="store_true", help="list the figures under `unchecked` with their reasons")
+    parser.add_argument("--only", metavar="TEXT", help="run only the commands that contain TEXT")
     parser.add_argument("pages", nargs="*", type=Path, help="Markdown pages to check (default: README.md and docs/)")
     args = parser.parse_args(argv)
-    found = claims([page.resolve() for page in args.pages] or None)
-    problems = [p for claim in found for p in check_text(claim)]
-    if not args.list:
-        for claim in found:
-            print(f"running {claim.command}", flush=True)
-            problems += check_run(claim)
+    pages = [page.resolve() for page in args.pages] or documented_pages()
+    if args.unchecked:
+        for figure in (f for page in pages for f in figures(page) if f.under.startswith("unchecked")):
+            print(f"{figure.file.relative_to(ROOT)}:{figure.line}: {figure.text} ({figure.under})")
+        return 0
+    found = claims(pages)
+    problems = [p for page in pages for p in figure_problems(page)] + [p for claim in found for p in check_text(claim)]
+    to_run = [] if args.list else [claim for claim in found if (args.slow or not claim.slow)
+                                   and (args.only is None or args.only in claim.command)]
+    for claim in to_run:
+        print(f"running {claim.command}", flush=True)
+        problems += check_run(claim)
     for problem in problems:
         print(problem)
-    print(f"{len(found)} documented command(s), {len(problems)} problem(s)")
+    slow = sum(claim.slow for claim in found)
+    print(f"{len(found)} documented command(s) ({slow} slow), {len(to_run)} run, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 

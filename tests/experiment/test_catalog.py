@@ -26,8 +26,8 @@ def _list(*args, cwd=None):
     proc = subprocess.run([sys.executable, "-c", _LIST, *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "COLUMNS": "400", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     assert proc.returncode == 0, proc.stderr
-    output, loaded = proc.stdout.rstrip().rsplit("\n", 1)
-    return output, json.loads(loaded)
+    output, loaded = ("\n" + proc.stdout).rstrip().rsplit("\n", 1)
+    return proc.stderr + output, json.loads(loaded)  # an error is printed on stderr
 
 
 def test_the_torch_free_catalogue_is_what_the_registries_hold():
@@ -56,12 +56,26 @@ def test_a_built_in_missing_from_the_catalogue_is_detected(monkeypatch):
 
 def test_retain_list_imports_no_torch_and_shows_the_registries_entries():
     for args in [(), ("methods",), ("policies",), ("backbones",), ("datasets",), ("presets",), ("grids",),
-                 ("presets", "cifar100-b0-inc10")]:
+                 ("presets", "cifar100-b0-inc10"), ("methods", "icarl"), ("methods", "icrl")]:
         output, loaded = _list(*args)
         assert loaded == {"torch": False, "numpy": False, "retain.methods": False, "retain.data": False}, args
     output, _ = _list("methods")
     for name, description in catalog.builtin_catalog()["methods"].items():
         assert name in output and " ".join(description.split())[:40] in " ".join(output.split()), name
+
+
+def test_a_method_s_parameters_are_listed_without_torch_as_the_registry_gives_them():
+    """`retain list methods NAME` from builtin_catalog.json shows what the method's Params hold."""
+    live = {name: [vars(p) for p in catalog._registered_parameters(name)] for name in ("icarl", "mrdc", "maer_high")}
+    for name, params in live.items():
+        output, loaded = _list("methods", name)
+        assert not loaded["torch"], name
+        flat = " ".join(output.split())
+        for param in params:
+            assert f"method.{param['name']}" in flat and repr(param["default"]) in flat, (name, param)
+            assert " ".join(param["help"].split())[:30] in flat, (name, param)
+    output, _ = _list("methods", "icrl")
+    assert "Did you mean 'icarl'" in output and "method.name" in output
 
 
 def test_a_plugin_is_listed_beside_the_built_ins(tmp_path):
@@ -72,6 +86,8 @@ def test_a_plugin_is_listed_beside_the_built_ins(tmp_path):
     assert loaded["retain.methods"]  # the plugin registered into the registry, which is listed
     assert "my-method" in output and "My own method, from a plugin file." in output
     assert "icarl" in output and "gdumb" in output
+    output, _ = _list("methods", "my-method", "--import", "my_plugin.py", cwd=tmp_path)
+    assert "My own method, from a plugin file." in output and "my-method has no parameters." in output
 
 
 def test_a_plugin_without_a_docstring_is_not_described_by_the_class_it_extends(monkeypatch):

@@ -41,3 +41,36 @@ def test_run_reaches_its_first_step_without_heavy_imports(tmp_path):
         "main()\n"
     )
     assert imported_heavy(code, str(tmp_path / "run")) == []
+
+
+def test_torch_is_imported_with_the_gc_paused_then_frozen(tmp_path):
+    """`retain run` in a fresh process freezes the objects of torch's import (so no later collection
+    walks them) and leaves the GC on; a dry run does not import torch._dynamo, which only training needs."""
+    code = (
+        "import gc, json, sys\n"
+        "from retain.cli import main\n"
+        "try:\n"
+        "    main(['run', '--preset', 'demo', '--dry-run', '-q', '--out', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps({'frozen': gc.get_freeze_count(), 'enabled': gc.isenabled(),\n"
+        "                  'dynamo': 'torch._dynamo' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    state = json.loads(out.stdout.strip().splitlines()[-1])
+    assert state["frozen"] > 100_000 and state["enabled"] and not state["dynamo"], state
+
+
+def test_a_process_that_already_imported_torch_keeps_its_gc(tmp_path):
+    from typer.testing import CliRunner
+
+    import gc
+    import torch  # noqa: F401 - imported before the command, as in a test session
+
+    from retain.cli import app
+
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(app, ["run", "--preset", "demo", "--dry-run", "-q", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == frozen and gc.isenabled()

@@ -86,3 +86,38 @@ def test_charge_teacher_charges_every_built_in_teacher(tmp_path, method):
     assert last["items"]["teacher"] > 0 and last["total_bytes"] <= last["budget_bytes"]
     free = _run(tmp_path / "free", method, "memory.budget=2000 images")
     assert "teacher" not in free["ledger"][-1]["items"]
+
+
+
+def test_every_built_in_state_declaration_gives_its_reason():
+    """Charged entries name ledger items; free ones say why (each built-in's declarations are checked
+    against its state after real tasks in tests/methods/test_method_state.py)."""
+    from retain.methods import get_method_class, method_names
+    from retain.methods.charges import state_declarations
+
+    for name in method_names():
+        charged, free = state_declarations(get_method_class(name))
+        assert all(items and all(isinstance(i, str) for i in items) for items in charged.values()), name
+        assert all(len(reason) > 30 for reason in free.values()), (name, free)
+    assert "penalty" in state_declarations(get_method_class("ewc"))[1]
+    assert state_declarations(get_method_class("icarl"))[0]["memory"][0] == "exemplars"
+
+
+def test_a_built_in_keeping_an_undeclared_tensor_is_charged_and_refused_over_the_budget(tmp_path, monkeypatch):
+    """A built-in method given one more tensor of state that it declares nowhere (as a change to
+    retain could add) is charged for it: exemplars fill the budget, so the run is refused."""
+    from retain.methods.ewc import EWC
+
+    after_task = EWC.after_task
+
+    def keeping_more(self, task):
+        after_task(self, task)
+        self.extra_statistic = torch.zeros(100)  # 400 bytes
+
+    monkeypatch.setattr(EWC, "after_task", keeping_more)
+    monkeypatch.setattr(EWC, "persist", ("extra_statistic",), raising=False)
+    with pytest.raises(BudgetError, match=r"undeclared state \(extra_statistic\)=400"):
+        _run(tmp_path, "ewc", "memory.budget=100 images")
+    monkeypatch.setattr(EWC, "free_state", {"extra_statistic": "declared free for this test, with its reason"}, raising=False)
+    results = _run(tmp_path / "declared", "ewc", "memory.budget=100 images")
+    assert not any(item.startswith("undeclared") for item in results["ledger"][-1]["items"])

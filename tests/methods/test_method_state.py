@@ -24,6 +24,7 @@ from retain.experiment import checkpoint as checkpoint_module
 from retain.experiment.config import build_config
 from retain.experiment.run import build_setup, run
 from retain.methods import get_method_class, method_names
+from retain.methods.charges import undeclared_state
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -120,8 +121,10 @@ def _config(method: str, tmp_path: Path):
 
 
 def _saved_states(monkeypatch) -> list[tuple[dict, dict[str, Any], int | None]]:
-    """Every checkpoint payload of the run with the fingerprint of the live method when it was made."""
+    """Every checkpoint payload of the run with the fingerprint of the live method when it was made
+    (and, in `undeclared`, what the ledger's scan found undeclared in the method's state then)."""
     saved: list = []
+    undeclared.clear()
     original = checkpoint_module.Checkpointer._payload
 
     def recording(self, kind, method, ctx, progress, **extra):
@@ -133,10 +136,15 @@ def _saved_states(monkeypatch) -> list[tuple[dict, dict[str, Any], int | None]]:
         buffer.seek(0)
         copied = torch.load(buffer, weights_only=True, map_location="cpu")
         saved.append((copied, fingerprint(method, "method"), progress.completed_tasks))
+        undeclared.append((type(method).__name__, progress.completed_tasks, undeclared_state(method)))
         return payload
 
     monkeypatch.setattr(checkpoint_module.Checkpointer, "_payload", recording)
     return saved
+
+
+# (method class, completed tasks, undeclared_state) at each checkpoint of the last run.
+undeclared: list = []
 
 
 def differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
@@ -169,6 +177,9 @@ def test_a_fresh_method_given_the_saved_state_equals_the_method_that_saved_it(me
     # The checkpoints of task 2 (its epoch checkpoint and the boundaries around it): each method
     # holds all of its kinds of state by then (memory, teacher, statistics, old classes).
     checked = [(p, e, c) for p, e, c in saved if (p["kind"], c) in {("task", 1), ("epoch", 1), ("task", 2)}]
+    # Every tensor the method keeps is charged or declared free (methods/charges.py), so the ledger's
+    # scan for undeclared state finds nothing in a built-in method or the example plugin.
+    assert all(found == (0, []) for _, _, found in undeclared), [u for u in undeclared if u[2] != (0, [])]
     assert [p["kind"] for p, _, _ in checked] == ["task", "epoch", "epoch", "task"], [(p["kind"], c) for p, _, c in saved]
     for payload, expected, completed in checked:
         fresh = build_setup(config)

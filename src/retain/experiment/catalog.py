@@ -1,15 +1,17 @@
 """What `retain list` shows: every registered name of a kind with its full description, and a
 method's parameters (type, default, help) read from its `Params` model.
 
-The built-in methods, policies, backbones and datasets are listed from builtin_catalog.json
-without importing their registries (which import torch: seconds). That file is written from the
-registries themselves (`python -m retain.experiment.catalog`), and tests/experiment/test_catalog.py
-fails when the two differ. Once a registry is loaded (a plugin registered into it, or a run in
-this process), the registry is listed instead, plugins included.
+The built-in methods, policies, backbones and datasets, and the built-in methods' parameters, are
+listed from builtin_catalog.json without importing their registries (which import torch:
+seconds). That file is written from the registries themselves (`python -m
+retain.experiment.catalog`), and tests/experiment/test_catalog.py fails when the two differ. Once
+a registry is loaded (a plugin registered into it, or a run in this process), the registry is
+listed instead, plugins included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -54,7 +56,7 @@ def entries(kind: str) -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _builtin_catalog() -> dict[str, dict[str, str]]:
+def _builtin_catalog() -> dict[str, dict[str, Any]]:
     return json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))
 
 
@@ -89,12 +91,16 @@ def registered(kind: str) -> list[tuple[str, Any, str]]:
     raise unknown_name("kind", kind, tuple(REGISTERING), field="catalog kind")
 
 
-def builtin_catalog() -> dict[str, dict[str, str]]:
-    """What builtin_catalog.json must hold, kind -> {name: description} in listing order: the
-    registries' entries defined in retain itself (a plugin's are left out, so this can run in a
-    process where plugins registered too)."""
-    return {kind: {name: text for name, obj, text in registered(kind) if getattr(obj, "__module__", "").startswith("retain.")}
-            for kind in REGISTERING}
+def builtin_catalog() -> dict[str, dict[str, Any]]:
+    """What builtin_catalog.json must hold, kind -> {name: description} in listing order, and
+    "parameters" -> {method: [its parameters as `Parameter` fields]}: the registries' entries
+    defined in retain itself (a plugin's are left out, so this can run in a process where plugins
+    registered too)."""
+    listed: dict[str, dict[str, Any]] = {
+        kind: {name: text for name, obj, text in registered(kind) if getattr(obj, "__module__", "").startswith("retain.")}
+        for kind in REGISTERING}
+    listed["parameters"] = {name: [dataclasses.asdict(p) for p in _registered_parameters(name)] for name in listed["methods"]}
+    return listed
 
 
 def builtin_catalog_text() -> str:
@@ -126,7 +132,19 @@ def _constraints(field: Any) -> str:
 
 def method_parameters(name: str) -> list[Parameter]:
     """Every parameter of method `name`: its type, default and help (the field's description, else
-    the sentences of the Params/method docstrings that name it, plus its bounds)."""
+    the sentences of the Params/method docstrings that name it, plus its bounds); a built-in
+    method's from builtin_catalog.json while the method registry is not loaded."""
+    if REGISTERING["methods"] not in sys.modules:
+        listed = _builtin_catalog()
+        if name not in listed["parameters"]:
+            raise unknown_name("method", str(name), listed["methods"], field="method.name")
+        return [Parameter(**fields) for fields in listed["parameters"][name]]
+    return _registered_parameters(name)
+
+
+def _registered_parameters(name: str) -> list[Parameter]:
+    """method_parameters read from the registered class (importing it, and torch). A default is
+    shown as its JSON value, as builtin_catalog.json holds it."""
     from pydantic import BaseModel
 
     from retain.config.strict import _describe
@@ -151,8 +169,16 @@ def method_parameters(name: str) -> list[Parameter]:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             default = default.model_dump(mode="json")
-        out.append(Parameter(field_name, _describe(field.annotation), default, " ".join(parts) or "-"))
+        out.append(Parameter(field_name, _describe(field.annotation), _as_json(default), " ".join(parts) or "-"))
     return out
+
+
+def _as_json(value: Any) -> Any:
+    """`value` as builtin_catalog.json gives it back (a tuple as a list), when JSON can hold it."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):  # a plugin's default JSON cannot hold: shown as it is
+        return value
 
 
 def check_kind(kind: str) -> str:

@@ -116,6 +116,12 @@ class Method:
     # Attributes holding a frozen copy of the network or None (distillation teachers): saved as
     # weights, restored as a frozen copy of the restored network given those weights.
     teachers: ClassVar[tuple[str, ...]] = ()
+    # What the ledger makes of each `state_dict` entry holding tensors beyond `network` and the
+    # teachers: the ledger items that charge it (`charged_state`), or why it is not charged
+    # (`free_state`). An entry named in neither is charged as `undeclared state`
+    # (methods/charges.py). Subclasses add theirs; bases' count too.
+    charged_state: ClassVar[dict[str, tuple[str, ...]]] = {}
+    free_state: ClassVar[dict[str, str]] = {}
     # True when the method's network is the configured backbone + `IncrementalNet` head and
     # nothing reads or rewrites the head's rows directly, so `model.head_norm: batchnorm` (a
     # BatchNorm over the logits, Rainbow Memory's GDumb/joint head) changes nothing else.

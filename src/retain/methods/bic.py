@@ -47,6 +47,7 @@ class BiC(ICaRL):
     persist = ("bias",)
     primary_score = "cnn"
     score_labels = {"cnn": "BiC-corrected CNN"}
+    free_state = {"bias": "the bias layers' α and β, two numbers per task; BiC's budget counts the exemplars only"}
 
     def __init__(self, ctx, params: BiCParams) -> None:
         super().__init__(ctx, params)

@@ -1,16 +1,17 @@
 """What the ledger charges a method after a task: the items it declares (`ledger_items`), its frozen
-teacher under `memory.charge_teacher`, and the state a user's method keeps but declares nowhere.
+teacher under `memory.charge_teacher`, and the state a method keeps but declares nowhere.
 
 A teacher is the module in the method's `teacher` attribute (`frozen_copy(self.network)`, as the
 built-in iCaRL and LUCIR and the LwF example keep it); with `memory.charge_teacher: true` its
 parameters are charged as the `teacher` item unless the method charges one itself.
 
-A method defined outside retain (a plugin) is checked for undeclared state: the tensors its
-`state_dict` holds under keys its nearest built-in base class does not write (the network, the
-exemplar store and `teacher` excluded) must be covered by the ledger items it adds to that
-base's; bytes beyond them are charged as an `undeclared state (<keys>)` item, so class means or
-statistics a plugin keeps count against the budget whether or not it says so. Built-in methods
-declare their items by specification (docs/extending.md, spec/methods.md).
+Every method, built-in or a plugin, is checked for undeclared state: each entry of its
+`state_dict` that holds tensors, besides the network and the teachers, must be declared by the
+method or a base class, as charged (`charged_state`: the ledger items that charge it) or free
+(`free_state`: why it is not charged, e.g. statistics the papers' budgets leave out). The bytes
+of the entries declared nowhere, beyond the ledger items a plugin adds to its nearest built-in
+base's, are charged as an `undeclared state (<keys>)` item: class means or statistics a method
+keeps count against the budget whether or not it says so (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from retain.methods.base import Method
+from retain.methods.state import declared
 
 BUILTIN_PREFIX = "retain.methods."
 
@@ -43,6 +45,22 @@ def tensor_bytes(value: Any) -> int:
     return 0
 
 
+def state_declarations(cls: type) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """(charged_state, free_state) of a method class, its bases' included (a subclass's entry wins)."""
+    charged: dict[str, tuple[str, ...]] = {}
+    free: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        charged.update(vars(base).get("charged_state", {}))
+        free.update(vars(base).get("free_state", {}))
+    return charged, free
+
+
+def declared_entries(cls: type) -> set[str]:
+    """The state entries the ledger knows: the network, the teachers, the declared ones."""
+    charged, free = state_declarations(cls)
+    return {"network", "teacher", *declared(cls, "teachers"), *charged, *free}
+
+
 def _builtin_base(cls: type) -> type:
     return next(c for c in cls.__mro__ if c.__module__.startswith(BUILTIN_PREFIX) or c is Method)
 
@@ -57,14 +75,14 @@ def _declared_beyond(method: Method, base: type) -> int:
 
 
 def undeclared_state(method: Method) -> tuple[int, list[str]]:
-    """(bytes, keys): a plugin's state tensors beyond its built-in base and beyond its declared items."""
+    """(bytes, keys): the method's state tensors under entries declared nowhere, beyond the ledger
+    items a plugin adds to its built-in base's (a built-in adds none: its base is itself)."""
     cls = type(method)
-    if cls.__module__.startswith(BUILTIN_PREFIX):
+    state, known = method.state_dict(), declared_entries(cls)
+    keys = [k for k in state if k not in known and tensor_bytes(state[k])]
+    if not keys:
         return 0, []
-    base = _builtin_base(cls)
-    state, inherited = method.state_dict(), base.state_dict(method)
-    keys = [k for k in state if k not in inherited and k != "teacher" and tensor_bytes(state[k])]
-    extra = sum(tensor_bytes(state[k]) for k in keys) - _declared_beyond(method, base)
+    extra = sum(tensor_bytes(state[k]) for k in keys) - _declared_beyond(method, _builtin_base(cls))
     return (extra, keys) if extra > 0 else (0, [])
 
 

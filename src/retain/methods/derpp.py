@@ -53,6 +53,7 @@ class DERpp(StreamingReplay):
     maer_insertion = "reservoir"  # maer_derpp.py: a plain reservoir
 
     persist = ("buffer_generator",)
+    free_state = {"buffer_generator": "the state of the random generator of the buffer minibatches, not data"}
     transient = ("_stream_logits",)  # this step's logits, set in training_loss, stored in after_step
 
     def __init__(self, ctx, params: DERppParams) -> None:

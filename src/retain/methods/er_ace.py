@@ -33,6 +33,7 @@ class ERACE(StreamingReplay):
 
     supports_cutmix = False  # label-dependent terms (see Method.supports_cutmix)
     persist = ("seen_classes",)
+    free_state = {"seen_classes": "one flag per class (seen so far or not), the bookkeeping of ACE's mask"}
 
     def __init__(self, ctx, params) -> None:
         super().__init__(ctx, params)

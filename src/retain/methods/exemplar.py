@@ -43,6 +43,13 @@ class ExemplarMethod(Method):
     replay_modes: ClassVar[tuple[str, ...]] = ("concat", "batch")
     transient: ClassVar[tuple[str, ...]] = ("_selection_limit",)  # set in after_task before selection reads it
     persist: ClassVar[tuple[str, ...]] = ("memory", "class_means", "exposed", "updated_task")
+    # The store is charged by its rows (images or codes at their stored size, a codec's shared
+    # header, values kept with each row); its labels, dataset indices and random generator are
+    # bookkeeping, which no paper's budget counts.
+    charged_state: ClassVar[dict[str, tuple[str, ...]]] = {"memory": ("exemplars", "codec_header", "stored_columns")}
+    free_state: ClassVar[dict[str, str]] = {
+        "class_means": "NME class means: the stored exemplars' mean features, computed again from them at each "
+                       "task end; iCaRL's and PyCIL's budgets count the exemplars only"}
 
     def __init__(self, ctx, params: MethodParams) -> None:
         super().__init__(ctx, params)

@@ -32,6 +32,8 @@ class Joint(Method):
     """Trains on every training sample (no memory limit); ignores `scenario.stream` (RM runs joint offline)."""
 
     Params = JointParams
+    free_state = {"seen_indices": "the dataset indices of every sample seen so far: joint training has no memory "
+                                  "limit by definition (the upper bound every method is compared with)"}
     supports_head_norm = True  # model.head_norm: batchnorm is RM's head for this method
 
     @property

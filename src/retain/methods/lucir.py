@@ -95,6 +95,8 @@ class LUCIR(ExemplarMethod):
 
     Params = LUCIRParams
     persist = ("num_old", "lambda_t", "ncm_means")
+    free_state = {"ncm_means": "NCM class means of every training sample's features, an evaluation statistic; "
+                               "LUCIR's budget counts the exemplars only"}
     teachers = ("teacher",)
     default_policy = "herding"
     supports_full_head = False  # a cosine head of old and new blocks

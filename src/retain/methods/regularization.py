@@ -87,6 +87,11 @@ class RegularizedReplay(ERMixed):
     # The running penalty sum of the task in progress is state too: an epoch checkpoint without it
     # made a resumed run report another mean penalty for that task.
     persist = ("penalty", "penalty_sums", "importance_sums", "_penalty_sum", "_steps")
+    free_state = {
+        "penalty": "the quadratic penalty's importance and anchor θ*, two copies of the regularised parameters: "
+                   "statistics of the regulariser, left out of the budget as RM's EWC and RWalk, whose "
+                   "memory_size counts the replayed images only",
+        "_penalty_sum": "one number: the running sum behind the mean penalty results.json reports"}
     default_policy = "reservoir"
 
     def __init__(self, ctx, params: RegularizationParams) -> None:

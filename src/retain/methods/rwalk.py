@@ -58,6 +58,10 @@ class RWalk(RegularizedReplay):
 
     Params = RWalkParams
     persist = ("fisher", "task_score", "score", "fisher_started", "_old_grads")
+    free_state = {name: "RWalk's statistics (the Fisher EMA, the path scores, the previous step's gradients), each "
+                        "the size of the regularised parameters; left out of the budget as RM's RWalk, whose "
+                        "memory_size counts the replayed images only"
+                  for name in ("fisher", "task_score", "score", "_old_grads")}
 
     @property
     def consolidates_every_call(self) -> bool:

@@ -32,6 +32,8 @@ class StreamingReplay(ExemplarMethod):
     # balanced reservoir for ER (maer.py), a plain reservoir for DER++ (maer_derpp.py).
     maer_insertion: ClassVar[str] = "balanced_reservoir"
     persist = ("memorization",)
+    free_state = {"memorization": "MAER's memorization proxy, a learning stamp per training sample that ranks "
+                                  "the candidates at task end; MAER's buffer size counts the stored samples only"}
 
     def __init__(self, ctx, params: MemorizationParams) -> None:
         super().__init__(ctx, params)
