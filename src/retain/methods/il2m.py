@@ -68,7 +68,8 @@ class IL2M(ExemplarMethod):
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"
     default_policy = "random"  # the official lists are pre-built, probably random per class (§4.2)
     persist = ("mu_init", "mu_cur", "class_state", "confidence", "guard_events")
-    charged_state = {name: ("class_statistics",) for name in ("mu_init", "mu_cur", "confidence")}  # IL2M's second memory (§4.4)
+    # IL2M's second memory (§4.4): the means and confidences, and the state each class was first learned in
+    charged_state = {name: ("class_statistics",) for name in ("mu_init", "mu_cur", "confidence", "class_state")}
 
     blurry_refusal = ("IL2M rectifies the scores of past classes with statistics from the state in which each class "
                       "was first learned, and a blurry split shows every class in every task, so no class is past; "
