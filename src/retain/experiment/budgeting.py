@@ -186,12 +186,13 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
 # ---------------------------------------------------------------------- budget tables without data
 def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, as registered (built-ins) or by loading it."""
-    from retain.data import declared_geometry, load_configured_dataset
+    from retain.data import declared_geometry
+    from retain.experiment.user_data import load_user_dataset
 
     geometry = declared_geometry(config.data.name)
     if geometry is not None:
         return geometry
-    dataset = load_configured_dataset(config.data)
+    dataset = load_user_dataset(config.data)
     return dataset.image_shape, dataset.num_classes
 
 

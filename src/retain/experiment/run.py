@@ -16,7 +16,7 @@ import torch
 
 from retain import metrics
 from retain.augment import Augmenter
-from retain.data import Dataset, ImageSplit, load_configured_dataset
+from retain.data import Dataset, ImageSplit
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
@@ -32,6 +32,7 @@ from retain.experiment.results import read_config_sources, read_run_results, ver
 from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_nproc, remove_stale_temporaries
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
+from retain.experiment.user_data import load_user_dataset
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 from retain.scenarios import Plan, TaskSpec
@@ -86,7 +87,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
         torch.set_num_threads(config.train.threads)
     group = collectives.current()
     device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
-    raw = load_configured_dataset(config.data)
+    raw = load_user_dataset(config.data)
     check_normalisable(config, raw)
     spec = resolve_run(config, raw)
     plan = spec.plan
