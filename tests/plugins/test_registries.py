@@ -74,8 +74,24 @@ def test_a_loader_returning_something_else_and_a_declaration_that_differs():
         images, labels = _arrays()
         return images, labels, images, labels
 
+    with pytest.raises(DatasetError, match=r"declares num_classes=5 \(register_dataset\), but its loader returned 3 classes"):
+        load_dataset("test-fewer-classes")  # the dry run would show 5 classes, the plan 3
+
+    @register_dataset("test-label-outside", image_shape=(1, 4, 4), num_classes=2)
+    def label_outside(request):
+        images, labels = _arrays()  # labels 0, 1, 2: label 2 on 2 of the 6 rows
+        return images, labels, images[:2], labels[:2]
+
+    with pytest.raises(DatasetError, match=r"declares num_classes=2 .* its train split has label 2 on 2 row\(s\)"):
+        load_dataset("test-label-outside")
+
+    @register_dataset("test-folder-subset", image_shape=(1, 4, 4), num_classes=5, resizable=True)
+    def folder_subset(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
     with pytest.warns(UserWarning, match=r"registered with image_shape=\(1, 4, 4\), num_classes=5"):
-        assert load_dataset("test-fewer-classes").num_classes == 3  # the run uses what was loaded
+        assert load_dataset("test-folder-subset").num_classes == 3  # a folder copy may hold a subset: said, used
 
 
 def test_a_backbone_must_be_a_module_with_out_dim_and_only_split_ones_serve_memo():

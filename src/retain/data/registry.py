@@ -196,22 +196,41 @@ def dataset_from_arrays(
 
 def _check_declared(entry: DatasetEntry, dataset: Dataset) -> None:
     """Refuse images of another shape than the registration declares (the dry run, the budget in
-    images and the backbone were sized for it); warn when the classes differ (a folder source may
-    hold a subset; the run uses the loaded classes, dry runs forecast from the registration)."""
-    loaded = (tuple(dataset.image_shape), dataset.num_classes)
-    if entry.image_shape is not None and tuple(entry.image_shape) != loaded[0]:
+    images and the backbone were sized for it), labels outside the declared classes, and another
+    number of classes than declared (the dry run and the budget forecast from the registration)."""
+    loaded = tuple(dataset.image_shape)
+    if entry.image_shape is not None and tuple(entry.image_shape) != loaded:
         raise DatasetError(
             f"Dataset {entry.name!r} declares images of shape {tuple(entry.image_shape)} (channels, height, width), but "
-            f"the files loaded hold images of shape {loaded[0]} ({len(dataset.train)} training images); give files of the "
+            f"the files loaded hold images of shape {loaded} ({len(dataset.train)} training images); give files of the "
             "declared size (a budget in images and the backbone are sized for it)."
         )
-    if (entry.image_shape or loaded[0]) != loaded[0] or (entry.num_classes or loaded[1]) != loaded[1]:
+    if entry.num_classes is None:
+        return
+    declared = int(entry.num_classes)
+    for split_name, split in (("train", dataset.train), ("test", dataset.test)):
+        outside = split.labels[(split.labels >= declared) | (split.labels < 0)]
+        if outside.numel():
+            values, counts = torch.unique(outside, return_counts=True)
+            shown = ", ".join(f"label {int(v)} on {int(c)} row(s)" for v, c in list(zip(values, counts))[:5])
+            raise DatasetError(
+                f"Dataset {entry.name!r} declares num_classes={declared} (register_dataset), so labels lie in "
+                f"0..{declared - 1}, but its {split_name} split has {shown}{' and more' if len(values) > 5 else ''}. "
+                f"Fix the loader's labels, or declare the number of classes it returns."
+            )
+    if dataset.num_classes != declared and entry.resizable:  # a folder source: its copy may hold a subset
         warnings.warn(
-            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="
-            f"{entry.num_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
-            "the run uses the loaded data, but `retain run --dry-run` and `retain budget` forecast from the "
-            "registration.",
+            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes={declared}, but "
+            f"the data loaded have num_classes={dataset.num_classes}; the run uses the loaded data, but `retain run "
+            "--dry-run` and `retain budget` forecast from the registration.",
             stacklevel=3,
+        )
+    elif dataset.num_classes != declared:
+        found = torch.unique(dataset.train.labels).numel()
+        raise DatasetError(
+            f"Dataset {entry.name!r} declares num_classes={declared} (register_dataset), but its loader returned "
+            f"{dataset.num_classes} classes ({found} with training rows); the dry run, the budget and the plan would "
+            f"disagree. Declare num_classes={dataset.num_classes}, or return every declared class."
         )
 
 
