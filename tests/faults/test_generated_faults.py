@@ -49,6 +49,7 @@ def test_every_dataset_kind_refuses_its_corruptions_naming_class_file_and_count(
     sets = [f"data.name={case.dataset}", f"data.dir={folder}", "data.download=false", "scenario.increment=2"]
     if case.dataset == "imagefolder":
         sets += ["scenario.increment=1"]
+    sets += list(case.sets)
     try:
         run(build_config(preset="demo", overrides=sets), out=tmp_path / "run")
     except RetainError as exc:

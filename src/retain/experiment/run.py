@@ -16,6 +16,7 @@ import torch
 
 from retain import metrics
 from retain.augment import Augmenter
+from retain.augment.fit import check_augment_fits
 from retain.data import Dataset, ImageSplit
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
@@ -89,6 +90,7 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None) -> Setup
     device = resolve_device(config.device) if group is None else collectives.rank_device(config.device)
     raw = load_user_dataset(config.data)
     check_normalisable(config, raw)
+    check_augment_fits(config.augment, raw.image_shape, config.data.name)
     spec = resolve_run(config, raw)
     plan = spec.plan
     dataset = remap_dataset(raw, plan).to(device)
