@@ -124,3 +124,26 @@ def test_registry_names_are_non_empty_strings_and_unknown_ones_suggest_the_close
         registry.get("spiner")
     with pytest.raises(ValueError, match="widget 'spinner' is already registered"):
         registry.add("spinner", 3)
+
+
+def test_a_data_setting_the_named_dataset_does_not_read_is_refused_naming_it_and_what_it_reads():
+    from retain.experiment.config import build_config
+
+    for setting in ("data.dir=/tmp", "data.download=false", "data.mirror=http://example.org", "data.path=/x"):
+        with pytest.raises(ConfigError, match=rf"{setting.split('=')[0]}=.*dataset 'digits' \(data.name\) does not read .*no effect.*It reads: none"):
+            build_config(preset="demo", overrides=[setting])
+    with pytest.raises(ConfigError, match=r"data.path='/x': dataset 'mnist' .* It reads: data.dir, data.download, data.mirror\."):
+        build_config(preset="demo", overrides=["data.name=mnist", "data.path=/x"])
+    with pytest.raises(ConfigError, match=r"data.dir=.*dataset 'hf' .* It reads: data.path\."):
+        build_config(preset="demo", overrides=["data.name=hf", "data.dir=/tmp", "data.path=/x"])
+    assert build_config(preset="demo", overrides=["data.download=true"]).data.download  # the default: nothing chosen
+    assert build_config(preset="demo", overrides=["data.name=mnist", "data.dir=/tmp"]).data.dir == "/tmp"
+
+    @register_dataset("test-reads-all")
+    def reads_all(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
+    assert build_config(preset="demo", overrides=["data.name=test-reads-all", "data.path=/x"]).data.path == "/x"  # plugins: everything
+    with pytest.raises(ValueError, match="reads must be a list of dir, download, mirror, path"):
+        register_dataset("test-reads-bad", reads=("folder",))

@@ -36,6 +36,10 @@ class DatasetEntry:
     image_shape: tuple[int, int, int] | None  # (C, H, W), when fixed: dry runs and budget tables need no files
     num_classes: int | None
     resizable: bool                            # accepts load_dataset(image_size=...)
+    reads: frozenset[str] | None = None        # the data.* settings the source reads (READABLE); None: all of them
+
+
+READABLE = ("dir", "download", "mirror", "path")  # the data.* settings a source may read besides name and options
 
 
 _DATASETS: Registry[DatasetEntry] = Registry("dataset", "data.name")
@@ -47,6 +51,7 @@ def register_dataset(
     image_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     resizable: bool = False,
+    reads: Sequence[str] | None = None,
 ) -> Callable[[L], L]:
     """Decorator: make a loader available as `data.name: name`.
 
@@ -55,15 +60,20 @@ def register_dataset(
     `(train_images, train_labels, test_images, test_labels)` of uint8 N×C×H×W images and integer
     labels 0..K-1 (tensors or numpy arrays). Give `image_shape` (C, H, W) and `num_classes` when
     they are fixed, so that `retain run --dry-run` and `retain budget` need not load the data.
-    Registering another loader under a taken name is an error.
+    `reads` names the data.* settings the loader reads (of "dir", "download", "mirror", "path"):
+    a user's value for another one is refused, since it would change nothing. Left out, the
+    loader may read them all. Registering another loader under a taken name is an error.
     """
     key = normalize_name(name)
+    if reads is not None and (isinstance(reads, str) or not set(reads) <= set(READABLE)):
+        raise ValueError(f"register_dataset({name!r}): reads must be a list of {', '.join(READABLE)}; got {reads!r}")
     shape = tuple(int(s) for s in image_shape) if image_shape is not None else None
     if shape is not None and len(shape) != 3:
         raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
 
     def decorate(loader: L) -> L:
-        _DATASETS.add(key, DatasetEntry(key, loader, shape, num_classes, resizable), definition=loader)
+        entry = DatasetEntry(key, loader, shape, num_classes, resizable, frozenset(reads) if reads is not None else None)
+        _DATASETS.add(key, entry, definition=loader)
         return loader
 
     return decorate
