@@ -346,6 +346,8 @@ def run_dir_edits(run_dir, complete: bool) -> list[tuple[str, str, Any, tuple[st
             continue
         if path.suffix == ".yaml":
             cases.append((f"resume:{name}:value", name, _edit_yaml, ("config",)))
+            if complete:  # `retain report` checks config.yaml against results.json as --resume does
+                cases.append((f"report:{name}:value", name, _edit_yaml, ("config.yaml", "results.json", "edited")))
         elif path.name == "plan.json":
             cases.append((f"resume:{name}:indices", name, _edit_plan, ("plan.json",)))
         elif path.suffix == ".pt" and path.name.startswith("task-"):

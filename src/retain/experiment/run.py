@@ -34,6 +34,7 @@ from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_n
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.tracking import Tracker, check_backends
 from retain.experiment.user_data import load_user_dataset
+from retain.experiment.results_config import check_results_config  # noqa: F401  (also imported from here)
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 from retain.scenarios import Plan, TaskSpec
@@ -275,22 +276,6 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
         return _learn_tasks(config, setup, run_dir, reporter, point)
-
-
-def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str, Any] | None) -> None:
-    """config.yaml must describe the run results.json holds (a hand edit of either is refused)."""
-    from retain.experiment.checkpoint import config_differences, with_resolved_method
-
-    recorded = previous.get("config") if isinstance(previous, dict) else None
-    if not isinstance(recorded, dict):
-        return
-    differences = config_differences(config_to_dict(saved), with_resolved_method(recorded), neutral=False)  # config.yaml's value first
-    if differences:
-        raise CheckpointError(
-            f"{str(run_dir / 'config.yaml')!r} does not describe the run {str(run_dir / 'results.json')!r} records "
-            f"({'; '.join(differences[:3])}); one of them was edited. Restore config.yaml (results.json holds the "
-            "config that ran), or start a new run in another --out. Nothing was changed."
-        )
 
 
 STARTED_WITH = "started_with"  # plan.json's key for the config the run started with
