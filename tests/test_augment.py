@@ -343,3 +343,29 @@ def test_augment_mean_and_std_replace_the_datasets_statistics():
         A.Augmenter(AugmentConfig(std=[0.2, 0.2]), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     with pytest.raises(ValueError, match="augment.std"):
         AugmentConfig(std=[0.2, -0.1, 0.2])
+
+
+# --------------------------------------------------------------------------- sizes that cannot fit the images
+def test_augmentation_sizes_that_cannot_fit_the_images_are_refused_naming_the_field_and_the_size():
+    from retain.augment.fit import check_augment_fits
+    from retain.errors import ConfigError
+
+    check_augment_fits(A.AugmentConfig(cutout=8, crop_padding=7), (1, 8, 8), "digits")  # the largest that fit
+    with pytest.raises(ConfigError, match=r"augment.cutout=100 .* 8x8 images of dataset 'digits'.*every image entirely.*0 \(off\) to 8"):
+        check_augment_fits(A.AugmentConfig(cutout=100), (1, 8, 8), "digits")
+    with pytest.raises(ConfigError, match=r"augment.cutout=9 .*most of each image"):
+        check_augment_fits(A.AugmentConfig(cutout=9), (1, 8, 8), "digits")
+    with pytest.raises(ConfigError, match=r"augment.crop_padding=32 .* 32x32 .* 0 \(off\) to 31"):
+        check_augment_fits(A.AugmentConfig(crop_padding=32), (3, 32, 32), "cifar10")
+
+
+def test_a_run_with_a_cutout_wider_than_the_digits_is_refused_before_anything_is_written(tmp_path):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--preset", "demo", "-q", "--set", "augment.cutout=100", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "augment.cutout=100" in result.output and "8x8" in result.output
+    assert not out.exists()

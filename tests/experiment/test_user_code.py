@@ -75,3 +75,39 @@ def test_a_predict_of_the_wrong_shape_stops_the_run_naming_the_method(tmp_path):
     assert "'broken-predict'" in text and "predict" in text and "shape (" in text and ", 1)" in text
     assert f"retain run --resume {out}" in text
     assert not (out / "results.json").exists()  # no accuracy of a garbage matrix was recorded
+
+
+LOSS_PLUGIN = """
+    import torch.nn.functional as F
+    from retain import Method, register_method
+
+
+    @register_method("{name}")
+    class BadLoss(Method):
+        '''Fine-tuning whose training_loss returns {what}.'''
+
+        def training_loss(self, batch):
+            logits = self.network(batch.images)["logits"]
+            loss = F.cross_entropy(logits, batch.labels, reduction="none")
+            return {expr}
+"""
+
+
+@pytest.mark.parametrize("what,expr,shown", [
+    ("a per-sample vector", "loss", "a tensor of shape ("),
+    ("a Python float", "float(loss.mean())", "a float ("),
+    ("a detached scalar", "loss.mean().detach()", "does not require grad"),
+])
+def test_a_training_loss_that_is_not_a_scalar_with_grad_stops_naming_the_method(tmp_path, what, expr, shown):
+    name = "bad-loss-" + what.split()[-1]  # one registered name per case (one process)
+    plugin = tmp_path / f"badloss_{what.split()[-1].replace('-', '_')}.py"
+    plugin.write_text(textwrap.dedent(LOSS_PLUGIN.format(name=name, what=what, expr=expr)))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--preset", "demo", "-q", "--import", str(plugin), "--set", f"method.name={name}",
+                                      "--set", "scenario.num_tasks=2", "--set", "train.epochs=1", "--set", "memory.budget=null",
+                                      "--set", "logging.report=false", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "Traceback" not in text
+    assert f"'{name}'" in text and "training_loss" in text and shown in text
+    assert "0-dim tensor with grad" in text and f"retain run --resume {out}" in text

@@ -270,7 +270,8 @@ def _data_cases() -> list[Case]:
     ws = "{ws}/data"
 
     def data(name: str, folder: str) -> tuple[str, ...]:
-        return _dry(f"data.name={name}", f"data.dir={ws}/{folder}", "data.download=false")
+        no_download = ("data.download=false",) if name != "imagefolder" else ()  # imagefolder reads no download
+        return _dry(f"data.name={name}", f"data.dir={ws}/{folder}", *no_download)
 
     return [
         Case("data-dir-missing", _dry("data.name=fashion-mnist", "data.dir={ws}/data/nowhere"), ("data.dir", "nowhere", "does not exist")),

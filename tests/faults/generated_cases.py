@@ -183,6 +183,7 @@ class DataCase:
     dataset: str
     build: Any  # build(folder) writes the corrupted data into folder
     needles: tuple[str, ...]
+    sets: tuple[str, ...] = ()  # extra --set overrides (a setting that does not fit these data)
 
 
 def _idx(array, type_code: int = 0x08) -> bytes:
@@ -285,6 +286,19 @@ def data_cases() -> list[DataCase]:
                  ("image_size",)),
         DataCase("imagefolder:empty-dir", "imagefolder", lambda f: f.mkdir(), ("expected layout",)),
     ]
+    return cases + _augment_size_cases()
+
+
+def _augment_size_cases() -> list[DataCase]:
+    """For every dataset kind, augmentation sizes that cannot fit its images (they would blank them)."""
+    kinds = [("mnist", lambda f: _mnist(f), 28), ("fashion-mnist", lambda f: _mnist(f), 28),
+             ("cifar10", lambda f: _cifar(f), 32),
+             ("imagefolder", lambda f: _folder(f, {"a": 2, "b": 2}, {"a": 1, "b": 1}), 8)]
+    cases = []
+    for name, build, side in kinds:
+        for field, value in (("cutout", 2 * side), ("cutout", side + 1), ("crop_padding", side), ("crop_padding", 1000)):
+            cases.append(DataCase(f"{name}:augment.{field}={value}", name, build,
+                                  (f"augment.{field}={value}", f"{side}x{side}"), sets=(f"augment.{field}={value}",)))
     return cases
 
 
@@ -344,6 +358,8 @@ def run_dir_edits(run_dir, complete: bool) -> list[tuple[str, str, Any, tuple[st
             continue
         if path.suffix == ".yaml":
             cases.append((f"resume:{name}:value", name, _edit_yaml, ("config",)))
+            if complete:  # `retain report` checks config.yaml against results.json as --resume does
+                cases.append((f"report:{name}:value", name, _edit_yaml, ("config.yaml", "results.json", "edited")))
         elif path.name == "plan.json":
             cases.append((f"resume:{name}:indices", name, _edit_plan, ("plan.json",)))
         elif path.suffix == ".pt" and path.name.startswith("task-"):

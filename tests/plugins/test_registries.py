@@ -74,8 +74,24 @@ def test_a_loader_returning_something_else_and_a_declaration_that_differs():
         images, labels = _arrays()
         return images, labels, images, labels
 
+    with pytest.raises(DatasetError, match=r"declares num_classes=5 \(register_dataset\), but its loader returned 3 classes"):
+        load_dataset("test-fewer-classes")  # the dry run would show 5 classes, the plan 3
+
+    @register_dataset("test-label-outside", image_shape=(1, 4, 4), num_classes=2)
+    def label_outside(request):
+        images, labels = _arrays()  # labels 0, 1, 2: label 2 on 2 of the 6 rows
+        return images, labels, images[:2], labels[:2]
+
+    with pytest.raises(DatasetError, match=r"declares num_classes=2 .* its train split has label 2 on 2 row\(s\)"):
+        load_dataset("test-label-outside")
+
+    @register_dataset("test-folder-subset", image_shape=(1, 4, 4), num_classes=5, resizable=True)
+    def folder_subset(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
     with pytest.warns(UserWarning, match=r"registered with image_shape=\(1, 4, 4\), num_classes=5"):
-        assert load_dataset("test-fewer-classes").num_classes == 3  # the run uses what was loaded
+        assert load_dataset("test-folder-subset").num_classes == 3  # a folder copy may hold a subset: said, used
 
 
 def test_a_backbone_must_be_a_module_with_out_dim_and_only_split_ones_serve_memo():
@@ -108,3 +124,26 @@ def test_registry_names_are_non_empty_strings_and_unknown_ones_suggest_the_close
         registry.get("spiner")
     with pytest.raises(ValueError, match="widget 'spinner' is already registered"):
         registry.add("spinner", 3)
+
+
+def test_a_data_setting_the_named_dataset_does_not_read_is_refused_naming_it_and_what_it_reads():
+    from retain.experiment.config import build_config
+
+    for setting in ("data.dir=/tmp", "data.download=false", "data.mirror=http://example.org", "data.path=/x"):
+        with pytest.raises(ConfigError, match=rf"{setting.split('=')[0]}=.*dataset 'digits' \(data.name\) does not read .*no effect.*It reads: none"):
+            build_config(preset="demo", overrides=[setting])
+    with pytest.raises(ConfigError, match=r"data.path='/x': dataset 'mnist' .* It reads: data.dir, data.download, data.mirror\."):
+        build_config(preset="demo", overrides=["data.name=mnist", "data.path=/x"])
+    with pytest.raises(ConfigError, match=r"data.dir=.*dataset 'hf' .* It reads: data.path\."):
+        build_config(preset="demo", overrides=["data.name=hf", "data.dir=/tmp", "data.path=/x"])
+    assert build_config(preset="demo", overrides=["data.download=true"]).data.download  # the default: nothing chosen
+    assert build_config(preset="demo", overrides=["data.name=mnist", "data.dir=/tmp"]).data.dir == "/tmp"
+
+    @register_dataset("test-reads-all")
+    def reads_all(request):
+        images, labels = _arrays()
+        return images, labels, images, labels
+
+    assert build_config(preset="demo", overrides=["data.name=test-reads-all", "data.path=/x"]).data.path == "/x"  # plugins: everything
+    with pytest.raises(ValueError, match="reads must be a list of dir, download, mirror, path"):
+        register_dataset("test-reads-bad", reads=("folder",))

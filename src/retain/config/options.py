@@ -36,3 +36,42 @@ def check_options(kind: str, name: str, function: Callable[..., Any], options: M
             suggestion = closest_match(str(option), allowed)
             hint = f" Did you mean {suggestion!r}?" if suggestion else ""
             raise ConfigError(f"{kind} {name!r} has no option {option!r} ({field}). Its options are: {known}.{hint}")
+    check_option_types(kind, name, function, options, field)
+
+
+_SIMPLE_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _simple_annotation(parameter: inspect.Parameter) -> type | None:
+    """int, float, str or bool when the parameter is annotated as exactly that (a string annotation
+    too, `from __future__ import annotations`); None for anything else (left to the function)."""
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        return _SIMPLE_TYPES.get(annotation.strip())
+    return annotation if annotation in _SIMPLE_TYPES.values() else None
+
+
+def _fits(value: Any, wanted: type) -> bool:
+    if wanted is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if wanted is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, wanted)
+
+
+def check_option_types(kind: str, name: str, function: Callable[..., Any], options: Mapping[str, Any], field: str) -> None:
+    """ConfigError naming `field.option`, the value and the type when an option annotated int, float,
+    str or bool gets a value of another type (the function would fail deep inside, or compute
+    with it wrongly); other annotations are the function's to check."""
+    parameters = inspect.signature(function).parameters
+    for option, value in options.items():
+        parameter = parameters.get(option)
+        wanted = _simple_annotation(parameter) if parameter is not None else None
+        if wanted is not None and not _fits(value, wanted):
+            raise ConfigError(
+                f"{kind} {name!r}: {field}.{option} = {value!r} ({type(value).__name__}) is not allowed; its "
+                f"{function.__name__ if hasattr(function, '__name__') else 'builder'}() declares it as {wanted.__name__}"
+                f"{' (an integer or a decimal number)' if wanted is float else ''}. Give a {wanted.__name__} value."
+            )

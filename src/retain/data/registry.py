@@ -39,6 +39,10 @@ class DatasetEntry:
     split_sizes: tuple[int, int] | None = None  # (train, test) images of the declared classes: time forecasts without files
     classes: Callable[..., list[str]] | None = None  # data.options -> the class names they select, without files
     dry_run_loads: bool = True                 # False: `--dry-run` never reads the files (too large to load for a preview)
+    reads: frozenset[str] | None = None        # the data.* settings the source reads (READABLE); None: all of them
+
+
+READABLE = ("dir", "download", "mirror", "path")  # the data.* settings a source may read besides name and options
 
 
 _DATASETS: Registry[DatasetEntry] = Registry("dataset", "data.name")
@@ -53,6 +57,7 @@ def register_dataset(
     split_sizes: Sequence[int] | None = None,
     classes: Callable[..., list[str]] | None = None,
     dry_run_loads: bool = True,
+    reads: Sequence[str] | None = None,
 ) -> Callable[[L], L]:
     """Decorator: make a loader available as `data.name: name`.
 
@@ -65,16 +70,21 @@ def register_dataset(
     them; `classes(**options)` returns the class names that `data.options` select (a dataset whose
     options pick a subset, e.g. `imagenet`'s class list). `dry_run_loads=False` keeps
     `retain run --dry-run` from reading the files at all (ImageNet: hours to decode).
-    Registering another loader under a taken name is an error.
+    `reads` names the data.* settings the loader reads (of "dir", "download", "mirror", "path"):
+    a user's value for another one is refused, since it would change nothing. Left out, the
+    loader may read them all. Registering another loader under a taken name is an error.
     """
     key = normalize_name(name)
+    if reads is not None and (isinstance(reads, str) or not set(reads) <= set(READABLE)):
+        raise ValueError(f"register_dataset({name!r}): reads must be a list of {', '.join(READABLE)}; got {reads!r}")
     shape = tuple(int(s) for s in image_shape) if image_shape is not None else None
     if shape is not None and len(shape) != 3:
         raise ValueError(f"register_dataset({name!r}): image_shape must be (channels, height, width), got {image_shape!r}")
 
     def decorate(loader: L) -> L:
         sizes = tuple(int(n) for n in split_sizes) if split_sizes is not None else None
-        entry = DatasetEntry(key, loader, shape, num_classes, resizable, sizes, classes, dry_run_loads)
+        entry = DatasetEntry(key, loader, shape, num_classes, resizable, sizes, classes, dry_run_loads,
+                             frozenset(reads) if reads is not None else None)
         _DATASETS.add(key, entry, definition=loader)
         return loader
 
@@ -250,23 +260,43 @@ def dataset_from_arrays(
 
 def _check_declared(entry: DatasetEntry, dataset: Dataset, options: dict[str, Any]) -> None:
     """Refuse images of another shape than the registration declares (the dry run, the budget in
-    images and the backbone were sized for it); warn when the classes differ (a folder source may
-    hold a subset; the run uses the loaded classes, dry runs forecast from the registration)."""
-    loaded = (tuple(dataset.image_shape), dataset.num_classes)
+    images and the backbone were sized for it), labels outside the declared classes, and another
+    number of classes than declared (the dry run and the budget forecast from the registration; a
+    folder source may hold a subset: warned)."""
+    loaded = tuple(dataset.image_shape)
     declared_classes = len(entry.classes(**options)) if entry.classes is not None else entry.num_classes
-    if entry.image_shape is not None and tuple(entry.image_shape) != loaded[0]:
+    if entry.image_shape is not None and tuple(entry.image_shape) != loaded:
         raise DatasetError(
             f"Dataset {entry.name!r} declares images of shape {tuple(entry.image_shape)} (channels, height, width), but "
-            f"the files loaded hold images of shape {loaded[0]} ({len(dataset.train)} training images); give files of the "
+            f"the files loaded hold images of shape {loaded} ({len(dataset.train)} training images); give files of the "
             "declared size (a budget in images and the backbone are sized for it)."
         )
-    if (entry.image_shape or loaded[0]) != loaded[0] or (declared_classes or loaded[1]) != loaded[1]:
+    if declared_classes is None:
+        return
+    declared = int(declared_classes)
+    for split_name, split in (("train", dataset.train), ("test", dataset.test)):
+        outside = split.labels[(split.labels >= declared) | (split.labels < 0)]
+        if outside.numel():
+            values, counts = torch.unique(outside, return_counts=True)
+            shown = ", ".join(f"label {int(v)} on {int(c)} row(s)" for v, c in list(zip(values, counts))[:5])
+            raise DatasetError(
+                f"Dataset {entry.name!r} declares num_classes={declared} (register_dataset), so labels lie in "
+                f"0..{declared - 1}, but its {split_name} split has {shown}{' and more' if len(values) > 5 else ''}. "
+                f"Fix the loader's labels, or declare the number of classes it returns."
+            )
+    if dataset.num_classes != declared and entry.resizable:  # a folder source: its copy may hold a subset
         warnings.warn(
-            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes="
-            f"{declared_classes}, but the data loaded have image_shape={loaded[0]}, num_classes={loaded[1]}; "
-            "the run uses the loaded data, but `retain run --dry-run` and `retain budget` forecast from the "
-            "registration.",
+            f"Dataset {entry.name!r} was registered with image_shape={entry.image_shape}, num_classes={declared}, but "
+            f"the data loaded have num_classes={dataset.num_classes}; the run uses the loaded data, but `retain run "
+            "--dry-run` and `retain budget` forecast from the registration.",
             stacklevel=3,
+        )
+    elif dataset.num_classes != declared:
+        found = torch.unique(dataset.train.labels).numel()
+        raise DatasetError(
+            f"Dataset {entry.name!r} declares num_classes={declared} (register_dataset), but its loader returned "
+            f"{dataset.num_classes} classes ({found} with training rows); the dry run, the budget and the plan would "
+            f"disagree. Declare num_classes={dataset.num_classes}, or return every declared class."
         )
 
 

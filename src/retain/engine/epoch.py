@@ -11,6 +11,7 @@ from retain.engine.batch import Batch, Phase
 from retain.engine.context import RunContext
 from retain.engine.protocol import TrainableMethod as Method  # the engine's view of a method
 from retain.engine.short_batches import batchnorm_statistics_frozen, drops_incomplete, smallest_rows
+from retain.errors import MethodError
 
 
 @dataclass
@@ -111,6 +112,7 @@ class EpochRunner:
         with self.ctx.autocast(), batchnorm_statistics_frozen(self.method.network, frozen=not complete):
             result = self.method.training_loss(local)
         loss = result[0] if isinstance(result, tuple) else result
+        check_loss(self.method, loss)
         if self.group is not None:
             loss = loss * (local.labels.numel() / batch.labels.numel())
         if isinstance(result, tuple) and len(result) > 1:
@@ -127,3 +129,21 @@ class EpochRunner:
         means = (torch.stack([loss_sum, *term_sums.values()]) / max(batches, 1)).tolist()  # one host sync per epoch
         self.progress.loss_terms(dict(zip(term_sums, means[1:])))
         return means[0]
+
+
+def check_loss(method: Method, loss: object) -> None:
+    """`training_loss` returns one scalar tensor that backpropagates to the network (or a tuple
+    starting with one); anything else stops the run naming the method and what it returned.
+    Reads only the tensor's metadata: no host sync."""
+    if isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.requires_grad:
+        return
+    if isinstance(loss, torch.Tensor):
+        got = (f"a tensor of shape {tuple(loss.shape)} (one value per sample? reduce it, e.g. .mean())" if loss.dim()
+               else "a 0-dim tensor that does not require grad (detached, or computed under no_grad)")
+    else:
+        got = f"a {type(loss).__name__} ({loss!r:.60})"
+    raise MethodError(
+        f"Method {method.name!r} ({type(method).__module__}.{type(method).__qualname__}.training_loss) returned {got}; "
+        "training_loss must return a 0-dim tensor with grad (the batch's loss, e.g. cross_entropy(..., "
+        "reduction='mean')), or a tuple (loss, {name: term}). Fix the method's training_loss."
+    )

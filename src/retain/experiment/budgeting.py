@@ -165,13 +165,14 @@ def describe_forecast(config, resolved: ProtocolBudget | None, seen_per_task: li
 # ---------------------------------------------------------------------- budget tables without data
 def dataset_geometry(config) -> tuple[tuple[int, int, int], int]:
     """(image shape, classes) of the configured dataset, as registered (built-ins) or by loading it."""
-    from retain.data import declared_geometry, load_configured_dataset
+    from retain.data import declared_geometry
+    from retain.experiment.user_data import load_user_dataset
 
     geometry = declared_geometry(config.data.name, config.data.options)
     side = config.data.image_size
     if geometry is not None:  # a folder source's declared size gives way to data.image_size
         return ((geometry[0][0], side, side) if side else geometry[0]), geometry[1]
-    dataset = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize)
+    dataset = load_user_dataset(config.data, eval_resize=config.augment.eval_resize)
     return dataset.image_shape, dataset.num_classes
 
 

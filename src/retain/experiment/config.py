@@ -35,6 +35,7 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
     validation_message,
 )
 from retain.config.options import check_options
+from retain.experiment.dataset_settings import check_dataset_settings
 from retain.config.tree import unknown_key_text
 from retain.errors import ConfigError, unknown_name
 from retain.experiment.plugins import anchor_imports, load_plugins
@@ -85,6 +86,7 @@ def build_config(
         raise ConfigError(str(exc) + _preset_blame(str(exc), user, tree.get("preset"))) from None
     preset_tree = load_preset(config.preset) if config.preset else {}
     check_settings_take_effect(config, user, preset_tree)
+    check_dataset_settings(config, user)
     config._sources = config_sources(config, sources, preset_tree)
     return config
 

@@ -97,6 +97,12 @@ def collect_runs(root: Path) -> list[RunRecord]:
         )
     axes_by_dir = _sweep_axes(root)
     records = [RunRecord(path.parent, read_results(path), axes_by_dir.get(path.parent.resolve(), {})) for path in paths]
+    from retain.experiment.console import LOGGER
+    from retain.experiment.report_cells import check_cells, missing_cells
+
+    check_cells(root, records)
+    for missing in missing_cells(root):  # a sweep's report says which cells it lacks (report.md too)
+        LOGGER.warning(f"`retain report` {root}: {missing}; the report lists the other cells.")
     _assign_groups(records)
     return records
 
@@ -200,6 +206,12 @@ def _grid_results(root: Path) -> list[Path]:
             raise ConfigError(f"`retain report`: {str(cells)!r} is not the cell list a sweep writes ({exc}); "
                               "run the sweep again to rewrite it. Nothing was written.") from None
     return sorted(root.rglob("results.json"))
+
+
+def _missing_cells(root: Path) -> list[str]:
+    from retain.experiment.report_cells import missing_cells
+
+    return missing_cells(root)
 
 
 def _sweep_axes(root: Path) -> dict[Path, dict[str, Any]]:
@@ -844,6 +856,7 @@ def _summary_section(root: Path, records: list[RunRecord], complete: list[RunRec
     lines = [f"# retain report: {root.resolve().name}", ""]
     lines.append(f"{len(records)} run(s), {len(complete)} complete, {len(groups)} group(s); "
                  "groups differ in everything but the seed. Every run's metrics: [runs.csv](runs.csv).")
+    lines += [f"- **Missing** {text}." for text in _missing_cells(root)]
     lines += ["", "## Summary", "", f"Values: {STATISTIC}. Score: the score set a group's accuracies are of, its "
               "method's primary score (NME for iCaRL, the network's output — CNN — for the others, after IL2M's "
               "rectification, BiC's bias correction or WA's weight aligning; see docs/experiments.md).", "",

@@ -16,7 +16,8 @@ import torch
 
 from retain import metrics
 from retain.augment import Augmenter
-from retain.data import Dataset, ImageSplit, load_configured_dataset
+from retain.augment.fit import check_augment_fits
+from retain.data import Dataset, ImageSplit
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
@@ -33,6 +34,8 @@ from retain.experiment.rundir import RunDirLock, check_new_run_dir, check_same_n
 from retain.experiment.spec import RunSpec, resolve_run
 from retain.experiment.time_forecast import StepProbe, dry_run_time_text
 from retain.experiment.tracking import Tracker, check_backends
+from retain.experiment.user_data import load_user_dataset
+from retain.experiment.results_config import check_results_config  # noqa: F401  (also imported from here)
 from retain.memory.ledger import Ledger
 from retain.methods import Method
 from retain.scenarios import Plan, TaskSpec
@@ -95,10 +98,11 @@ def build_setup(config: RetainConfig, reporter: Reporter | None = None, dry_run:
     if dry_run:
         raw, stand_in = dry_run_dataset(config)
     else:
-        raw, stand_in = load_configured_dataset(config.data, eval_resize=config.augment.eval_resize), None
+        raw, stand_in = load_user_dataset(config.data, eval_resize=config.augment.eval_resize), None
     for note in raw.notes:  # e.g. data.storage: how the images are held, and why
         (reporter.log if reporter else LOGGER.info)(note)
     check_normalisable(config, raw)
+    check_augment_fits(config.augment, raw.image_shape, config.data.name)
     spec = resolve_run(config, raw)
     plan = spec.plan
     dataset = remap_dataset(raw, plan)
@@ -136,10 +140,10 @@ def dry_run_dataset(config: RetainConfig) -> tuple[Dataset, str | None]:
         checked_data_dir(entry.name, config.data.dir)  # a folder named but absent is refused, as a run would
         reason = f"a dry run does not read the {entry.name!r} files (decoding them takes long)"
     elif config.data.dir is not None or not declared:  # the data the user named: read, or refused
-        return load_configured_dataset(config.data, eval_resize=config.augment.eval_resize), None
+        return load_user_dataset(config.data, eval_resize=config.augment.eval_resize), None
     else:
         try:
-            return load_configured_dataset(config.data.model_copy(update={"download": False}),
+            return load_user_dataset(config.data.model_copy(update={"download": False}),
                                            eval_resize=config.augment.eval_resize), None
         except DatasetNotFound as error:
             looked = str(error).split(". Expected layout")[0]  # where it looked; `retain run` says how to get the files
@@ -350,21 +354,6 @@ def _prepare_resume(run_dir: Path, config: RetainConfig, changed: list[str], poi
         reporter.warn(note)
     remove_stale_temporaries(run_dir)
     checkpointer.remove_orphan_digests()
-
-def check_results_config(run_dir: Path, saved: RetainConfig, previous: dict[str, Any] | None) -> None:
-    """config.yaml must describe the run results.json holds (a hand edit of either is refused)."""
-    from retain.experiment.checkpoint import config_differences, with_resolved_method
-
-    recorded = previous.get("config") if isinstance(previous, dict) else None
-    if not isinstance(recorded, dict):
-        return
-    differences = config_differences(config_to_dict(saved), with_resolved_method(recorded), neutral=False)  # config.yaml's value first
-    if differences:
-        raise CheckpointError(
-            f"{str(run_dir / 'config.yaml')!r} does not describe the run {str(run_dir / 'results.json')!r} records "
-            f"({'; '.join(differences[:3])}); one of them was edited. Restore config.yaml (results.json holds the "
-            "config that ran), or start a new run in another --out. Nothing was changed."
-        )
 
 
 STARTED_WITH = "started_with"  # plan.json's key for the config the run started with

@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retain.errors import ConfigError, RetainError
+from retain.experiment.dataset_settings import check_dataset_settings
 from retain.experiment.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
                                       validate_config, validation_message)
 from retain.experiment.plugins import anchor_imports
@@ -188,6 +189,7 @@ def _cell_settings(config: Any, user_base: dict[str, Any], axes: dict[str, Any])
         sources.update({field: f"axis {key}" for field in leaf_fields(part)})
     preset_tree = load_preset(config.preset) if config.preset else {}
     check_settings_take_effect(config, deep_merge(user_base, axis_tree), preset_tree)
+    check_dataset_settings(config, deep_merge(user_base, axis_tree))
     return config_sources(config, sources, preset_tree)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import re
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from retain.config.options import check_options
@@ -83,7 +85,18 @@ def _call(entry: BackboneEntry, in_channels: int, image_size: int, options: dict
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"Backbone {entry.name!r} needs {field} to be a positive integer, got {value!r}.")
     check_options("Backbone", entry.name, entry.builder, options, "model.options")
-    return entry.builder(in_channels, image_size, **options)
+    try:
+        return entry.builder(in_channels, image_size, **options)
+    except RuntimeError as exc:  # torch's allocators: a size the options asked for that memory cannot hold
+        asked = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", str(exc))
+        if asked is None and "out of memory" not in str(exc).lower():
+            raise
+        size = f"{int(asked.group(1)):,} bytes" if asked else "more memory than is free"
+        raise ConfigError(
+            f"Backbone {entry.name!r} (model.backbone) cannot be built with model.options {options!r}: one of its "
+            f"tensors asked for {size}, which this machine cannot allocate. Choose smaller sizes in model.options "
+            f"(the builder's defaults: `retain list backbones`)."
+        ) from None
 
 
 def build_backbone(name: str, in_channels: int, image_size: int, **options: Any) -> nn.Module:
@@ -99,7 +112,44 @@ def build_backbone(name: str, in_channels: int, image_size: int, **options: Any)
             f"Backbone {name!r} (model.backbone) was built as {type(module).__name__}, which is not an nn.Module "
             "with an integer `out_dim`; a backbone builder must return one (or a SplitBackbone with split=True)."
         )
+    key = (name, in_channels, image_size, repr(sorted(options.items())))
+    if key not in _PROBED:  # once per process and shape: the builder's width does not change between builds
+        check_width(name, module, in_channels, image_size)
+        _PROBED.add(key)
     return module
+
+
+_PROBED: set[tuple[str, int, int, str]] = set()
+
+
+def check_width(name: str, module: nn.Module, in_channels: int, image_size: int) -> None:
+    """The backbone's features on a tiny batch of the dataset's shape have `out_dim` columns (a plugin
+    that declares another width would fail at the head's first matrix product, after the run started).
+    Eval mode, no grad, zeros: no running statistic, parameter or random state changes."""
+    param = next(module.parameters(), None)
+    probe = torch.zeros(2, in_channels, image_size, image_size, device=param.device if param is not None else "cpu")
+    training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            features = module(probe)
+    except Exception as exc:
+        raise ConfigError(
+            f"Backbone {name!r} (model.backbone) fails on a batch of {in_channels}x{image_size}x{image_size} images "
+            f"(the dataset's shape): {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}. "
+            "Its forward must map (N, C, H, W) images to (N, out_dim) features."
+        ) from None
+    finally:
+        module.train(training)
+    shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
+    if shape is None or len(shape) != 2 or shape[0] != 2 or shape[1] != module.out_dim:
+        got = f"features of shape {shape}" if shape is not None else f"a {type(features).__name__}"
+        raise ConfigError(
+            f"Backbone {name!r} (model.backbone) declares out_dim={module.out_dim} but its forward returns {got} for "
+            f"2 images of {in_channels}x{image_size}x{image_size} (measured width "
+            f"{shape[-1] if shape else 'none'}); the classifier head is sized by out_dim. Set `self.out_dim` to the "
+            "width forward returns (N, out_dim), or flatten the features."
+        )
 
 
 def build_split_backbone(name: str, in_channels: int = 3, image_size: int = 32, **options: Any) -> SplitBackbone:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from retain.errors import MethodError
 from retain.registry import Registry
 
 
@@ -57,6 +58,8 @@ def register_policy(name: str) -> Callable[[P], P]:
     def decorate(cls: P) -> P:
         _POLICIES.add(name, cls)
         cls.name = name
+        if "order" in cls.__dict__ and not getattr(cls.__dict__["order"], "_checked", False):
+            cls.order = _checked_order(cls.__dict__["order"])
         return cls
 
     return decorate
@@ -75,3 +78,40 @@ def policy_class(name: str) -> type[MemoryPolicy]:
 def build_policy(name: str, **options: Any) -> MemoryPolicy:
     """The policy registered under `name`; unknown names raise a ConfigError naming memory.policy."""
     return policy_class(name)(**options)
+
+
+def _checked_order(order: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """`order` whose result is checked (`check_order`): a policy's ranking decides which rows the
+    memory keeps, so a repeated or out-of-range index would store a row twice or fail deep inside."""
+
+    def checked(self: MemoryPolicy, count: int, generator: torch.Generator | None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = order(self, count, generator, *args, **kwargs)
+        limit = kwargs.get("limit", args[1] if len(args) > 1 else None)
+        check_order(self, result, count, limit)
+        return result
+
+    checked._checked = True  # type: ignore[attr-defined]
+    checked.__doc__, checked.__name__, checked.__wrapped__ = order.__doc__, order.__name__, order  # type: ignore[attr-defined]
+    return checked
+
+
+def check_order(policy: MemoryPolicy, result: object, count: int, limit: int | None) -> None:
+    """A ranking of `count` candidates: a 1-D integer tensor of distinct indices in 0..count-1, at least
+    min(limit, count) of them; anything else stops the run naming the policy and what it returned."""
+    needed = count if limit is None else min(limit, count)
+    problem = None
+    if not isinstance(result, torch.Tensor) or result.dim() != 1 or result.dtype.is_floating_point or result.dtype == torch.bool:
+        problem = (f"a tensor of shape {tuple(result.shape)} and dtype {result.dtype}" if isinstance(result, torch.Tensor)
+                   else f"a {type(result).__name__}")
+    elif result.numel() < needed:
+        problem = f"{result.numel()} indices (it must rank at least {needed})"
+    elif result.numel() and (int(result.min()) < 0 or int(result.max()) >= count):
+        problem = f"indices from {int(result.min())} to {int(result.max())} (out of range)"
+    elif torch.unique(result).numel() != result.numel():
+        problem = f"{result.numel() - torch.unique(result).numel()} repeated indices among {result.numel()}"
+    if problem:
+        raise MethodError(
+            f"Memory policy {policy.name!r} ({type(policy).__module__}.{type(policy).__qualname__}.order) returned "
+            f"{problem} when ranking {count} candidates; order must return a 1-D integer tensor of distinct indices "
+            f"in 0..{count - 1}, at least {needed} of them (the memory keeps each class's first rows). Fix the policy's order."
+        )
