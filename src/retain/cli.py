@@ -293,9 +293,7 @@ def list_things(
         if kind == "presets":
             _show_preset(out, name)
             return
-        from retain.methods.base import canonical_method_name
-
-        name = canonical_method_name(name)  # a former name lists today's method
+        name = catalog.canonical_method_name(name)  # a former name lists today's method
         described = dict(catalog.entries("methods"))
         params = catalog.method_parameters(name)
         out.print(f"{name}: {described[name]}", markup=False, highlight=False)

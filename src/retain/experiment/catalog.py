@@ -100,7 +100,26 @@ def builtin_catalog() -> dict[str, dict[str, Any]]:
         kind: {name: text for name, obj, text in registered(kind) if getattr(obj, "__module__", "").startswith("retain.")}
         for kind in REGISTERING}
     listed["parameters"] = {name: [dataclasses.asdict(p) for p in _registered_parameters(name)] for name in listed["methods"]}
+    from retain.methods.base import method_aliases
+
+    listed["former_names"] = {old: new for new, olds in method_aliases().items() if new in listed["methods"] for old in olds}
     return listed
+
+
+def canonical_method_name(name: str) -> str:
+    """A method's name as registered now (a former name gives today's, with a warning); read from
+    builtin_catalog.json while the method registry is not loaded (no torch)."""
+    if REGISTERING["methods"] in sys.modules:
+        from retain.methods.base import canonical_method_name as registered_name
+
+        return registered_name(name)
+    former = _builtin_catalog().get("former_names", {})
+    if name in former and name not in _builtin_catalog()["methods"]:
+        from retain.errors import warn_renamed
+
+        warn_renamed(f"method.name={name!r}", f"method.name={former[name]!r}")
+        return former[name]
+    return name
 
 
 def builtin_catalog_text() -> str:
@@ -211,7 +230,8 @@ def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-__all__ = ["KINDS", "Parameter", "builtin_catalog", "builtin_catalog_text", "check_kind", "check_method_detail", "entries",
+__all__ = ["KINDS", "Parameter", "builtin_catalog", "builtin_catalog_text", "canonical_method_name", "check_kind",
+           "check_method_detail", "entries",
            "method_parameters", "preset_source_rows", "registered"]
 
 

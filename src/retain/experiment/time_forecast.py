@@ -195,7 +195,7 @@ def dry_run_time_text(spec: RunSpec, probe: StepProbe, stand_in: bool) -> str:
         stored = [row.stored for row in forecast(spec.budget, spec.seen_per_task, config.memory.per_class)]
         online = config.scenario.stream == "online"
         memory_rows = stored if online else [0] + stored[:-1]  # online: the epochs over the memory follow its update
-        if replay_mode(config, spec.method_cls) == "batch" and not online:
+        if replay_mode(config.memory, spec.method_cls) == "batch" and not online:
             memory_batch = config.memory.batch_size or config.train.batch_size
     sizes = declared_train_test_sizes(config.data.name, config.data.options) if stand_in else None
     return forecast_time_text(spec, probe, stand_in, sizes, memory_rows, memory_batch or 0)
