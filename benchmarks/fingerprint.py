@@ -42,12 +42,12 @@ SHRINK: dict[str, Any] = {
 }
 # What a method needs on the digits demo (MLP backbone) to run as it is meant to (tests/methods/test_method_state.py).
 METHOD_SETTINGS: dict[str, dict[str, Any]] = {
-    "memo": {"model__backbone": "convnet2"},
+    "memo": {"model__backbone": "convnet2", "model__options": {}},
     "mrdc": {"memory__codec": "jpeg", "memory__quality": 50},
     "joint": {"method__training": "cumulative"},
 }
 # Set on the validated config (an override merges into a mapping: it cannot take the MLP's `hidden` away).
-METHOD_REPLACE: dict[str, dict[str, Any]] = {"memo": {"model.options": {}}}
+METHOD_REPLACE: dict[str, dict[str, Any]] = {}
 # Rows per class of the generated datasets: CIFAR's ResNets and RM's per-sample uncertainty are the slow cases.
 ROWS_PER_CLASS = {"mnist": (12, 4), "fashion-mnist": (12, 4), "cifar10": (6, 2), "cifar100": (4, 2)}
 

@@ -80,7 +80,9 @@ def make_config(config_or_path: ConfigSource = None, *, imports: list[str] | Non
 
     `overrides` set config keys: `seed=3`, `method="lwf"` (a method section is replaced as a whole:
     `method={"name": "icarl", "loss": "sigmoid"}`), a section given as a mapping is merged into
-    it (`train={"epochs": 2}`), and a double underscore reaches into a section
+    it (`train={"epochs": 2}`; `model.options` and `data.options` are replaced whole, so
+    `model={"backbone": "convnet2", "options": {}}` drops the preset's MLP options), and a double
+    underscore reaches into a section
     (`train__epochs=2`, `memory__budget="200 images"`). `imports` are plugin modules or .py files
     (relative to the current directory) added to the config's own. Raises ConfigError.
     """
@@ -203,10 +205,18 @@ def _merge_at(tree: dict[str, Any], path: list[str], value: Any) -> None:
             node[part] = {}
         node = node[part]
     current = node.get(path[-1])
-    if isinstance(value, Mapping) and isinstance(current, dict):
-        node[path[-1]] = deep_merge(current, dict(value))
+    if isinstance(value, Mapping) and isinstance(current, dict) and ".".join(path) not in WHOLE_MAPPINGS:
+        node[path[-1]] = deep_merge(current, {k: v for k, v in value.items() if ".".join([*path, k]) not in WHOLE_MAPPINGS})
+        for key in value:  # model={"backbone": ..., "options": {}}: the options are replaced, not merged
+            if ".".join([*path, key]) in WHOLE_MAPPINGS:
+                node[path[-1]][key] = copy.deepcopy(value[key])
     else:
         node[path[-1]] = copy.deepcopy(value)
+
+
+# Mappings that are one setting (a backbone's or dataset's options): given, they replace the preset's
+# whole, as `--set model.options={}` does (merged, a swapped backbone would keep the old one's options).
+WHOLE_MAPPINGS = ("model.options", "data.options")
 
 
 def _save_grid(grid: dict[str, Any], out: str | Path | None) -> Path:
