@@ -110,3 +110,12 @@ def test_sweep_from_a_mapping(tmp_path, monkeypatch):
     assert (tmp_path / "sweep" / "grid.yaml").is_file()
     again = retain.sweep(tmp_path / "sweep" / "grid.yaml", out="sweep")
     assert sorted(again.skipped) == sorted(summary.finished) and not again.finished
+
+
+def test_make_config_replaces_a_presets_options_given_whole():
+    """A backbone swapped through the Python API with options={} must not keep the preset's MLP
+    options (merged, {} changed nothing and the config was refused for the old backbone's option)."""
+    config = retain.make_config("demo", model={"backbone": "convnet2", "options": {}}, method={"name": "memo"})
+    assert config.model.backbone == "convnet2" and config.model.options == {}
+    assert retain.make_config("demo", model__options={"hidden": [64]}).model.options == {"hidden": [64]}
+    assert retain.make_config("demo", train={"epochs": 2}).train.lr == retain.make_config("demo").train.lr  # still merged
