@@ -59,8 +59,10 @@ def test_report_writes_the_intransigence_table(tmp_path):
     assert set(rows) == {"joint", "er_mixed"}
     import json
 
-    runs = sorted((tmp_path / "sweep").glob("*er_mixed*/results.json"))
-    joints = sorted((tmp_path / "sweep").glob("*joint*/results.json"))
+    cells = sorted((tmp_path / "sweep").glob("*/results.json"))
+    runs = [p for p in cells if json.loads(p.read_text())["method"] == "er_mixed"]
+    joints = [p for p in cells if json.loads(p.read_text())["method"] == "joint"]
+    assert len(runs) == len(joints) == 2
     last = [json.loads(p.read_text())["metrics"]["last_accuracy"] for p in runs]
     upper = np.mean([json.loads(p.read_text())["metrics"]["last_accuracy"] for p in joints])
     gaps = [upper - a for a in last]

@@ -45,12 +45,13 @@ def test_run_reaches_its_first_step_without_heavy_imports(tmp_path):
 
 def test_torch_is_imported_with_the_gc_paused_then_frozen(tmp_path):
     """`retain run` in a fresh process freezes the objects of torch's import (so no later collection
-    walks them) and leaves the GC on; a dry run does not import torch._dynamo, which only training needs."""
+    walks them) and leaves the GC on; a dry run without the time forecast (whose measured steps
+    train) does not import torch._dynamo, which only training needs."""
     code = (
         "import gc, json, sys\n"
         "from retain.cli import main\n"
         "try:\n"
-        "    main(['run', '--preset', 'demo', '--dry-run', '-q', '--out', sys.argv[1]])\n"
+        "    main(['run', '--preset', 'demo', '--dry-run', '--forecast-steps', '0', '-q', '--out', sys.argv[1]])\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(json.dumps({'frozen': gc.get_freeze_count(), 'enabled': gc.isenabled(),\n"

@@ -17,7 +17,8 @@ from fault_workspace import SMALL
 def small_args(*extra: str) -> list[str]:
     """`--preset demo --set ...` of the small run (replay, 3 tasks, 2 epochs, epoch checkpoints)."""
     args = ["--preset", "demo", "-q"]
-    for item in [*SMALL, *extra]:
+    replaced = {item.split("=", 1)[0] for item in extra}  # an extra setting replaces SMALL's (the CLI refuses a key twice)
+    for item in [*(s for s in SMALL if s.split("=", 1)[0] not in replaced), *extra]:
         args += ["--set", item]
     return args
 

@@ -29,12 +29,12 @@ def digits_loaded_once(monkeypatch):
     """Parsing scikit-learn's digits costs about a second of CPU; the matrix needs it once."""
     import retain.experiment.run as run_module
 
-    def cached(data, **options):
+    def cached(data, after=None, **options):
         if data.name not in _LOADED:
             _LOADED[data.name] = load_configured_dataset(data, **options)
         return _LOADED[data.name]
 
-    monkeypatch.setattr(run_module, "load_configured_dataset", cached)
+    monkeypatch.setattr(run_module, "load_user_dataset", cached)
 
 
 _LOADED: dict = {}

@@ -157,13 +157,13 @@ def dataset_loaded_once(monkeypatch):
     """Each checkpoint is loaded into a freshly built method; the digits are parsed once."""
     import retain.experiment.run as run_module
 
-    def cached(data, **options):
+    def cached(data, after=None, **options):
         key = repr((data, options))
         if key not in _LOADED:
             _LOADED[key] = load_configured_dataset(data, **options)
         return _LOADED[key]
 
-    monkeypatch.setattr(run_module, "load_configured_dataset", cached)
+    monkeypatch.setattr(run_module, "load_user_dataset", cached)
 
 
 _LOADED: dict = {}
@@ -241,7 +241,7 @@ def test_no_method_writes_its_state_by_hand():
 
     shipped = [name for name in method_names()  # test modules register stand-ins of users' methods
                if get_method_class(name).__module__.startswith(("retain.", "retain_examples"))]
-    assert len(shipped) > 20
+    assert len(shipped) >= 20
     hand_written = sorted(name for name in shipped
                           if get_method_class(name).state_dict is not Method.state_dict
                           or get_method_class(name).load_state_dict is not Method.load_state_dict)

@@ -124,9 +124,9 @@ class MemorizationParams(MethodParams):
     longtail_fraction: float = Field(0.0, ge=0, lt=1)
     maer_policy: Literal["min", "middle", "max"] = Field(
         "min", description="Which memorization samples per class rewrite the task's slots: lowest, middle or highest.")
-    # `middle` when a class has fewer candidates L than its quota: clamp (retain: every candidate)
-    # or wrap (the official numpy slice, whose negative start returns the high end; spec §11).
-    maer_middle: Literal["clamp", "wrap"] = "clamp"
+    maer_middle: Literal["clamp", "wrap"] = Field(
+        "clamp", description="maer_policy=middle when a class has fewer candidates than its quota: clamp (every "
+        "candidate) or wrap (the official numpy slice, whose negative start returns the high end; spec §11).")
 
 
 class MemorizationSelection:
