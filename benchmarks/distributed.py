@@ -40,8 +40,8 @@ VARIANTS = {"1 process, default threads": (1, None), "1 process, 1 thread": (1, 
 
 
 def _one(overrides: list[str], nproc: int, threads: int | None, out: Path) -> tuple[float, float, float]:
-    from retain.experiment.config import build_config
-    from retain.experiment.launch import launch
+    from retain.runs.config import build_config
+    from retain.launch import launch
 
     extra = [f"distributed.nproc={nproc}"] + ([f"train.threads={threads}"] if threads else [])
     config = build_config(preset="demo", overrides=[*overrides, *extra], seed=0)

@@ -89,8 +89,8 @@ def bench_decode(folder: Path, settings: Settings, draft: bool, count: int, side
 def training_setup(folder: Path, settings: Settings, storage: str, steps: int, batch: int, side: int):
     """(method, the first task cut to `steps` batches, context) of resnet18-imagenet at `side`, data held as `storage`."""
     from benchmarks.synthetic import with_indices
-    from retain.experiment.config import build_config
-    from retain.experiment.run import build_setup
+    from retain.runs.config import build_config
+    from retain.runs.loop import build_setup
 
     overrides = [
         "data.name=imagefolder", f"data.dir={folder}", f"data.storage={storage}", f"data.image_size={side}",

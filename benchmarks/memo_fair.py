@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from retain.experiment.budgeting import dataset_geometry, resolve_budget
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.budgeting import dataset_geometry, resolve_budget
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import torch
 from retain.augment import Augmenter
 from retain.data import Dataset, ImageSplit, LoadRequest, register_dataset
 from retain.engine.context import RunContext
-from retain.experiment.config import RetainConfig, validate_config
-from retain.experiment.run import remap_dataset, resolve_device, seed_everything
+from retain.runs.config import RetainConfig, validate_config
+from retain.runs.loop import remap_dataset, resolve_device, seed_everything
 from retain.methods import Method, get_method_class
 from retain.scenarios import Plan, TaskSpec, make_plan
 

@@ -67,7 +67,7 @@ def test_missing_dataset_dir_fails_cleanly(tmp_path):
 def test_device_auto_is_a_device_name_the_config_accepts():
     """`--device auto` (documented: a GPU when there is one, one per rank under --nproc) passes the
     config's name check, which refuses names torch does not know."""
-    from retain.experiment.config import build_config
+    from retain.runs.config import build_config
 
     assert build_config(preset="demo", overrides=["device=auto"]).device == "auto"
     with pytest.raises(ConfigError, match="gpu9"):

@@ -4,9 +4,9 @@ runs fill the upper triangle of the accuracy matrix, which RM's F_last reads."""
 import numpy as np
 import pytest
 
-from retain.experiment.config import build_config
+from retain.runs.config import build_config
 from retain.engine.evaluator import evaluating_each_epoch
-from retain.experiment.run import build_setup, run
+from retain.runs.loop import build_setup, run
 from retain.metrics import forgetting, forgetting_fm, forgetting_mammoth
 
 

@@ -17,15 +17,21 @@ import retain
 SRC = Path(retain.__file__).resolve().parent
 
 # The ground floor: every room may read these; they read nothing above themselves.
-GROUND = frozenset({"errors", "version", "config", "budget", "metrics", "registry", "devices", "jpeg"})
+GROUND = frozenset({"errors", "version", "config", "budget", "metrics", "registry", "devices", "jpeg", "files",
+                    "console", "plugins", "presets"})
 # The rooms on the first floor use only the ground floor (and not each other).
 FIRST = frozenset({"data", "scenarios", "augment", "models", "memory"})
+BELOW_RUNS = GROUND | FIRST | {"engine", "methods"}
 # room -> the other rooms it may import.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "version": frozenset(),
     "jpeg": frozenset(),  # the one JPEG codec: the memory's JPEG rows and the encoded dataset cache decode alike
     "devices": frozenset(),  # to_device: torch only; the memory store and the engine both move tensors with it
+    "files": frozenset(),  # whole-or-nothing writes: results, checkpoints, reports and memorization scores
+    "console": frozenset(),  # what the terminal shows: every room that talks to the user prints through it
+    "plugins": frozenset({"errors"}),  # loads users' modules; registration itself goes through the registries
+    "presets": frozenset({"errors"}),  # the named presets and grids (YAML under scenarios/), read without torch
     "config": frozenset({"errors", "budget"}),  # the schema checks a budget's spelling with budget.units
     "budget": frozenset({"errors"}),  # arithmetic on sizes: it asks no registry and reads no config
     "metrics": frozenset({"errors"}),
@@ -33,11 +39,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     **{room: GROUND for room in FIRST},
     "engine": GROUND | {"data", "scenarios", "augment", "models"},
     "methods": GROUND | FIRST | {"engine"},
-    "experiment": GROUND | FIRST | {"engine", "methods"},
-    "cli": GROUND | FIRST | {"engine", "methods", "experiment"},
-    "api": GROUND | FIRST | {"engine", "methods", "experiment"},  # the Python facade: run, sweep, load_results
+    "tracking": GROUND,  # live sinks see the config and the numbers a run hands them, nothing of the run
+    "catalog": BELOW_RUNS,  # `retain list`: the registries' contents, written to and read from builtin_catalog.json
+    "runs": BELOW_RUNS | {"tracking"},
+    "reports": BELOW_RUNS | {"runs"},  # reads run directories; the run gets its report writer from launch
+    "launch": BELOW_RUNS | {"tracking", "runs", "reports"},  # one run, N processes or the AUC sweep
+    "sweeps": BELOW_RUNS | {"tracking", "runs", "reports", "launch"},
+    "cli": BELOW_RUNS | {"tracking", "catalog", "runs", "reports", "launch", "sweeps"},
+    "api": BELOW_RUNS | {"tracking", "runs", "reports", "launch", "sweeps"},  # the Python facade: run, sweep, load_results
     "__main__": frozenset({"cli"}),
-    "retain": GROUND | FIRST | {"engine", "methods", "experiment", "cli", "api"},  # the package's __init__
+    "retain": BELOW_RUNS | {"tracking", "catalog", "runs", "reports", "launch", "sweeps", "cli", "api"},  # the package's __init__
 }
 
 
@@ -155,7 +166,7 @@ def test_the_graph_sees_the_known_edges():
     graph = import_graph(SRC)
     assert "retain.engine.batch" in graph["retain.methods.base"]           # module level
     assert "retain.engine.context" in graph["retain.methods.base"]         # under TYPE_CHECKING
-    assert "retain.methods" in graph["retain.experiment.config"]           # inside a function
+    assert "retain.methods" in graph["retain.runs.config"]           # inside a function
     assert "retain.config" in graph["retain.engine.optim"]
     assert not any(room_of(t) == "methods" for m, ts in graph.items() if room_of(m) == "engine" for t in ts)
 

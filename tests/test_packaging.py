@@ -44,7 +44,7 @@ def test_the_wheel_holds_the_package_its_presets_and_the_command(dist):
     shipped_presets = {p.name for p in (ROOT / "src/retain/scenarios/presets").glob("*.yaml")}
     assert {Path(n).name for n in names if n.startswith("retain/scenarios/presets/")} == shipped_presets
     assert {"retain/__init__.py", "retain/api.py", "retain/data/huggingface.py", "retain/registry.py"} <= names
-    assert "retain/experiment/builtin_catalog.json" in names  # what `retain list` reads without torch
+    assert "retain/builtin_catalog.json" in names  # what `retain list` reads without torch
     shipped_lists = {p.name for p in (ROOT / "src/retain/data/classes").glob("*.txt")}
     assert {Path(n).name for n in names if n.startswith("retain/data/classes/")} == shipped_lists  # ImageNet class lists
     assert not any(n.startswith(("tests/", "examples/", "benchmarks/")) for n in names)

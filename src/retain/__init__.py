@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "load_results": "retain.api",
     "make_config": "retain.api",
     "Results": "retain.api",
-    "SweepSummary": "retain.experiment.sweep",
+    "SweepSummary": "retain.sweeps.sweep",
     "RetainConfig": "retain.config",
     # methods
     "register_method": "retain.methods.base",

@@ -23,11 +23,11 @@ import yaml
 
 from retain.config import RetainConfig, config_to_dict, deep_merge
 from retain.errors import ConfigError, SweepError
-from retain.experiment.config import add_imports, merge_preset, read_config_file, validate_config
-from retain.experiment.plugins import anchor_imports
-from retain.experiment.presets import apply_method_values, preset_names
-from retain.experiment.results import upgraded
-from retain.experiment.sweep import SweepSummary, run_sweep
+from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
+from retain.plugins import anchor_imports
+from retain.presets import apply_method_values, preset_names
+from retain.runs.results import upgraded
+from retain.sweeps.sweep import SweepSummary, run_sweep
 
 ConfigSource = RetainConfig | Mapping[str, Any] | str | Path | None
 
@@ -115,8 +115,8 @@ def run(
     the final table. Under `budget.protocol: auc` without `budget.point` every budget point is
     run and the AUC summary is returned. Raises a `retain.errors.RetainError` on bad input.
     """
-    from retain.experiment.console import Reporter
-    from retain.experiment.launch import launch
+    from retain.console import Reporter
+    from retain.launch import launch
 
     config = make_config(config_or_path, imports=imports, **overrides)
     return Results(launch(config, out=out, dry_run=dry_run, reporter=Reporter(quiet=quiet)))

@@ -44,7 +44,7 @@ def _fail(exc: Exception) -> None:
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     """Every line of a command goes through `logging`: -q shows warnings only, -v adds detail."""
-    from retain.experiment.console import setup_logging
+    from retain.console import setup_logging
 
     if quiet and verbose:
         raise typer.BadParameter("give --quiet or --verbose, not both")
@@ -181,11 +181,11 @@ def run(
     with _user_errors("write the run directory"):
         preset = _one_preset(presets)
         with _torch_imports(training=not dry_run):
-            from retain.experiment.config import build_config
-            from retain.experiment.console import Reporter
-            from retain.experiment.launch import launch as run_experiment
-            from retain.experiment.launch import resume as resume_run
-            from retain.experiment.plugins import load_plugins
+            from retain.runs.config import build_config
+            from retain.console import Reporter
+            from retain.launch import launch as run_experiment
+            from retain.launch import resume as resume_run
+            from retain.plugins import load_plugins
 
         out_dir, resume_dir = _out_option(out), _out_option(resume, "--resume")
         overrides = list(set_)
@@ -210,7 +210,7 @@ def run(
         if config is None and preset is None and not _sets_preset(set_):
             preset = "demo"
         cfg = build_config(config, preset, overrides, seed, import_)
-        from retain.experiment.time_forecast import StepProbe
+        from retain.runs.time_forecast import StepProbe
 
         run_experiment(cfg, out=out_dir, dry_run=dry_run, reporter=Reporter(quiet=quiet), probe=StepProbe(steps=forecast_steps))
 
@@ -230,7 +230,7 @@ def sweep(
     _setup_logging(quiet, verbose)
     try:
         with _user_errors("write the sweep directory"):
-            from retain.experiment.sweep import run_sweep
+            from retain.sweeps.sweep import run_sweep
 
             summary = run_sweep(grid, out=_out_option(out), executor=executor, workers=workers, ray_address=ray_address,
                                 log=logging.getLogger("retain").info,
@@ -259,7 +259,7 @@ def report(
 ) -> None:
     """Write a Markdown report with plots (PNG and PDF) and a CSV of every run's metrics."""
     with _user_errors("write the report"):
-        from retain.experiment.report import write_report
+        from retain.reports.report import write_report
 
         written = write_report(path, _out_option(out), latex=latex)
         Console().print(f"report: {written}", markup=False, soft_wrap=True)
@@ -276,8 +276,8 @@ def list_things(
     """Show the presets, methods, datasets, backbones, memory policies and grids retain knows (plugins
     included) with their descriptions; `retain list methods icarl` shows a method's parameters."""
     with _user_errors("read the plugins"):
-        from retain.experiment import catalog
-        from retain.experiment.plugins import load_plugins
+        from retain import catalog
+        from retain.plugins import load_plugins
 
         load_plugins(import_)
         out = Console()
@@ -336,8 +336,8 @@ def _one_preset(presets: list[str] | None) -> str | None:
 
 def _show_preset(out: Console, name: str) -> None:
     """A preset's description, version and provenance table (`retain list presets NAME`)."""
-    from retain.experiment import catalog
-    from retain.experiment.presets import preset_description, preset_version
+    from retain import catalog
+    from retain.presets import preset_description, preset_version
 
     rows = catalog.preset_source_rows(name)  # refuses an unknown name, with a suggestion
     out.print(f"{name} (version {preset_version(name)}): {preset_description(name)}", markup=False, highlight=False)
@@ -367,7 +367,7 @@ def matrix(
 ) -> None:
     """Every method × scenario kind × codec: where it learns, where it refuses and why."""
     with _user_errors("write the matrix"):
-        from retain.experiment.results import atomic_write_text
+        from retain.files import atomic_write_text
         from retain.methods.matrix import markdown_table
 
         text = markdown_table()
@@ -389,8 +389,8 @@ def budget(
     """Exemplar counts per kind of method under the fair protocol and at each AUC budget point."""
     with _user_errors("read the configuration"):
         preset = _one_preset(presets)
-        from retain.experiment.config import build_config
-        from retain.experiment.spec import resolve_run
+        from retain.runs.config import build_config
+        from retain.runs.spec import resolve_run
 
         _given_once(list(set_), None)
         cfg = build_config(config, preset or (None if config or _sets_preset(set_) else "demo"), list(set_), imports=list(import_))
@@ -408,7 +408,7 @@ def memorization(
 ) -> None:
     """Memorization scores by subsampling (Feldman-Zhang), for analysis and method.scores_file."""
     with _user_errors("write the scores"):
-        from retain.experiment.memorization import MemorizationSettings, check_scores_path, memorization_scores, save_scores
+        from retain.methods.memorization_scores import MemorizationSettings, check_scores_path, memorization_scores, save_scores
 
         settings = MemorizationSettings(dataset=data, n_models=models, epochs=epochs, seed=seed, device=device)
         settings.check()

@@ -74,7 +74,7 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None
 
 class RetainDeprecationWarning(FutureWarning):
     """An old spelling (a setting's or a method's name) that still works but has a new one;
-    shown by default, and by the command line (retain.experiment.console)."""
+    shown by default, and by the command line (retain.console)."""
 
 
 def warn_renamed(old: str, new: str, stacklevel: int = 3) -> None:

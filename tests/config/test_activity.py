@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from retain.config.activity import ACTIVITY, schema_fields
 from retain.errors import ConfigError
-from retain.experiment.config import build_config, config_to_dict
-from retain.experiment.presets import preset_names
-from retain.experiment.results import read_config_sources, write_config_yaml
+from retain.runs.config import build_config, config_to_dict
+from retain.presets import preset_names
+from retain.runs.results import read_config_sources, write_config_yaml
 
 
 def test_every_field_of_the_schema_has_an_entry_and_no_entry_is_stale():
@@ -134,7 +134,7 @@ def test_config_yaml_round_trips_bit_for_bit(tmp_path_factory, case):
 
 
 def _by_method_cases() -> list[tuple[str, str]]:
-    from retain.experiment.presets import preset_by_method
+    from retain.presets import preset_by_method
     return [(preset, method) for preset in preset_names() for method in preset_by_method(preset)]
 
 

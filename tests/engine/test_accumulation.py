@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from retain.engine.epoch import EpochRunner
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 def _first_step_gradient(tmp_path, monkeypatch, reduction: str, accumulate: int) -> torch.Tensor:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from benchmarks import host_sync  # noqa: E402  (the counter, shared with `python -m benchmarks gpu`)
 from benchmarks.host_sync import HostSyncCounter  # noqa: E402
 from retain.engine.trainer import train_task  # noqa: E402
-from retain.experiment.config import build_config  # noqa: E402
-from retain.experiment.run import build_setup  # noqa: E402
+from retain.runs.config import build_config  # noqa: E402
+from retain.runs.loop import build_setup  # noqa: E402
 
 
 def device_roots(setup) -> list[torch.Tensor]:

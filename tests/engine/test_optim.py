@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from retain.engine.optim import build_optimizer, build_scheduler, warmup_cosine_restarts_factor
-from retain.experiment.config import TrainConfig
+from retain.runs.config import TrainConfig
 
 
 def test_warmup_cosine_restarts_matches_rainbow_memory_logs():

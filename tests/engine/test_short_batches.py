@@ -12,8 +12,8 @@ import torch
 from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete
 from retain.engine.sampling import epoch_batches as _batches
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup
 from retain.methods.base import Phase
 from retain.methods.ewc import EWC
 from retain.models.mlp import MLP

@@ -8,8 +8,8 @@ import torch
 
 from retain.engine.task_aware import mask_to_own_task
 from retain.errors import ConfigError
-from retain.experiment.config import validate_config
-from retain.experiment.spec import resolve_run
+from retain.runs.config import validate_config
+from retain.runs.spec import resolve_run
 
 
 def test_only_the_samples_own_task_competes():

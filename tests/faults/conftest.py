@@ -7,8 +7,8 @@ import pytest
 from fault_cases import TALLY
 from fault_runs import one_thread, results
 from fault_workspace import SMALL, build_workspace
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 @pytest.fixture(scope="session")

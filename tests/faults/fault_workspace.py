@@ -21,8 +21,8 @@ import torch
 import yaml
 
 from injector import injected
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 # A run small enough to build in a second or two, with a memory and epoch checkpoints.
 SMALL = ["method.name=replay", "memory.budget=40 images", "scenario.num_tasks=3", "train.epochs=2",

@@ -12,8 +12,8 @@ from fault_runs import leftovers, one_thread, results
 from fault_workspace import SMALL
 from injector import injected
 from retain.cli import app
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 def _flip(path, offset_fraction=0.5):

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from fault_runs import leftovers, one_thread, results, small_args
 from fault_workspace import SMALL
 from retain.cli import app
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 def _mount(path, options: str) -> None:

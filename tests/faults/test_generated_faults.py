@@ -6,7 +6,7 @@ import pytest
 
 from generated_cases import GENERATED, data_cases, schema_cases
 from retain.errors import RetainError
-from retain.experiment.config import build_config
+from retain.runs.config import build_config
 
 SCHEMA_CASES = schema_cases()
 
@@ -40,7 +40,7 @@ DATA_CASES = data_cases()
 
 @pytest.mark.parametrize("case", DATA_CASES, ids=[case.id for case in DATA_CASES])
 def test_every_dataset_kind_refuses_its_corruptions_naming_class_file_and_count(case, tmp_path, monkeypatch):
-    from retain.experiment.run import run
+    from retain.runs.loop import run
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "data"

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from fault_runs import leftovers, one_thread, results, retain, small_args
-from retain.experiment.run import resume_run
+from retain.launch import resume as resume_run  # as `retain run --resume`: a missing report written again
 
 # Three moments in the default suite (one inside training, one inside a file write, one after the
 # results), the other three with -m slow.

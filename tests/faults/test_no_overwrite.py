@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from fault_workspace import SMALL
 from retain.cli import app
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.report import collect_runs
-from retain.experiment.run import run
-from retain.experiment.sweep import run_sweep
+from retain.runs.config import build_config
+from retain.reports.report import collect_runs
+from retain.runs.loop import run
+from retain.sweeps.sweep import run_sweep
 
 
 def _tree(root):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from fault_runs import FAULTY_RETAIN, env, results, retain, small_args
-from retain.experiment.rundir import RunDirLock
-from retain.experiment.sweep import run_cell
+from retain.runs.directory import RunDirLock
+from retain.sweeps.sweep import run_cell
 
 
 def _stopped(pid: int) -> bool:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from fault_runs import env
-from retain.experiment.sweep import expand_cells, load_grid, run_sweep
+from retain.sweeps.sweep import expand_cells, load_grid, run_sweep
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
 
@@ -63,7 +63,7 @@ def _start_and_stop(grid: Path, sweep_dir: Path, how: signal.Signals) -> set[int
     deadline = time.monotonic() + 240
     workers: set[int] = set()
     while time.monotonic() < deadline and driver.poll() is None:
-        workers |= {pid for pid in _children(driver.pid) if "retain.experiment.workers" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+        workers |= {pid for pid in _children(driver.pid) if "retain.sweeps.workers" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
         if any(e["event"] == "finished" for e in _events(sweep_dir)) and len(workers) >= 2:
             break
         time.sleep(0.05)
@@ -108,7 +108,7 @@ def test_the_preset_axis_sets_each_cells_preset(tmp_path):
 
 def test_a_second_sweep_driver_is_refused(tmp_path):
     from retain.errors import ConfigError
-    from retain.experiment.rundir import RunDirLock
+    from retain.runs.directory import RunDirLock
 
     grid = _grid(tmp_path, seeds=1)
     with RunDirLock(tmp_path / "sweep", what="sweep directory"), pytest.raises(ConfigError, match="sweep directory .* being written"):

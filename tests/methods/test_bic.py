@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.base import Batch
 from retain.methods.bias_correction import BiasCorrection
 from retain.methods.distillation import kd_loss

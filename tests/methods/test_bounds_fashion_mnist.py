@@ -1,7 +1,7 @@
 """Real data (Fashion-MNIST from the Debian package): finetune forgets, joint does not."""
 
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 
 
 def test_finetune_forgets_and_joint_is_far_above(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from retain.errors import BudgetError
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 from retain.methods.base import Method, register_method
 
 MEANS = torch.zeros(10, 128)  # 5,120 bytes of "class means"
@@ -71,7 +71,7 @@ def test_charge_teacher_charges_a_plugins_teacher(tmp_path):
 
 def _network_after_two_tasks(config):
     """The teacher of task 2 is the network after task 1: same backbone, a head of task 1's classes."""
-    from retain.experiment.run import build_setup
+    from retain.runs.loop import build_setup
 
     setup = build_setup(config)
     setup.method.before_task(setup.plan.tasks[0])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods import get_method_class, method_names
 from retain.methods.der import DER
 from retain.methods.memo import Memo

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.base import Batch
 from retain.methods.derpp import masked_mse, pad_logits
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 
 OVERRIDES = ["method.name=er_mixed", "scenario.kind=blurry", "memory.budget=100 images", "train.epochs=2"]
 
@@ -41,7 +41,7 @@ def test_the_former_name_er_mixed_with_a_hyphen_still_works_and_warns(tmp_path):
 
     from retain.config import config_to_dict
     from retain.errors import ConfigError, RetainDeprecationWarning
-    from retain.experiment import catalog
+    from retain import catalog
     from retain.methods import get_method_class
 
     with pytest.warns(RetainDeprecationWarning, match=r"method\.name='er-mixed'.*method\.name='er_mixed'"):

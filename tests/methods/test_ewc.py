@@ -2,8 +2,8 @@
 
 import torch
 
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.regularization import QuadraticPenalty, regularized_parameters
 
 OVERRIDES = ["scenario.kind=blurry", "scenario.stream=online", "memory.budget=200 images", "train.epochs=2"]

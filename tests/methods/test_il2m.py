@@ -7,9 +7,9 @@ import torch
 
 from retain.api import load_results
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.report import read_results
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.reports.report import read_results
+from retain.runs.loop import build_setup, run
 from retain.methods.il2m import rectification_ratio, rectify_scores
 
 

@@ -7,8 +7,8 @@ import torch
 
 from retain.engine.trainer import train_task
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.lucir import (
     adaptive_lambda,
     class_means,

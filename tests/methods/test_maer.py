@@ -6,8 +6,8 @@ import torch
 from retain.config import config_to_dict, parse_config
 from retain.errors import ConfigError
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.memory.codecs import RawCodec
 from retain.memory.policies import build_policy
 from retain.memory.policies.maer import maer_quotas, maer_select, select_positions, write_back

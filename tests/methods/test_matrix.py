@@ -12,8 +12,8 @@ import pytest
 
 from retain.data import load_configured_dataset
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import run
+from retain.runs.config import build_config
+from retain.runs.loop import run
 from retain.methods import get_method_class, method_names
 from retain.methods.matrix import markdown_table, matrix
 
@@ -27,7 +27,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "matrix.md"
 @pytest.fixture(autouse=True)
 def digits_loaded_once(monkeypatch):
     """Parsing scikit-learn's digits costs about a second of CPU; the matrix needs it once."""
-    import retain.experiment.run as run_module
+    import retain.runs.loop as run_module
 
     def cached(data, after=None, **options):
         if data.name not in _LOADED:

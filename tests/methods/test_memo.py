@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.base import Batch
 from retain.models import build_split_backbone
 from retain.models.adaptive import AdaptiveNet, auxiliary_targets

@@ -52,8 +52,8 @@ def test_the_checker_sees_both_kinds_of_reach(tmp_path):
 
 
 def test_lucir_and_maer_configure_their_policy_at_construction():
-    from retain.experiment.config import build_config
-    from retain.experiment.run import build_setup
+    from retain.runs.config import build_config
+    from retain.runs.loop import build_setup
 
     lucir = build_setup(build_config(preset="demo", overrides=["method.name=lucir", "method.herding=lucir"])).method
     assert (lucir.memory.policy.name, lucir.memory.policy.variant) == ("herding", "lucir")

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from retain.data import load_configured_dataset
-from retain.experiment import checkpoint as checkpoint_module
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs import checkpoint as checkpoint_module
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods import get_method_class, method_names
 from retain.methods.charges import undeclared_state
 
@@ -155,7 +155,7 @@ def differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
 @pytest.fixture(autouse=True)
 def dataset_loaded_once(monkeypatch):
     """Each checkpoint is loaded into a freshly built method; the digits are parsed once."""
-    import retain.experiment.run as run_module
+    import retain.runs.loop as run_module
 
     def cached(data, after=None, **options):
         key = repr((data, options))

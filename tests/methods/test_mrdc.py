@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.memory import JpegCodec
 
 # Digits (8×8 gray) in two tasks of two classes; a memory worth 40 raw images.

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from retain.augment import AugmentConfig, Augmenter, rm_perturbations, rm_randaugment_perturbations
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.memory.policies.rainbow import perturbed_predictions, variation_ratio
 from retain.methods.base import Batch, Prediction, classification_loss
 from retain.methods.finetune import Finetune

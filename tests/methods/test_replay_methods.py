@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from retain.errors import BudgetError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.methods.base import Batch
 
 DEMO = ["train.epochs=8", "memory.budget=100 images"]

@@ -13,10 +13,10 @@ import torch
 
 from retain.engine.optim import carry_state, restore_carried_state
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import resume_run, run
+from retain.runs.config import build_config
+from retain.runs.loop import resume_run, run
 
-from tests.experiment.test_checkpoint import StopAtEpoch
+from tests.runs.test_checkpoint import StopAtEpoch
 
 BASE = ["scenario.increment=5", "train.epochs=2", "memory.budget=100 images", "train.batch_size=32",
         "logging.report=false", "logging.tensorboard=false"]
@@ -70,8 +70,8 @@ def test_meaningless_settings_are_refused_before_training(tmp_path, settings, wo
 
 
 def test_full_head_has_every_class_from_the_first_task(tmp_path):
-    from retain.experiment.run import build_setup
-    from retain.experiment.console import Reporter
+    from retain.runs.loop import build_setup
+    from retain.console import Reporter
 
     config = build_config(preset="demo", overrides=BASE + ["method.name=replay", "model.head=full"], seed=1)
     setup = build_setup(config, Reporter(quiet=True))

@@ -9,8 +9,8 @@ all the data (RM `main.py` returns after joint's first task; mammoth's joint).
 import torch
 import torch.nn.functional as F
 
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 
 BLURRY = ["scenario.kind=blurry", "scenario.num_tasks=5", "memory.budget=100 images", "train.epochs=1"]
 

@@ -6,8 +6,8 @@ import torch
 
 from retain.engine.trainer import train_task
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 
 BLURRY = ["scenario.kind=blurry", "scenario.stream=online", "scenario.num_tasks=5", "memory.budget=100 images", "train.epochs=1"]
 

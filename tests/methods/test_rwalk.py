@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 
 OVERRIDES = ["method.name=rwalk", "scenario.kind=blurry", "scenario.stream=online", "memory.budget=200 images", "train.epochs=2"]
 

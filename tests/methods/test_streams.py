@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from retain.engine.trainer import train_task
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, run
 from retain.memory import ExemplarMemory, MemoryConfig
 
 BLURRY = ["scenario.kind=blurry", "scenario.num_tasks=5", "memory.budget=100 images", "train.epochs=2"]

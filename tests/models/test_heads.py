@@ -54,8 +54,8 @@ def test_pycil_linear_and_torch_default_inits_have_their_references_bounds():
 
 
 def test_the_configured_head_init_reaches_every_head():
-    from retain.experiment.config import build_config
-    from retain.experiment.run import build_setup
+    from retain.runs.config import build_config
+    from retain.runs.loop import build_setup
 
     setup = build_setup(build_config(preset="demo", overrides=["model.head_init=torch_default"], seed=1))
     assert setup.method.network.head.init == "torch_default"

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from retain.errors import ConfigError
-from retain.experiment.config import build_config
-from retain.experiment.run import build_setup, resume_run, run
+from retain.runs.config import build_config
+from retain.runs.loop import build_setup, resume_run, run
 from retain.models import IncrementalNet, NormalizedLinear, build_backbone, count_parameters
 
 DEMO_HEAD_NORM = ["model.options={hidden: [32], batchnorm: true}", "model.head_norm=batchnorm", "model.head_norm_eps=1e-6"]
@@ -117,7 +117,7 @@ def _matrix(path):
 def test_a_run_with_the_logit_batchnorm_resumes_bit_exactly(tmp_path):
     # GDumb rebuilds its network (and head) every task; a resume must restore the grown head,
     # its BatchNorm statistics included, and reach the same matrix.
-    from tests.experiment.test_checkpoint import StopAtEpoch
+    from tests.runs.test_checkpoint import StopAtEpoch
 
     overrides = ["method.name=gdumb", *DEMO_HEAD_NORM, "train.epochs=2", "scenario.num_tasks=4", "memory.budget=100 images",
                  "checkpoint.every_epochs=1", "logging.report=false", "logging.tensorboard=false"]

@@ -68,7 +68,7 @@ def test_the_example_config_runs_and_resumes_in_a_new_process(tmp_path):
     # `--resume` must load the plugins from it before it can even read the method's name.
     proc = _ok(_retain("run", EXAMPLES / "lwf.yaml", *SMALL, "--dry-run", cwd=tmp_path))
     assert "horizontal bar" in proc.stdout and "tiny" not in proc.stderr
-    from retain.experiment.config import build_config, config_to_dict
+    from retain.runs.config import build_config, config_to_dict
 
     overrides = [SMALL[i + 1] for i in range(0, len(SMALL), 2)]
     config = config_to_dict(build_config(EXAMPLES / "lwf.yaml", overrides=overrides))
@@ -144,7 +144,7 @@ def test_a_failing_import_on_the_command_line_names_the_module(tmp_path):
 
 # ---------------------------------------------------------------------- the example code itself
 def _load(name):
-    from retain.experiment.plugins import import_plugin
+    from retain.plugins import import_plugin
 
     return import_plugin(str(EXAMPLES / "retain_examples" / f"{name}.py"))
 
@@ -168,8 +168,8 @@ def test_lwf_loss_is_new_class_cross_entropy_plus_weighted_distillation():
     import torch.nn.functional as F
 
     from retain import Batch, kd_loss
-    from retain.experiment.run import build_setup
-    from retain.experiment.config import validate_config
+    from retain.runs.loop import build_setup
+    from retain.runs.config import validate_config
 
     config = validate_config({"method": {"name": "lwf", "distill_weight": 2.5, "temperature": 3.0},
                               "model": {"backbone": "mlp", "options": {"hidden": [16]}}, "train": {"epochs": 1}})

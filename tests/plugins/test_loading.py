@@ -9,8 +9,8 @@ from importlib import metadata
 import pytest
 
 from retain.errors import ConfigError
-from retain.experiment import plugins
-from retain.experiment.config import build_config, validate_config
+from retain import plugins
+from retain.runs.config import build_config, validate_config
 from retain.methods import get_method_class, method_names
 
 
@@ -144,7 +144,7 @@ def test_a_broken_entry_point_names_the_distribution(tmp_path, monkeypatch):
 
 
 def test_sweep_cells_carry_the_plugins_to_their_workers(tmp_path, monkeypatch):
-    from retain.experiment.sweep import expand_cells, load_grid
+    from retain.sweeps.sweep import expand_cells, load_grid
 
     plugin = _write(tmp_path / "plugins" / "cell_method.py", METHOD_PLUGIN.format(name="plugged-cell"))
     extra = _write(tmp_path / "extra.py", "")

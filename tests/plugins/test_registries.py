@@ -127,7 +127,7 @@ def test_registry_names_are_non_empty_strings_and_unknown_ones_suggest_the_close
 
 
 def test_a_data_setting_the_named_dataset_does_not_read_is_refused_naming_it_and_what_it_reads():
-    from retain.experiment.config import build_config
+    from retain.runs.config import build_config
 
     for setting in ("data.dir=/tmp", "data.download=false", "data.mirror=http://example.org", "data.path=/x"):
         with pytest.raises(ConfigError, match=rf"{setting.split('=')[0]}=.*dataset 'digits' \(data.name\) does not read .*no effect.*It reads: none"):

@@ -126,8 +126,8 @@ def test_uneven_increments_that_do_not_cover_the_classes_are_refused(increment, 
 
 def test_uneven_increments_in_a_config_and_their_limits():
     from retain.config import parse_config
-    from retain.experiment.spec import resolve_run
-    from retain.experiment.config import validate_config
+    from retain.runs.spec import resolve_run
+    from retain.runs.config import validate_config
 
     spec = resolve_run(validate_config({"scenario": {"increment": [2, 3, 5]}}))
     assert spec.seen_per_task == [2, 5, 10]

@@ -5,7 +5,7 @@ parameter); the protocols (`protocols`: benchmark, fair, AUC) turn a total into 
 may keep; `capacity` turns bytes into the room for exemplars and rows per class (the quota rules);
 `forecast` tabulates what the ledger will hold after each task. Everything here is arithmetic on
 sizes: asking the registries how big a backbone is or how a method grows is the run's job
-(retain.experiment.budgeting), and the memory only consumes the numbers.
+(retain.runs.budgeting), and the memory only consumes the numbers.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The ledger forecast: what the ledger will hold after each task, computed from the budget alone
-(`retain run --dry-run` prints it; retain.experiment.budgeting words it)."""
+(`retain run --dry-run` prints it; retain.runs.budgeting words it)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Three protocols decide how many bytes a method may keep:
   area under accuracy-vs-MB summarises a method across budgets.
 
 This module is pure arithmetic on parameter counts; building backbones to count them is the
-caller's job (`retain.experiment.budgeting`, which asks the registries).
+caller's job (`retain.runs.budgeting`, which asks the registries).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Pydantic models of every section of a run (`RetainConfig` and its parts) and the pure helpers
 that turn YAML files and `--set` overrides into a config tree. Nothing here imports a room of
 retain (only `retain.errors`): names that registries own (methods, memory policies) are
-checked when the run is built, in `retain.experiment`.
+checked when the run is built, in `retain.runs.config`.
 """
 
 from retain.config.augment import AugmentConfig

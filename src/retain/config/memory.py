@@ -1,7 +1,7 @@
 """The `memory` section: budget, codec, policy and per-class settings of the exemplar memory.
 
 `policy` is only a name here; it is checked against the memory room's policy registry when a run
-is built (retain.experiment.config.validate_config), so the schema needs nothing above it.
+is built (retain.runs.config.validate_config), so the schema needs nothing above it.
 """
 
 from __future__ import annotations

@@ -210,3 +210,13 @@ def validation_message(exc: ValidationError, model: type[BaseModel] | None = Non
         else:
             parts.append(f"`{field}` = {_shown(entry['input'])}: {', or '.join(entry['messages'])}")
     return "Invalid configuration: " + "; ".join(parts) + "."
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists and scalars are leaves."""
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}

@@ -3,7 +3,7 @@
 The section itself is ground-floor schema (`retain.config.MemoryConfig`, the type of
 `RetainConfig.memory`, the one MemoryConfig); only this room knows the registered policies, so a
 `CheckedMemorySection` refuses an unknown `policy` at once, and a run checks its section with
-`check_policy_name` when it is built (retain.experiment.config.validate_config).
+`check_policy_name` when it is built (retain.runs.config.validate_config).
 """
 
 from __future__ import annotations

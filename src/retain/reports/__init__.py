@@ -1,0 +1,1 @@
+"""Tables (Markdown, CSV, LaTeX) and figures of finished runs and sweeps, read from their directories."""
