@@ -14,7 +14,7 @@ from pathlib import Path
 
 from retain.runs.budgeting import dataset_geometry, resolve_budget
 from retain.runs.config import build_config
-from retain.runs.loop import run
+from retain.launch import launch as run  # as `retain run`: each method's report.md included
 
 
 def main() -> None:

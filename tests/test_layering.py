@@ -208,3 +208,22 @@ def test_checker_finds_upward_and_lazy_imports_in_a_fake_package(tmp_path):
 ])
 def test_cycle_finder_on_small_graphs(edges, expected):
     assert sorted(import_cycles(edges)) == expected
+
+
+def test_every_room_is_a_regular_package_and_no_source_file_is_ignored_by_git():
+    """A folder of modules without its __init__.py still imports (as a namespace package), so
+    nothing else notices one that .gitignore kept out of the commit (`runs/` once matched
+    src/retain/runs/): every folder of .py files has its own, and git ignores no file of src/ or tests/."""
+    import shutil
+    import subprocess
+
+    folders = {path.parent for path in SRC.rglob("*.py") if "__pycache__" not in path.parts}
+    assert [str(f) for f in sorted(folders) if not (f / "__init__.py").is_file()] == []
+    repo = SRC.parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        return  # an installed wheel: nothing of git to ask
+    files = [str(p.relative_to(repo)) for root in ("src", "tests") for p in (repo / root).rglob("*.py")
+             if "__pycache__" not in p.parts]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], input="\n".join(files), cwd=repo,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == []

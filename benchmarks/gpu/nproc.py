@@ -1,6 +1,6 @@
 """(c) One run on 1 process and, with two devices (GPUs, or the CPU), on 2 processes with one memory.
 
-`distributed.nproc: 1` through retain's launcher, then `distributed.nproc: 2` (NCCL on GPUs,
+`distributed.nproc: 1` through retain's launch (runs/processes.py), then `distributed.nproc: 2` (NCCL on GPUs,
 gloo on the CPU): at every task boundary every rank's memory digest must be the same and the
 method states equal, with no state repair (results.json `distributed`, docs/distributed.md). The
 accuracy of 2 processes against 1 is reported, not judged: the batch is split across ranks

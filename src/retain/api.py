@@ -23,9 +23,9 @@ import yaml
 
 from retain.config import RetainConfig, config_to_dict, deep_merge
 from retain.errors import ConfigError, SweepError
-from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.plugins import anchor_imports
 from retain.presets import apply_method_values, preset_names
+from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.runs.results import upgraded
 from retain.sweeps.sweep import SweepSummary, run_sweep
 

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from retain.config import RetainConfig
+from retain.console import Reporter
 from retain.runs import processes
 from retain.runs.budget_points import run_budget_sweep
-from retain.console import Reporter
-from retain.runs.results import read_run_results
 from retain.runs.directory import check_same_nproc
 from retain.runs.loop import check_run_dir, default_run_dir, run
+from retain.runs.results import read_run_results
 from retain.runs.spec import check_trains_something
 from retain.runs.time_forecast import StepProbe
-
 
 
 def write_report_lazily(run_dir: Path, figures: bool) -> Path:
@@ -47,12 +46,12 @@ def launch(config: RetainConfig, out: str | Path | None = None, dry_run: bool = 
         processes.check_before_start(config)
         quiet = reporter.quiet if reporter is not None else True
         processes.spawn(config.distributed.nproc, config, run_dir, None, quiet, config.device, config.distributed.timeout_s,
-                        report=write_report_lazily)
+                        report_writer=write_report_lazily)
         return read_run_results(run_dir) or {}
     if config.budget.protocol == "auc" and config.budget.point is None:
         return run_budget_sweep(config, out=out, dry_run=dry_run, reporter=reporter or Reporter(quiet=True), probe=probe,
-                                report=write_report_lazily)
-    return run(config, out=out, dry_run=dry_run, reporter=reporter, probe=probe, report=write_report_lazily)
+                                report_writer=write_report_lazily)
+    return run(config, out=out, dry_run=dry_run, reporter=reporter, probe=probe, report_writer=write_report_lazily)
 
 
 def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None,
@@ -69,7 +68,7 @@ def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Re
         from retain.runs.config import read_yaml, validate_config
 
         with processes.joined(validate_config(read_yaml(run_dir / "config.yaml"))):
-            return resume_run(run_dir, config, reporter=reporter, report=write_report_lazily)
+            return resume_run(run_dir, config, reporter=reporter, report_writer=write_report_lazily)
     if started > 1 and processes.collectives.current() is None:
         quiet = reporter.quiet if reporter is not None else True
         from retain.runs.config import read_yaml, validate_config
@@ -80,6 +79,6 @@ def resume(run_dir: str | Path, config: RetainConfig | None = None, reporter: Re
             from retain.runs.config import config_to_dict
 
             check_same_config(config_to_dict(saved), config_to_dict(config), "The configuration given with --resume", run_dir)
-        processes.spawn(started, config, None, run_dir, quiet, saved.device, saved.distributed.timeout_s, report=write_report_lazily)
+        processes.spawn(started, config, None, run_dir, quiet, saved.device, saved.distributed.timeout_s, report_writer=write_report_lazily)
         return read_run_results(run_dir) or {}
-    return resume_run(run_dir, config, reporter=reporter, report=write_report_lazily)
+    return resume_run(run_dir, config, reporter=reporter, report_writer=write_report_lazily)

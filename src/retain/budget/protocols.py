@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from retain.errors import BudgetError
 from retain.budget.units import parameter_bytes
+from retain.errors import BudgetError
 
 # How a method's stored parameters grow with the number of tasks t:
 #   single       one backbone P, whatever t (iCaRL, WA, BiC, Replay, ...)

@@ -10,7 +10,7 @@ default gives) that the resolved run would never read: `scenario.order_seed` und
 `order: natural`, `scenario.blurry` in a class-incremental scenario, `memory.per_class` next to
 `memory.budget`. The run refuses them (severity "error"), or warns where refusing would break a
 protocol written for several setups (severity "warn"). Settings that depend on the method (the
-memory of a method that keeps none) are the experiment layer's: it knows the method registry.
+memory of a method that keeps none) are retain.runs.config's: it knows the method registry.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from retain.config.strict import StrictSection
 from retain.budget.units import parse_budget
+from retain.config.strict import StrictSection
 
 
 class MemoryConfig(StrictSection):

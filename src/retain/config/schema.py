@@ -1,7 +1,7 @@
 """The whole run configuration (`RetainConfig`): every section, checked for shape, not for names.
 
-Names that only the rooms above know (method, memory policy) are strings here; the experiment
-layer checks them against the registries when it builds a run (retain.runs.config).
+Names that only the rooms above know (method, memory policy) are strings here; retain.runs.config
+checks them against the registries when it builds a run.
 """
 
 from __future__ import annotations

@@ -56,7 +56,11 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds `retain.experiment.X` and hands back the module X moved to, with a warning."""
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: D102 (the finder protocol)
-        return importlib.util.spec_from_loader(fullname, self) if new_name(fullname) else None
+        target = new_name(fullname)
+        if target is None:
+            return None
+        # The moved module's file as origin: `python -m` sets __file__ from it.
+        return importlib.util.spec_from_loader(fullname, self, origin=importlib.util.find_spec(target).origin)
 
     def create_module(self, spec):  # noqa: D102
         target = new_name(spec.name)
@@ -72,6 +76,15 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self) -> None:
         self._own_specs: dict[str, object] = {}
+
+    # `python -m retain.experiment.catalog` asks the loader for the code to run as __main__.
+    def get_code(self, fullname: str):  # noqa: D102
+        target = new_name(fullname)
+        warnings.warn(f"python -m {fullname}: the module moved; run python -m {target}", DeprecationWarning, stacklevel=2)
+        return importlib.util.find_spec(target).loader.get_code(target)
+
+    def is_package(self, fullname: str) -> bool:  # noqa: D102
+        return importlib.util.find_spec(new_name(fullname)).submodule_search_locations is not None
 
 
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):

@@ -10,21 +10,21 @@ from typing import Any
 
 from retain import metrics
 from retain.config import RetainConfig
-from retain.runs.budgeting import point_config
 from retain.console import Reporter
-from retain.runs.results import write_json
 from retain.errors import ConfigError
-from retain.runs.loop import ReportWriter, default_run_dir, run
+from retain.runs.budgeting import point_config
 from retain.runs.directory import check_new_run_dir
+from retain.runs.loop import ReportWriter, default_run_dir, run
+from retain.runs.results import write_json
 from retain.runs.spec import resolve_run
 from retain.runs.time_forecast import StepProbe
 
 
 def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False,
                      reporter: Reporter | None = None, probe: StepProbe | None = None,
-                     report: ReportWriter | None = None) -> dict[str, Any]:
+                     report_writer: ReportWriter | None = None) -> dict[str, Any]:
     """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB);
-    a dry run forecasts each point's time as `probe` says; `report` writes each point's report."""
+    a dry run forecasts each point's time as `probe` says; `report_writer` writes each point's report."""
     points = resolve_run(config).auc_points()
     base = Path(out) if out else default_run_dir(config)
     if not dry_run:
@@ -37,7 +37,7 @@ def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_ru
     rows = []
     for index in range(1, len(points) + 1):
         point_cfg = point_config(config, index)
-        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter, probe=probe, report=report)
+        result = run(point_cfg, out=base / f"point-{index}", dry_run=dry_run, reporter=reporter, probe=probe, report_writer=report_writer)
         if dry_run:
             continue
         rows.append({

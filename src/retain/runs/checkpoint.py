@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from retain.config.tree import flatten
 from retain.engine import observers
 from retain.engine.context import RunContext
 from retain.engine.trainer import TrainPoint, TrainResume, TrainStats
 from retain.errors import CheckpointError
-from retain.config.tree import flatten
 from retain.files import atomic_write, atomic_write_text
 from retain.memory.ledger import Ledger
 from retain.methods import Method

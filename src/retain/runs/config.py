@@ -35,11 +35,11 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
     validation_message,
 )
 from retain.config.options import check_options
-from retain.runs.dataset_settings import check_dataset_settings
 from retain.config.tree import unknown_key_text
 from retain.errors import ConfigError, unknown_name
 from retain.plugins import anchor_imports, load_plugins
 from retain.presets import apply_method_values, load_preset
+from retain.runs.dataset_settings import check_dataset_settings
 
 
 def build_config(

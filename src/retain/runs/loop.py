@@ -17,28 +17,28 @@ import torch
 from retain import metrics
 from retain.augment import Augmenter
 from retain.augment.fit import check_augment_fits
+from retain.console import LOGGER, Reporter
 from retain.data import Dataset, ImageSplit
+from retain.engine import collectives, observers
 from retain.engine.context import RunContext
 from retain.engine.device import resolve_device  # noqa: F401  (also imported from here)
 from retain.engine.evaluator import evaluate, evaluating_each_epoch
-from retain.engine import collectives, observers
 from retain.engine.trainer import TrainingDiverged, TrainProgress, TrainResume, TrainStats, train_task
 from retain.errors import CheckpointError, DatasetError, DatasetNotFound, MethodError, RetainError, storage_error
+from retain.memory.ledger import Ledger
+from retain.methods import Method
 from retain.methods.base import score_label
 from retain.methods.charges import charged_items
 from retain.runs.checkpoint import Checkpointer, ResumePoint, RunProgress, check_same_config, restore_rng
 from retain.runs.config import RetainConfig, config_to_dict, ignored_settings, read_yaml, validate_config
-from retain.console import LOGGER, Reporter
-from retain.runs.results import read_config_sources, read_run_results, versions, write_config_yaml, write_json
 from retain.runs.directory import RunDirLock, check_new_run_dir, check_same_nproc, remove_stale_temporaries
+from retain.runs.results import read_config_sources, read_run_results, versions, write_config_yaml, write_json
+from retain.runs.results_config import check_results_config  # noqa: F401  (also imported from here)
 from retain.runs.spec import RunSpec, resolve_run
 from retain.runs.time_forecast import StepProbe, dry_run_time_text
-from retain.tracking import Tracker, check_backends
 from retain.runs.user_data import load_user_dataset
-from retain.runs.results_config import check_results_config  # noqa: F401  (also imported from here)
-from retain.memory.ledger import Ledger
-from retain.methods import Method
 from retain.scenarios import Plan, TaskSpec
+from retain.tracking import Tracker, check_backends
 
 
 def seed_everything(seed: int) -> None:
@@ -177,12 +177,13 @@ a run given none writes no report, as under `logging.report: false`."""
 
 
 def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = False, reporter: Reporter | None = None,
-        probe: StepProbe | None = None, report: ReportWriter | None = None) -> dict[str, Any]:
+        probe: StepProbe | None = None, report_writer: ReportWriter | None = None) -> dict[str, Any]:
     """Run the experiment described by `config` and write its run directory; return the results.
 
     A dry run prints the budget forecast, the plan and a forecast of the training time on this
     device (`probe` says how the step is measured; `StepProbe(steps=0)` skips it) and writes nothing.
-    `report` writes the end-of-run report when `logging.report` asks for one.
+    `report_writer` writes the end-of-run report when `logging.report` asks for one (without one, a
+    warning says none was written: `retain.launch.launch` gives it).
     One run: under budget.protocol=auc without budget.point, `retain.launch` runs the
     AUC sweep instead (this refuses it with a ConfigError). Everything that can be checked is
     checked before the first file is written; the run directory is locked while it is written.
@@ -213,7 +214,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
     for note in ignored_settings(config) if writer else ():  # said once, by rank 0
         reporter.note(note)
     if not writer:  # rank 0 alone writes the run directory
-        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None), report)
+        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None), report_writer)
     with RunDirLock(run_dir):
         check_run_dir(run_dir)  # again under the lock: another process may have started it meanwhile
         remove_stale_temporaries(run_dir)
@@ -223,7 +224,7 @@ def run(config: RetainConfig, out: str | Path | None = None, dry_run: bool = Fal
         write_json(run_dir / "plan.json", {**plan.to_dict(), STARTED_WITH: config_to_dict(config)})
         observers.moment("start-up")
         LOGGER.debug(f"augmentation (train): {ctx.augmenter.describe()}")  # -v
-        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None), report)
+        return _learn_tasks(config, setup, run_dir, reporter, ResumePoint(task=None, epoch=None), report_writer)
 
 
 def _print_dry_run(setup: Setup, reporter: Reporter, probe: StepProbe) -> None:
@@ -283,7 +284,7 @@ def prepare_method(method: Method, config: RetainConfig, device: torch.device) -
 
 
 def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter: Reporter | None = None,
-               report: ReportWriter | None = None) -> dict[str, Any]:
+               report_writer: ReportWriter | None = None) -> dict[str, Any]:
     """Continue the run in `run_dir` from its last good checkpoint (from the start when it has none yet).
 
     `config`, when given, must equal the run's config.yaml. Checkpoints are verified (SHA-256) and
@@ -308,7 +309,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         check_results_config(run_dir, saved, previous)
         check_started_config(run_dir, saved)
         if previous is not None and previous.get("complete"):
-            return _finished_run(run_dir, config, previous, reporter, report) if writer else previous
+            return _finished_run(run_dir, config, previous, reporter, report_writer) if writer else previous
         checkpointer = Checkpointer(run_dir, config_to_dict(config), config.checkpoint.every_epochs)
         with _agreed(group):
             point = checkpointer.load()
@@ -319,7 +320,7 @@ def resume_run(run_dir: str | Path, config: RetainConfig | None = None, reporter
         done = point.progress.completed_tasks
         where = f"inside task {done + 1} (epoch checkpoint)" if point.epoch else f"after task {done}"
         reporter.log(f"resuming {run_dir} {where}")
-        return _learn_tasks(config, setup, run_dir, reporter, point, report)
+        return _learn_tasks(config, setup, run_dir, reporter, point, report_writer)
 
 
 def _resumed_config(run_dir: Path, config: RetainConfig | None) -> tuple[RetainConfig, RetainConfig, list[str]]:
@@ -338,12 +339,21 @@ def _resumed_config(run_dir: Path, config: RetainConfig | None) -> tuple[RetainC
     return saved, config, changed
 
 
+def _can_report(report_writer: ReportWriter | None, run_dir: Path) -> bool:
+    """Whether the end-of-run report can be written; when it cannot, say so instead of skipping it unseen."""
+    if report_writer is None:
+        LOGGER.warning(f"logging.report is on, but this run was started without a report writer (retain.runs.loop "
+                       f"directly), so {run_dir} gets no report.md; write it with: retain report {run_dir} "
+                       f"(retain.launch.launch, `retain run` and `retain.run` write it themselves)")
+    return report_writer is not None
+
+
 def _finished_run(run_dir: Path, config: RetainConfig, previous: dict[str, Any], reporter: Reporter,
-                  report: ReportWriter | None) -> dict[str, Any]:
+                  report_writer: ReportWriter | None) -> dict[str, Any]:
     """A complete run: its results, with the report written again when it is missing."""
     remove_stale_temporaries(run_dir)
-    if config.logging.report and report is not None and not (run_dir / "report.md").is_file():
-        previous["report"] = str(_storage_guard(lambda: report(run_dir, figures=_figures(config)), run_dir))
+    if config.logging.report and not (run_dir / "report.md").is_file() and _can_report(report_writer, run_dir):
+        previous["report"] = str(_storage_guard(lambda: report_writer(run_dir, figures=_figures(config)), run_dir))
         reporter.log(f"{run_dir} is complete; its missing report was written again.")
     else:
         reporter.log(f"{run_dir} is already complete; nothing to resume.")
@@ -424,10 +434,10 @@ def _storage_guard(write, run_dir: Path):
 
 
 def _learn_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint,
-                 report: ReportWriter | None) -> dict[str, Any]:
+                 report_writer: ReportWriter | None) -> dict[str, Any]:
     """Drive the method through the remaining tasks, checkpointing and logging as configured; a full
     disk or an unwritable file stops the run with a StorageError giving the resume command."""
-    return _storage_guard(lambda: _learn_remaining_tasks(config, setup, run_dir, reporter, point, report), run_dir)
+    return _storage_guard(lambda: _learn_remaining_tasks(config, setup, run_dir, reporter, point, report_writer), run_dir)
 
 
 @dataclass
@@ -444,7 +454,7 @@ class _TaskLoop:
     writer: bool
     elapsed_before: float
     started: float
-    report: ReportWriter | None
+    report_writer: ReportWriter | None
 
     @property
     def num_tasks(self) -> int:
@@ -452,11 +462,11 @@ class _TaskLoop:
 
 
 def _learn_remaining_tasks(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, point: ResumePoint,
-                           report: ReportWriter | None) -> dict[str, Any]:
+                           report_writer: ReportWriter | None) -> dict[str, Any]:
     method, ctx, progress = setup.method, setup.ctx, point.progress
     _restore_point(run_dir, method, ctx, point)
     train_resume = Checkpointer.train_resume(point, method, ctx)
-    loop = _start_loop(config, setup, run_dir, reporter, progress, report)
+    loop = _start_loop(config, setup, run_dir, reporter, progress, report_writer)
     finished = False
     try:
         with loop.reporter:
@@ -495,7 +505,7 @@ def _restore_point(run_dir: Path, method: Method, ctx: RunContext, point: Resume
 
 
 def _start_loop(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Reporter, progress: RunProgress,
-                report: ReportWriter | None) -> _TaskLoop:
+                report_writer: ReportWriter | None) -> _TaskLoop:
     """The checkpointer and the tracker of the loop; rank 0 alone writes curves, results and checkpoints."""
     group = setup.ctx.dist
     writer = group is None or group.is_writer
@@ -505,7 +515,7 @@ def _start_loop(config: RetainConfig, setup: Setup, run_dir: Path, reporter: Rep
     else:
         tracker, reporter = _SilentTracker(), Reporter(quiet=True)
     return _TaskLoop(config, setup, run_dir, reporter, tracker, checkpointer, progress, writer,
-                     progress.elapsed_seconds, time.perf_counter(), report)
+                     progress.elapsed_seconds, time.perf_counter(), report_writer)
 
 
 def _learn_task(loop: _TaskLoop, task: TaskSpec, train_resume: TrainResume | None) -> None:
@@ -594,9 +604,9 @@ def _finish_run(loop: _TaskLoop) -> dict[str, Any]:
     """results.json (also when a resume had nothing left to train), the report, the tracker's summary; the final table."""
     try:
         results = _write_results(loop.config, loop.setup, loop.setup.method, loop.progress, loop.run_dir)
-        if loop.config.logging.report and loop.writer and loop.report is not None:
+        if loop.config.logging.report and loop.writer and _can_report(loop.report_writer, loop.run_dir):
             try:
-                results["report"] = str(loop.report(loop.run_dir, figures=_figures(loop.config)))
+                results["report"] = str(loop.report_writer(loop.run_dir, figures=_figures(loop.config)))
             except KeyboardInterrupt:  # the results are complete; a resume writes the missing report
                 LOGGER.warning(f"interrupted while writing the report; write it with: retain run --resume {loop.run_dir}")
                 raise

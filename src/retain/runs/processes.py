@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from retain.console import LOGGER, Reporter
 from retain.engine import collectives
 from retain.errors import ConfigError, RetainError
 from retain.runs.config import RetainConfig, config_to_dict, read_yaml, validate_config
-from retain.console import LOGGER, Reporter
 
 if TYPE_CHECKING:
     from retain.runs.loop import ReportWriter
@@ -105,15 +105,15 @@ def _worker(rank: int, world: int, port: int, job: dict[str, Any]) -> None:
             if job["resume"] is not None:
                 from retain.runs.loop import resume_run
 
-                resume_run(job["resume"], config, reporter=reporter, report=job["report"])
+                resume_run(job["resume"], config, reporter=reporter, report_writer=job["report_writer"])
             elif config.budget.protocol == "auc" and config.budget.point is None:
                 from retain.runs.budget_points import run_budget_sweep
 
-                run_budget_sweep(config, out=job["out"], reporter=reporter, report=job["report"])
+                run_budget_sweep(config, out=job["out"], reporter=reporter, report_writer=job["report_writer"])
             else:
                 from retain.runs.loop import run
 
-                run(config, out=job["out"], reporter=reporter, report=job["report"])
+                run(config, out=job["out"], reporter=reporter, report_writer=job["report_writer"])
     except RetainError as exc:
         echo = isinstance(exc, collectives.DistributedError) and str(exc).startswith("rank ")
         if rank == 0 or not echo:
@@ -126,12 +126,12 @@ def _worker(rank: int, world: int, port: int, job: dict[str, Any]) -> None:
 
 
 def spawn(nproc: int, config: RetainConfig | None, out: Path | None, resume: Path | None, quiet: bool,
-          device: str, timeout_s: float, report: ReportWriter | None = None) -> Path:
+          device: str, timeout_s: float, report_writer: ReportWriter | None = None) -> Path:
     """Start `nproc` local ranks of one run (or resume) and wait for them; returns the run directory.
 
     When a rank stops, the others are given a short grace (their next collective fails, or times
     out) and then terminated; the run directory keeps its last checkpoint. Rank 0 writes the end-of-run
-    report with `report` (a module-level function: spawned ranks receive it pickled by name)."""
+    report with `report_writer` (a module-level function: spawned ranks receive it pickled by name)."""
     import multiprocessing
 
     cuda = device in ("auto", "cuda") and torch.cuda.is_available() or device.startswith("cuda")
@@ -139,7 +139,7 @@ def spawn(nproc: int, config: RetainConfig | None, out: Path | None, resume: Pat
     context = multiprocessing.get_context("spawn" if cuda or "fork" not in multiprocessing.get_all_start_methods() else "fork")
     run_dir = resume if resume is not None else out
     job = {"config": None if config is None else config_to_dict(config), "out": None if out is None else str(out),
-           "resume": None if resume is None else str(resume), "quiet": quiet, "report": report}
+           "resume": None if resume is None else str(resume), "quiet": quiet, "report_writer": report_writer}
     port = _free_port()
     processes = [context.Process(target=_worker, args=(rank, nproc, port, job), daemon=False) for rank in range(nproc)]
     LOGGER.info(f"training on {nproc} processes ({'NCCL, one GPU each' if cuda else 'gloo on the CPU'}; docs/distributed.md)")

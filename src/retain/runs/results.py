@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import yaml
 
+from retain.files import atomic_write, atomic_write_text, create_temporary  # noqa: F401  (also imported from here)
 import retain.version
-from retain.files import atomic_write_text
 
 
 def _json_safe(value: Any) -> Any:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from functools import cached_property
 import torch
 
+from retain.budget.protocols import BudgetPoint, ProtocolBudget
 from retain.config import RetainConfig
-from retain.errors import ConfigError
 from retain.data import Dataset, ImageSplit, declared_class_names
+from retain.errors import ConfigError
+from retain.methods import Method, MethodParams, get_method_class
 from retain.runs.budgeting import auc_points, budget_table, dataset_geometry, describe_forecast, method_growth, resolve_budget
 from retain.runs.config import ignored_settings, method_params
-from retain.budget.protocols import BudgetPoint, ProtocolBudget
-from retain.methods import Method, MethodParams, get_method_class
 from retain.scenarios import Plan, make_plan
 
 

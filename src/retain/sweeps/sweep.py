@@ -48,14 +48,14 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retain.errors import ConfigError, RetainError
-from retain.runs.dataset_settings import check_dataset_settings
-from retain.runs.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
-                                      validate_config, validation_message)
+from retain.files import atomic_write_text
 from retain.plugins import anchor_imports
 from retain.presets import GRIDS_DIR, apply_method_values, grid_description, grid_names  # noqa: F401  (the shipped grids)
-from retain.files import atomic_write_text
-from retain.runs.results import write_json
+from retain.runs.config import (add_imports, apply_override, config_to_dict, deep_merge, merge_preset, read_config_file, read_yaml,
+                                validate_config, validation_message)
+from retain.runs.dataset_settings import check_dataset_settings
 from retain.runs.directory import RunDirLock
+from retain.runs.results import write_json
 from retain.tracking import check_backends
 
 AXIS_ALIASES = {"method": "method.name", "budget": "memory.budget"}

@@ -17,8 +17,8 @@ from typing import Any
 
 from retain.config import RetainConfig
 from retain.console import apply_levels
-from retain.tracking.sink import Sink, artifact_files, summary_metrics
 from retain.tracking.mlflow_sink import MLFLOW_INSTALL_HINT, MLFLOW_RUN_FILE, MlflowSink
+from retain.tracking.sink import Sink, artifact_files, summary_metrics
 from retain.tracking.tensorboard_sink import TENSORBOARD_DIR, TensorBoardSink
 from retain.tracking.wandb_sink import WANDB_INSTALL_HINT, WANDB_RUN_FILE, WandbSink
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retain.errors import ConfigError
 from retain.config import RetainConfig, config_to_dict
 from retain.console import apply_levels
+from retain.errors import ConfigError
 from retain.tracking.sink import Sink, hparams
 
 MLFLOW_RUN_FILE = "mlflow_run_id.txt"

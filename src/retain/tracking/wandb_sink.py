@@ -6,9 +6,9 @@ import logging
 import secrets
 from pathlib import Path
 
-from retain.errors import ConfigError
 from retain.config import RetainConfig, config_to_dict
 from retain.console import LOGGER
+from retain.errors import ConfigError
 from retain.tracking.sink import Sink
 
 WANDB_RUN_FILE = "wandb_run_id.txt"

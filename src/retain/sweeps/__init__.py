@@ -1,0 +1,2 @@
+"""Grids of runs: expanding a grid file into cells, running them (local worker processes or Ray),
+resuming an interrupted sweep and its summary."""
