@@ -1,0 +1,106 @@
+"""Is MAER's memorization proxy informative? Its order against true (Feldman–Zhang) scores.
+
+    python -m benchmarks.maer_proxy --scores scores.npy [--preset maer-fmnist] [--seed 1] [--budget 200] [--set KEY=VALUE ...]
+
+Runs the preset once (one torch thread) and records, at each task end just before MAER's
+rewrite, the proxy's ordered list (spec §5.3: a task's samples that are correct at their last
+visit, in the order they became and stayed correct). Against the scores of `retain memorization`
+(`--scores`) it prints per task, averaged over the task's classes:
+
+* `listed`: the share of the task's samples on the list; `unlisted mem`/`listed mem`: the mean
+  true score of the samples off and on it;
+* `spearman`: rank correlation of list position and true score among the listed samples of a class;
+* `min`/`middle`/`max mem`: the mean true score of the samples each MAER selection takes at the
+  quota ⌊K/t⌋ split over the task's classes (K = `--budget`), as the rewrite takes them;
+* `min ∩ true-min`: the share of the min selection that is also among the class's lowest true
+  scores of the same size (chance: quota / listed).
+
+`--scores2` (a second, independent estimate, e.g. another `--seed` of `retain memorization`)
+adds `split-half`: the rank correlation of the two estimates over each class, the ceiling that the
+noise of the estimate sets on `spearman`. Figures are results, not timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from retain.data import load_dataset
+from retain.experiment.config import build_config
+from retain.experiment.run import run
+from retain.memory.policies.maer import maer_quotas, select_positions
+from retain.methods.memorization_proxy import MemorizationSelection
+
+
+def record_proxy_lists(config) -> list[tuple[list[int], np.ndarray]]:
+    """(classes, proxy-ordered dataset indices) of every task, taken just before the task-end rewrite."""
+    lists = []
+    original = MemorizationSelection.rewrite_task_slots
+
+    def recording(self, method, task):  # analysis only: read the list, then rewrite as usual
+        lists.append((sorted(int(c) for c in task.new_classes), self.ordered_candidates(task).cpu().numpy()))
+        return original(self, method, task)
+
+    MemorizationSelection.rewrite_task_slots = recording
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            run(config, out=f"{folder}/run")
+    finally:
+        MemorizationSelection.rewrite_task_slots = original
+    return lists
+
+
+def class_figures(order: np.ndarray, members: np.ndarray, scores: np.ndarray, quota: int, second) -> dict[str, float]:
+    """The figures of one class: `order` its listed samples in proxy order, `members` all its samples."""
+    listed = scores[order]
+    unlisted = scores[np.setdiff1d(members, order)]
+    row = {"listed": order.size / members.size, "listed mem": float(np.nanmean(listed)),
+           "unlisted mem": float(np.nanmean(unlisted)) if unlisted.size else float("nan"),
+           "spearman": float(spearmanr(np.arange(order.size), listed, nan_policy="omit")[0])}
+    for how in ("min", "middle", "max"):
+        row[f"{how} mem"] = float(np.nanmean(listed[select_positions(order.size, quota, how)]))
+    taken = set(order[select_positions(order.size, quota, "min")].tolist())
+    lowest = set(order[np.argsort(listed, kind="stable")[:len(taken)]].tolist())
+    row["min ∩ true-min"] = len(taken & lowest) / max(len(taken), 1)
+    row["chance"] = len(taken) / max(order.size, 1)
+    if second is not None:
+        row["split-half"] = float(spearmanr(scores[members], second[members], nan_policy="omit")[0])
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scores", required=True, help="true scores (.npy of `retain memorization`)")
+    parser.add_argument("--scores2", default=None, help="a second, independent estimate (split-half reliability)")
+    parser.add_argument("--preset", default="maer-fmnist")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--budget", type=int, default=200, help="K in images: the selections' quotas")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    scores = np.load(args.scores)
+    second = np.load(args.scores2) if args.scores2 else None
+    overrides = ["train.threads=1", f"memory.budget={args.budget} images", *args.overrides]
+    config = build_config(preset=args.preset, overrides=overrides, seed=args.seed)
+    lists = record_proxy_lists(config)
+    targets = load_dataset(config.data.name).train.labels.cpu().numpy()  # in the order of the scores
+    rows = []
+    for t, (classes, order) in enumerate(lists):
+        quotas = maer_quotas(args.budget, t + 1, classes)
+        per_class = [class_figures(order[targets[order] == c], np.flatnonzero(targets == c), scores, quotas[c], second)
+                     for c in classes]
+        rows.append((t + 1, {key: float(np.mean([r[key] for r in per_class])) for key in per_class[0]}))
+    keys = list(rows[0][1])
+    print(f"{args.preset} seed {args.seed}, K = {args.budget}: per task, mean over its classes")
+    print("task  " + "  ".join(f"{k:>14}" for k in keys))
+    for t, row in rows:
+        print(f"{t:>4}  " + "  ".join(f"{row[k]:>14.3f}" for k in keys))
+    print("mean  " + "  ".join(f"{np.mean([row[k] for _, row in rows]):>14.3f}" for k in keys))
+
+
+if __name__ == "__main__":
+    main()
