@@ -1,29 +1,38 @@
 """Is MAER's memorization proxy informative? Its order against true (Feldman–Zhang) scores.
 
-    python -m benchmarks.maer_proxy --scores scores.npy [--preset maer-fmnist] [--seed 1] [--budget 200] [--set KEY=VALUE ...]
+    python -m benchmarks.maer_proxy [--models 16] [--score-seeds 0 16] [--preset maer-fmnist] [--seed 1] [--budget 200] [--set KEY=VALUE ...]
 
 Runs the preset once (one torch thread) and records, at each task end just before MAER's
 rewrite, the proxy's ordered list (spec §5.3: a task's samples that are correct at their last
-visit, in the order they became and stayed correct). Against the scores of `retain memorization`
-(`--scores`) it prints per task, averaged over the task's classes:
+visit, in the order they became and stayed correct). Against true scores (`retain memorization`
+with `--models` networks and the first of `--score-seeds`, read from
+runs/memorization/<dataset>-m<models>-s<seed>.npy, computed there first when missing, as
+`retain memorization --models 16 --seed 0 --out runs/memorization/fashion-mnist-m16-s0.npy`
+writes it) it prints per task, averaged over the task's classes:
 
 * `listed`: the share of the task's samples on the list; `unlisted mem`/`listed mem`: the mean
   true score of the samples off and on it;
 * `spearman`: rank correlation of list position and true score among the listed samples of a class;
 * `min`/`middle`/`max mem`: the mean true score of the samples each MAER selection takes at the
   quota ⌊K/t⌋ split over the task's classes (K = `--budget`), as the rewrite takes them;
+* `last epoch`: the share of listed samples stamped in the task's last epoch (wrong at an earlier
+  visit; with E epochs each sample is seen E times, so the proxy has E levels of "when", and inside
+  a level its order is the order of the visits, a shuffle);
 * `min ∩ true-min`: the share of the min selection that is also among the class's lowest true
   scores of the same size (chance: quota / listed).
 
-`--scores2` (a second, independent estimate, e.g. another `--seed` of `retain memorization`)
-adds `split-half`: the rank correlation of the two estimates over each class, the ceiling that the
-noise of the estimate sets on `spearman`. Figures are results, not timings.
+A second score seed (independent splits and networks: seeds s..s+models−1 each) adds
+`split-half`: the rank correlation of the two estimates over each class, which says how much of
+the estimate is noise (a perfect proxy could correlate with one estimate by at most about its
+square root). Figures are results, not timings.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,18 +40,21 @@ from scipy.stats import spearmanr
 
 from retain.data import load_dataset
 from retain.experiment.config import build_config
+from retain.experiment.memorization import MemorizationSettings, memorization_scores, save_scores
 from retain.experiment.run import run
 from retain.memory.policies.maer import maer_quotas, select_positions
 from retain.methods.memorization_proxy import MemorizationSelection
 
 
-def record_proxy_lists(config) -> list[tuple[list[int], np.ndarray]]:
-    """(classes, proxy-ordered dataset indices) of every task, taken just before the task-end rewrite."""
+def record_proxy_lists(config) -> list[tuple[list[int], np.ndarray, np.ndarray, int]]:
+    """(classes, proxy-ordered dataset indices, their stamps' iterations, the task's iterations) of
+    every task, taken just before the task-end rewrite."""
     lists = []
     original = MemorizationSelection.rewrite_task_slots
 
     def recording(self, method, task):  # analysis only: read the list, then rewrite as usual
-        lists.append((sorted(int(c) for c in task.new_classes), self.ordered_candidates(task).cpu().numpy()))
+        order, stamps = self.proxy.ordered()
+        lists.append((sorted(int(c) for c in task.new_classes), order.cpu().numpy(), stamps.cpu().numpy(), self.proxy.iteration))
         return original(self, method, task)
 
     MemorizationSelection.rewrite_task_slots = recording
@@ -52,6 +64,17 @@ def record_proxy_lists(config) -> list[tuple[list[int], np.ndarray]]:
     finally:
         MemorizationSelection.rewrite_task_slots = original
     return lists
+
+
+def true_scores(dataset: str, models: int, seed: int, folder: Path = Path("runs/memorization")) -> np.ndarray:
+    """`retain memorization --models M --seed S` scores of `dataset` (the defaults otherwise), cached in `folder`."""
+    path = folder / f"{dataset}-m{models}-s{seed}.npy"
+    settings = MemorizationSettings(dataset=dataset, n_models=models, seed=seed)
+    saved = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
+    wanted = {"dataset": dataset, "n_models": models, "seed": seed, "epochs": settings.epochs, "backbone": settings.backbone}
+    if not path.exists() or any(saved.get(key) != value for key, value in wanted.items()):
+        save_scores(memorization_scores(settings), settings, path)
+    return np.load(path)
 
 
 def class_figures(order: np.ndarray, members: np.ndarray, scores: np.ndarray, quota: int, second) -> dict[str, float]:
@@ -74,28 +97,32 @@ def class_figures(order: np.ndarray, members: np.ndarray, scores: np.ndarray, qu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scores", required=True, help="true scores (.npy of `retain memorization`)")
-    parser.add_argument("--scores2", default=None, help="a second, independent estimate (split-half reliability)")
+    parser.add_argument("--models", type=int, default=16, help="networks of each true-score estimate")
+    parser.add_argument("--score-seeds", type=int, nargs="+", default=[0, 16], help="one estimate per seed; a second gives split-half")
     parser.add_argument("--preset", default="maer-fmnist")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--budget", type=int, default=200, help="K in images: the selections' quotas")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    scores = np.load(args.scores)
-    second = np.load(args.scores2) if args.scores2 else None
     overrides = ["train.threads=1", f"memory.budget={args.budget} images", *args.overrides]
     config = build_config(preset=args.preset, overrides=overrides, seed=args.seed)
+    estimates = [true_scores(config.data.name, args.models, seed) for seed in args.score_seeds[:2]]
+    scores, second = estimates[0], (estimates[1] if len(estimates) > 1 else None)
     lists = record_proxy_lists(config)
     targets = load_dataset(config.data.name).train.labels.cpu().numpy()  # in the order of the scores
     rows = []
-    for t, (classes, order) in enumerate(lists):
+    for t, (classes, order, stamps, iterations) in enumerate(lists):
+        epochs = config.train.first_epochs if t == 0 and config.train.first_epochs else config.train.epochs
+        late = {c: float(np.mean(stamps[targets[order] == c] >= iterations * (epochs - 1) / epochs)) for c in classes}
         quotas = maer_quotas(args.budget, t + 1, classes)
         per_class = [class_figures(order[targets[order] == c], np.flatnonzero(targets == c), scores, quotas[c], second)
                      for c in classes]
+        for row, c in zip(per_class, classes):
+            row["last epoch"] = late[c]
         rows.append((t + 1, {key: float(np.mean([r[key] for r in per_class])) for key in per_class[0]}))
     keys = list(rows[0][1])
-    print(f"{args.preset} seed {args.seed}, K = {args.budget}: per task, mean over its classes")
+    print(f"{args.preset} seed {args.seed}, K = {args.budget}, {config.train.epochs} epochs: per task, mean over its classes")
     print("task  " + "  ".join(f"{k:>14}" for k in keys))
     for t, row in rows:
         print(f"{t:>4}  " + "  ".join(f"{row[k]:>14.3f}" for k in keys))
