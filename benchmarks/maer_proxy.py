@@ -120,13 +120,13 @@ def main() -> None:
                      for c in classes]
         for row, c in zip(per_class, classes):
             row["last epoch"] = late[c]
-        rows.append((t + 1, {key: float(np.mean([r[key] for r in per_class])) for key in per_class[0]}))
+        rows.append((t + 1, {key: float(np.nanmean([r[key] for r in per_class])) for key in per_class[0]}))
     keys = list(rows[0][1])
     print(f"{args.preset} seed {args.seed}, K = {args.budget}, {config.train.epochs} epochs: per task, mean over its classes")
     print("task  " + "  ".join(f"{k:>14}" for k in keys))
     for t, row in rows:
         print(f"{t:>4}  " + "  ".join(f"{row[k]:>14.3f}" for k in keys))
-    print("mean  " + "  ".join(f"{np.mean([row[k] for _, row in rows]):>14.3f}" for k in keys))
+    print("mean  " + "  ".join(f"{np.nanmean([row[k] for _, row in rows]):>14.3f}" for k in keys))
 
 
 if __name__ == "__main__":
