@@ -21,6 +21,10 @@ writes it) it prints per task, averaged over the task's classes:
 * `min ∩ true-min`: the share of the min selection that is also among the class's lowest true
   scores of the same size (chance: quota / listed).
 
+`--selections N` trains nothing: it selects N samples per class by the first estimate (as
+`method.scores_file` does) and prints the picks' mean score in both estimates: a selection that
+the noise of the estimate made (its picks regress to the mean in the second one) shows there.
+
 A second score seed (independent splits and networks: seeds s..s+models−1 each) adds
 `split-half`: the rank correlation of the two estimates over each class, which says how much of
 the estimate is noise (a perfect proxy could correlate with one estimate by at most about its
@@ -95,6 +99,22 @@ def class_figures(order: np.ndarray, members: np.ndarray, scores: np.ndarray, qu
     return row
 
 
+def score_selections(scores: np.ndarray, second: np.ndarray, targets: np.ndarray, per_class: int) -> None:
+    """Print what selecting by the saved scores (`method.scores_file`: every sample of a class, by
+    score) takes at `per_class` picks: the picks' mean score in this estimate, in the independent
+    second one, and the mean |score| there (near 0: a sample every network gets right or wrong alike)."""
+    print(f"selection by the first estimate, {per_class} per class, mean over the classes:")
+    print(f"{'selection':>10}  {'first':>10}  {'second':>10}  {'|second|':>10}")
+    for how in ("min", "middle", "max"):
+        figures = []
+        for c in np.unique(targets):
+            members = np.flatnonzero(targets == c)
+            order = members[np.argsort(scores[members], kind="stable")]  # NaN last, as the saved-score order
+            picks = order[select_positions(order.size, per_class, how)]
+            figures.append((np.nanmean(scores[picks]), np.nanmean(second[picks]), np.nanmean(np.abs(second[picks]))))
+        print(f"{how:>10}  " + "  ".join(f"{v:>10.3f}" for v in np.mean(figures, axis=0)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=16, help="networks of each true-score estimate")
@@ -103,14 +123,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--budget", type=int, default=200, help="K in images: the selections' quotas")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--selections", type=int, default=None, metavar="N",
+                        help="train nothing: what selecting N per class by the first estimate takes, read in the second")
     args = parser.parse_args()
     torch.set_num_threads(1)
     overrides = ["train.threads=1", f"memory.budget={args.budget} images", *args.overrides]
     config = build_config(preset=args.preset, overrides=overrides, seed=args.seed)
     estimates = [true_scores(config.data.name, args.models, seed) for seed in args.score_seeds[:2]]
     scores, second = estimates[0], (estimates[1] if len(estimates) > 1 else None)
-    lists = record_proxy_lists(config)
     targets = load_dataset(config.data.name).train.labels.cpu().numpy()  # in the order of the scores
+    if args.selections is not None:
+        if second is None:
+            parser.error("--selections reads the picks in a second estimate: give two --score-seeds")
+        score_selections(scores, second, targets, args.selections)
+        return
+    lists = record_proxy_lists(config)
     rows = []
     for t, (classes, order, stamps, iterations) in enumerate(lists):
         epochs = config.train.first_epochs if t == 0 and config.train.first_epochs else config.train.epochs
