@@ -140,3 +140,15 @@ def test_auc_sweep_runs_every_point_and_integrates(tmp_path):
     for index in (1, 2):
         saved = json.loads((tmp_path / "sweep" / f"point-{index}" / "results.json").read_text())
         assert saved["config"]["budget"]["point"] == index
+
+
+def test_an_auc_grid_whose_budgets_do_not_grow_is_refused_before_any_point_trains(tmp_path):
+    """At 2 tasks, twice a ConvNet2 and twice a ResNet-14 are both under one ResNet-32, so the
+    first two points get the same memory: refused up front, not after training all five."""
+    from retain.launch import launch
+
+    config = build_config(preset="demo", overrides=["budget.protocol=auc", "scenario.num_tasks=2"])
+    with pytest.raises(ConfigError, match=r"budget.points=\[.*do not strictly increase.*Nothing was trained") as refused:
+        launch(config, out=tmp_path / "sweep")
+    assert "convnet2 1.889, resnet14 1.889" in str(refused.value)
+    assert not (tmp_path / "sweep").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from retain import metrics
+from retain.budget.protocols import BudgetPoint
 from retain.config import RetainConfig
 from retain.console import Reporter
 from retain.errors import ConfigError
@@ -25,7 +26,9 @@ def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_ru
                      report_writer: ReportWriter | None = None) -> dict[str, Any]:
     """Run the method at every `auc` budget point and report AUC-A and AUC-L (trapezoid over MB);
     a dry run forecasts each point's time as `probe` says; `report_writer` writes each point's report."""
-    points = resolve_run(config).auc_points()
+    spec = resolve_run(config)
+    points = spec.auc_points()
+    check_increasing(config, points, spec.num_tasks)
     base = Path(out) if out else default_run_dir(config)
     if not dry_run:
         check_new_run_dir(base)
@@ -60,3 +63,19 @@ def run_budget_sweep(config: RetainConfig, out: str | Path | None = None, dry_ru
     if reporter is not None and not reporter.quiet:
         reporter.out.print(f"{config.method_name}: AUC-A {summary['auc_a']:.3f}  AUC-L {summary['auc_l']:.3f}  ({base / 'auc.json'})")
     return summary
+
+
+def check_increasing(config: RetainConfig, points: list[BudgetPoint], num_tasks: int) -> None:
+    """Refuse, before any point trains, a grid whose budgets do not grow: AUC needs them strictly increasing."""
+    mibs = [p.axis_mb for p in points]
+    if len(mibs) >= 2 and all(b > a for a, b in zip(mibs, mibs[1:])):
+        return
+    shown = ", ".join(f"{p.backbone.name} {m:.3f}" for p, m in zip(points, mibs))
+    raise ConfigError(
+        f"budget.points={list(config.budget.points)} give the budgets (MiB) {shown} at {num_tasks} "
+        "tasks, which do not strictly increase, so no AUC can be drawn over them. A point's total is the larger of "
+        f"tasks x its backbone and the reference backbone ({config.budget.reference_backbone}), plus "
+        f"{config.budget.reference_exemplars} exemplars: choose larger point backbones, more tasks, or a smaller "
+        "budget.reference_backbone. Nothing was trained or written."
+    )
+
