@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from retain.errors import ConfigError
+from retain.errors import ConfigError, MethodError
+from retain.memory.policies.registry import check_order
 from retain.memory.policies import (
     MemoryPolicy,
     build_policy,
@@ -65,3 +66,25 @@ def test_gdumb_class_balanced_greedy_sampler():
     assert positions.numel() == 0  # class 0 already holds more than ⌊6/2⌋
     positions, slots = policy.assign(2, torch.tensor([3, 4]), store[:2], 6, g)
     assert slots.tolist() == [2, 3]  # room left: appended
+
+
+def test_lucir_herding_ranks_at_most_500_per_class_and_the_memory_accepts_it():
+    """LUCIR's and MRDC's code never stores more than 500 per class; a room for more (MRDC at a low
+    JPEG quality asks for 2,037 candidates) keeps 500 instead of stopping the run (spec §0.4)."""
+    features = torch.randn(1200, 8, generator=torch.Generator().manual_seed(0))
+    lucir = build_policy("herding", variant="lucir")
+    assert lucir.rank_cap == 500 and build_policy("herding").rank_cap is None
+    order = lucir.order(1200, None, features=features, limit=800)
+    assert order.numel() == 500 and torch.unique(order).numel() == 500
+    assert build_policy("herding").order(1200, None, features=features, limit=800).numel() == 800
+
+
+def test_a_policy_ranking_fewer_than_its_cap_is_still_stopped():
+    class ShortOfItsCap(MemoryPolicy):
+        rank_cap = 500
+
+        def order(self, count, generator, features=None, limit=None):
+            return torch.arange(499)
+
+    with pytest.raises(MethodError, match=r"499 indices \(it must rank at least 500\)"):
+        check_order(ShortOfItsCap(), ShortOfItsCap().order(1200, None), 1200, 800)

@@ -6,7 +6,7 @@ import torch
 
 from retain.errors import ConfigError
 from retain.memory.policies.class_balanced import class_balanced_slots
-from retain.memory.policies.herding import herding_order, herding_order_lucir
+from retain.memory.policies.herding import LUCIR_MAX_PER_CLASS, herding_order, herding_order_lucir
 from retain.memory.policies.registry import MemoryPolicy, register_policy
 from retain.memory.policies.reservoir import balanced_reservoir_assign, reservoir_assign
 
@@ -29,6 +29,8 @@ class HerdingPolicy(MemoryPolicy):
         if variant not in ("icarl", "lucir"):
             raise ConfigError(f"herding variant {variant!r} is unknown; use 'icarl' or 'lucir'.")
         self.variant = variant
+        # LUCIR's and MRDC's code ranks at most 500 per class (1000 steps): a larger room stays unused.
+        self.rank_cap = LUCIR_MAX_PER_CLASS if variant == "lucir" else None
 
     def order(self, count, generator, features=None, limit=None):
         if features is None:

@@ -24,6 +24,9 @@ class MemoryPolicy:
     name: ClassVar[str] = ""
     streaming: ClassVar[bool] = False
     needs_features: ClassVar[bool] = False
+    # The most candidates `order` ranks per class (None: all asked); a class then keeps fewer rows
+    # than the memory has room for, as the recipe the policy reproduces does.
+    rank_cap: int | None = None
 
     def order(
         self, count: int, generator: torch.Generator | None, features: torch.Tensor | None = None, limit: int | None = None
@@ -99,6 +102,8 @@ def check_order(policy: MemoryPolicy, result: object, count: int, limit: int | N
     """A ranking of `count` candidates: a 1-D integer tensor of distinct indices in 0..count-1, at least
     min(limit, count) of them; anything else stops the run naming the policy and what it returned."""
     needed = count if limit is None else min(limit, count)
+    if policy.rank_cap is not None:
+        needed = min(needed, policy.rank_cap)
     problem = None
     if not isinstance(result, torch.Tensor) or result.dim() != 1 or result.dtype.is_floating_point or result.dtype == torch.bool:
         problem = (f"a tensor of shape {tuple(result.shape)} and dtype {result.dtype}" if isinstance(result, torch.Tensor)
