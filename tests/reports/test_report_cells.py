@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -74,3 +75,16 @@ def test_a_cell_config_yaml_edited_is_refused_as_resume_refuses_it(sweep, tmp_pa
 def test_an_untouched_sweep_reports_every_cell(sweep, tmp_path):
     target = _copy(sweep, tmp_path)
     assert "2 run(s), 2 complete" in write_report(target, figures=False).read_text()
+
+
+def test_a_variant_axis_labels_its_groups_by_the_variant_s_name():
+    from retain.reports.report import RunRecord, _assign_groups
+
+    def record(seed, variant):
+        results = {"method": "maer", "task_classes": [[0, 1], [2, 3]], "dataset": "fashion-mnist", "ledger": [{}]}
+        return RunRecord(Path(f"cell-{seed}-{variant['name']}"), results, {"seed": seed, "memory.budget": "100 images",
+                                                                           "variant": variant})
+    records = [record(seed, variant) for seed in (1, 2) for variant in
+               ({"name": "min", "method": {"maer_policy": "min"}}, {"name": "plain", "memory": {"policy": "reservoir"}})]
+    _assign_groups(records)
+    assert [r.group for r in records] == ["variant=min", "variant=plain"] * 2

@@ -237,12 +237,17 @@ def _assign_groups(records: list[RunRecord]) -> None:
     keys = list(dict.fromkeys(k for values in described for k in values))  # grid order
     varying = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in described}) > 1]
     for record, values in zip(records, described):
-        parts = [f"{_short(k)}={values.get(k)}" for k in varying]
+        parts = [f"{_short(k)}={_shown(values.get(k))}" for k in varying]
         record.group = ", ".join(parts) if parts else record.results["method"]
 
 
 def _short(key: str) -> str:
     return {"method.name": "method", "memory.budget": "budget"}.get(key, key)
+
+
+def _shown(value: Any) -> Any:
+    """An axis value as a label: a variant (a mapping merged into the config) by its `name`."""
+    return value["name"] if isinstance(value, dict) and "name" in value else value
 
 
 # ---------------------------------------------------------------------- CSV
