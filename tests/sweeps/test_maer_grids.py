@@ -8,6 +8,7 @@ from retain.sweeps.sweep import expand_cells, grid_description, grid_names, load
 @pytest.mark.parametrize("name, method, budgets, baseline", [
     ("maer-fmnist-k", "maer", ["100 images", "200 images", "500 images", "2000 images"], "balanced_reservoir"),
     ("maer-fmnist-derpp-k", "derpp", ["200 images", "2000 images"], "reservoir"),
+    ("maer-fmnist-erace-k", "er_ace", ["200 images", "2000 images"], "reservoir"),
 ])
 def test_the_maer_grids_cross_seeds_budgets_and_selections(tmp_path, name, method, budgets, baseline):
     path = resolve_grid(name)
