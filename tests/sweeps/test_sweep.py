@@ -195,7 +195,9 @@ def test_an_interrupted_sweep_names_the_command_that_continues_it_and_the_cells_
     import shlex
 
     path = tmp_path / "grid.yaml"
-    base = {**BASE, "scenario": {"num_tasks": 2}, "train": {"epochs": 2}, "logging": {"report": False, "tensorboard": False}}
+    # 150 epochs a task: seconds of training left after the first epoch checkpoint, so the SIGINT
+    # lands inside the cell even on a loaded machine (2 epochs finished first once: exit 0, not 130).
+    base = {**BASE, "scenario": {"num_tasks": 2}, "train": {"epochs": 150}, "logging": {"report": False, "tensorboard": False}}
     path.write_text(yaml.safe_dump({"base": base, "axes": {"seed": [0]}, "out": str(tmp_path / "sweep")}))
     elsewhere = tmp_path / "elsewhere"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
