@@ -195,14 +195,15 @@ def test_an_interrupted_sweep_names_the_command_that_continues_it_and_the_cells_
     import shlex
 
     path = tmp_path / "grid.yaml"
-    # 150 epochs a task: seconds of training left after the first epoch checkpoint, so the SIGINT
-    # lands inside the cell even on a loaded machine (2 epochs finished first once: exit 0, not 130).
-    base = {**BASE, "scenario": {"num_tasks": 2}, "train": {"epochs": 150}, "logging": {"report": False, "tensorboard": False}}
+    base = {**BASE, "scenario": {"num_tasks": 2}, "train": {"epochs": 2}, "logging": {"report": False, "tensorboard": False}}
     path.write_text(yaml.safe_dump({"base": base, "axes": {"seed": [0]}, "out": str(tmp_path / "sweep")}))
     elsewhere = tmp_path / "elsewhere"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Ctrl-C as a shell delivers it: a test earlier in the session can leave SIGINT ignored in this
+    # process, and an ignored signal stays ignored in a child (the sweep then finished: exit 0).
     driver = subprocess.Popen([sys.executable, "-m", "retain", "sweep", str(path), "--out", str(elsewhere)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and driver.poll() is None:
         if any((cell / "checkpoints").is_dir() and any((cell / "checkpoints").glob("epoch-*.pt"))
