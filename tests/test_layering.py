@@ -47,7 +47,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sweeps": BELOW_RUNS | {"tracking", "runs", "reports", "launch"},
     "cli": BELOW_RUNS | {"tracking", "catalog", "runs", "reports", "launch", "sweeps"},
     "api": BELOW_RUNS | {"tracking", "runs", "reports", "launch", "sweeps"},  # the Python facade: run, sweep, load_results
-    "experiment": frozenset(),  # round 2's import paths, forwarded by name (importlib) to the rooms above
+    "experiment": frozenset({"errors"}),  # round 2's import paths, forwarded by name (importlib) to the rooms above
     "__main__": frozenset({"cli"}),
     "retain": BELOW_RUNS | {"tracking", "catalog", "runs", "reports", "launch", "sweeps", "cli", "api"},  # the package's __init__
 }

@@ -15,6 +15,8 @@ import sys
 import warnings
 from types import ModuleType
 
+from retain.errors import RetainDeprecationWarning
+
 MOVED = {
     "auc_sweep": "retain.runs.budget_points",
     "budgeting": "retain.runs.budgeting",
@@ -65,7 +67,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):  # noqa: D102
         target = new_name(spec.name)
         warnings.warn(f"{spec.name} moved to {target} (docs/internals.md); the old name will go in a later release.",
-                      DeprecationWarning, stacklevel=2)
+                      RetainDeprecationWarning, stacklevel=2)
         module = importlib.import_module(target)
         self._own_specs[target] = module.__spec__
         return module
@@ -80,7 +82,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     # `python -m retain.experiment.catalog` asks the loader for the code to run as __main__.
     def get_code(self, fullname: str):  # noqa: D102
         target = new_name(fullname)
-        warnings.warn(f"python -m {fullname}: the module moved; run python -m {target}", DeprecationWarning, stacklevel=2)
+        warnings.warn(f"python -m {fullname}: the module moved; run python -m {target}", RetainDeprecationWarning, stacklevel=2)
         return importlib.util.find_spec(target).loader.get_code(target)
 
     def is_package(self, fullname: str) -> bool:  # noqa: D102
