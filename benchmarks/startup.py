@@ -5,9 +5,9 @@ Each figure is the wall time of a fresh `python -m retain ...` process (median o
 the time to its first training step, the run's own work (every
 task's training, memory update and evaluation, from results.json), and the time after its last
 step (the last task's memory update and evaluation, the end-of-run report, interpreter exit).
-torch.optim imports torch._dynamo (seconds) at the first optimizer: `retain run` imports it with
-torch at start-up (cli.py), so it counts before the first step; before issue 26 it fell inside the
-first task's training time, which made the training + evaluation figure larger.
+torch.optim's decorators import torch._dynamo (about 2 s) at the first step; retain's optimisers
+skip them (engine/optim.py EagerOptimizer), so no run imports it (before, the import fell first
+inside the first task's training time, then, imported at start-up, before the first step).
 Targets on an idle 2-core machine (issue 26): --version < 0.5 s, list < 2 s, demo wall
 < 1.5 x its training + evaluation. The CPU seconds (user + system of the child process) stay
 meaningful on a busy machine, where wall seconds include the wait for a core.

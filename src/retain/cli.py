@@ -74,14 +74,15 @@ def _out_option(text: str | None, option: str = "--out") -> Path | None:
 
 
 @contextlib.contextmanager
-def _torch_imports(training: bool) -> Iterator[None]:
-    """The first import of torch, and of torch._dynamo (which torch.optim imports at the first
-    optimizer) when the command trains, with the cyclic GC paused, then frozen.
+def _torch_imports() -> Iterator[None]:
+    """The first import of torch, with the cyclic GC paused, then frozen.
 
-    These imports make ~300,000 objects that live until exit; the GC traversed them dozens of
+    The import makes ~300,000 objects that live until exit; the GC traversed them dozens of
     times while they were made and again at exit (about 3 of a demo run's 10 seconds). Frozen
     (gc.freeze), they are left out of every later collection. Only in a process that has not
-    imported torch yet: a long-lived one (a test session) keeps its GC as it is.
+    imported torch yet: a long-lived one (a test session) keeps its GC as it is. torch._dynamo,
+    which torch.optim's decorators import, is not imported: retain's optimisers skip those
+    decorators (engine/optim.py EagerOptimizer).
     """
     if "torch" in sys.modules:
         yield
@@ -90,8 +91,6 @@ def _torch_imports(training: bool) -> Iterator[None]:
     gc.disable()
     try:
         yield
-        if training:
-            import torch._dynamo  # noqa: F401
     finally:
         gc.freeze()
         if enabled:
@@ -180,7 +179,7 @@ def run(
     _setup_logging(quiet, verbose)
     with _user_errors("write the run directory"):
         preset = _one_preset(presets)
-        with _torch_imports(training=not dry_run):
+        with _torch_imports():
             from retain.runs.config import build_config
             from retain.console import Reporter
             from retain.launch import launch as run_experiment

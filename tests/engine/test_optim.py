@@ -71,3 +71,88 @@ def test_plateau_follows_il2m_patience_10_then_5_and_factor_0_1():
     assert later[:6] == pytest.approx([0.1] * 6) and later[6] == pytest.approx(0.01)
     # A falling loss never lowers the lr.
     assert _plateau_lrs(train, [1.0 - 0.01 * i for i in range(20)], first_task=False) == pytest.approx([0.1] * 20)
+
+
+def _train_steps(optimizer_class: type, options: dict, steps: int = 7) -> tuple[list[torch.Tensor], dict]:
+    """Parameters and optimiser state after `steps` steps of a small net on fixed random batches,
+    a scheduler stepping the lr down, and a state_dict round trip halfway."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.ReLU(), torch.nn.Linear(9, 3))
+    optimizer = optimizer_class(net.parameters(), **options)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 5], gamma=0.1)
+    data = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        images, labels = torch.randn(16, 6, generator=data), torch.randint(3, (16,), generator=data)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(images), labels).backward()
+        optimizer.step()
+        scheduler.step()
+        if step == steps // 2:
+            optimizer.load_state_dict(optimizer.state_dict())
+    return [p.detach().clone() for p in net.parameters()], optimizer.state_dict()
+
+
+@pytest.mark.parametrize("eager, torch_class, options", [
+    ("EagerSGD", torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}),
+    ("EagerSGD", torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": True}),
+    ("EagerSGD", torch.optim.SGD, {"lr": 0.05, "momentum": 0.5, "dampening": 0.1}),
+    ("EagerSGD", torch.optim.SGD, {"lr": 0.05}),
+    ("EagerAdam", torch.optim.Adam, {"lr": 0.001}),
+    ("EagerAdam", torch.optim.Adam, {"lr": 0.01, "weight_decay": 1e-3, "amsgrad": True}),
+])
+def test_eager_optimisers_step_bit_for_bit_as_torch(eager, torch_class, options):
+    """retain's optimisers skip torch.optim's dynamo decorators, not its arithmetic: parameters,
+    momentum/moment buffers and step counts equal torch's exactly, through a scheduler and a
+    state_dict round trip."""
+    from retain.engine import optim
+
+    ours, our_state = _train_steps(getattr(optim, eager), options)
+    theirs, their_state = _train_steps(torch_class, options)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert our_state["param_groups"] == their_state["param_groups"]
+    assert our_state["state"].keys() == their_state["state"].keys()
+    for key, state in our_state["state"].items():
+        assert state.keys() == their_state["state"][key].keys()
+        assert all(torch.equal(torch.as_tensor(value), torch.as_tensor(their_state["state"][key][name]))
+                   for name, value in state.items())
+
+
+def test_eager_optimiser_keeps_step_hooks_and_grad_mode():
+    """Optimizer.__init__'s hook on step still runs once per step, and the step runs with grad off
+    (as torch's decorator sets it: an in-place update of a leaf that requires grad would raise)
+    and gives the caller's grad mode back."""
+    from retain.engine.optim import EagerSGD
+
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = EagerSGD([param], lr=0.5)
+    calls = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: calls.append("post"))
+    param.grad = torch.ones(3)
+    with torch.enable_grad():
+        optimizer.step()
+        assert torch.is_grad_enabled()
+    assert calls == ["pre", "post"]
+    assert torch.equal(param.detach(), torch.full((3,), 0.5))
+
+
+def test_training_imports_no_torch_dynamo(tmp_path):
+    """A demo run in a fresh process trains without importing torch._dynamo (about 2 s of CPU that
+    torch.optim's decorators would spend at the first step)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from retain.cli import main\n"
+        "try:\n"
+        "    main(['run', '--preset', 'demo', '-q', '--set', 'train.epochs=1', '--set', 'method.name=icarl', '--out', sys.argv[1]])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(json.dumps({'dynamo': 'torch._dynamo' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"dynamo": False}
+    assert (tmp_path / "run" / "results.json").is_file()

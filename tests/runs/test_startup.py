@@ -45,8 +45,8 @@ def test_run_reaches_its_first_step_without_heavy_imports(tmp_path):
 
 def test_torch_is_imported_with_the_gc_paused_then_frozen(tmp_path):
     """`retain run` in a fresh process freezes the objects of torch's import (so no later collection
-    walks them) and leaves the GC on; a dry run without the time forecast (whose measured steps
-    train) does not import torch._dynamo, which only training needs."""
+    walks them) and leaves the GC on; nothing imports torch._dynamo (training neither:
+    tests/engine/test_optim.py)."""
     code = (
         "import gc, json, sys\n"
         "from retain.cli import main\n"

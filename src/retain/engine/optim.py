@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -26,11 +28,61 @@ def warmup_cosine_restarts_factor(epoch: int, eta_min_ratio: float = 0.01) -> fl
     return eta_min_ratio + (1 - eta_min_ratio) * cosine
 
 
+class EagerOptimizer:
+    """Mixin for a torch.optim optimiser that runs without importing torch._dynamo.
+
+    torch.optim wraps `step`, `zero_grad`, `add_param_group`, `state_dict` and `load_state_dict`
+    in decorators that import torch._dynamo at their first call, only to mark graph breaks for
+    torch.compile, which retain does not use; the import costs about 2 s of CPU in every process
+    that trains, a third of a demo run's start-up (benchmarks/startup.py). These overrides call
+    torch's own undecorated functions, so the arithmetic is torch's, bit for bit
+    (tests/engine/test_optim.py), with the grad mode torch's step decorator sets.
+    Put it first among the bases: `class EagerSGD(EagerOptimizer, torch.optim.SGD)`.
+    """
+
+    defaults: dict[str, Any]
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        with torch.set_grad_enabled(self.defaults.get("differentiable", False)):
+            return _undecorated(type(self), "step")(self, closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _undecorated(type(self), "zero_grad")(self, set_to_none)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated(type(self), "add_param_group")(self, param_group)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _undecorated(type(self), "state_dict")(self)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _undecorated(type(self), "load_state_dict")(self, state_dict)
+
+
+@functools.cache
+def _undecorated(cls: type, name: str) -> Callable[..., Any]:
+    """The torch optimiser's own function `name` below EagerOptimizer in `cls`'s MRO, with every
+    decorator (torch's dynamo wrappers, the profiler hook Optimizer.__init__ adds) peeled off."""
+    mro = cls.__mro__
+    for klass in mro[mro.index(EagerOptimizer) + 1:]:
+        if name in vars(klass):
+            return inspect.unwrap(vars(klass)[name])
+    raise AttributeError(f"{cls.__name__} has no torch optimiser below EagerOptimizer defining {name}")
+
+
+class EagerSGD(EagerOptimizer, torch.optim.SGD):
+    """torch.optim.SGD without the torch._dynamo import (see EagerOptimizer)."""
+
+
+class EagerAdam(EagerOptimizer, torch.optim.Adam):
+    """torch.optim.Adam without the torch._dynamo import (see EagerOptimizer)."""
+
+
 def build_optimizer(params: Any, train: TrainConfig, first_task: bool, lr: float | None = None) -> torch.optim.Optimizer:
     """SGD with the configured momentum, weight decay and Nesterov flag."""
     base_lr = lr if lr is not None else (train.first_lr if first_task and train.first_lr else train.lr)
     weight_decay = train.first_weight_decay if first_task and train.first_weight_decay is not None else train.weight_decay
-    return torch.optim.SGD(
+    return EagerSGD(
         params,
         lr=base_lr,
         momentum=train.momentum,

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from retain.errors import ConfigError
 from retain.budget import raw_image_bytes
+from retain.engine.optim import EagerAdam, EagerSGD
 from retain.methods.base import MEMORY_EPOCHS, Batch, MethodParams, Phase, Prediction, register_method
 from retain.methods.bias_correction import BiasCorrection
 from retain.methods.distillation import kd_loss, teacher_outputs
@@ -188,10 +189,10 @@ class BiC(ICaRL):
         logits = ctx.forward_eval(self.network, images)["logits"].detach()
         parameters = self.bias.newest_parameters()
         if self.params.variant == "rm-code":
-            optimizer: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=0.001)
+            optimizer: torch.optim.Optimizer = EagerAdam(parameters, lr=0.001)
             batch_size = 100
         else:
-            optimizer = torch.optim.SGD(parameters, lr=self.params.bias_lr or ctx.settings.train.lr, momentum=0.9)
+            optimizer = EagerSGD(parameters, lr=self.params.bias_lr or ctx.settings.train.lr, momentum=0.9)
             batch_size = ctx.settings.train.batch_size
         epochs = self.params.bias_epochs if self.params.bias_epochs is not None else ctx.epochs_for(task)
         for _ in range(epochs):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from retain.engine.short_batches import batchnorm_statistics_frozen, chunks, drops_incomplete, smallest_rows
+from retain.engine.optim import EagerSGD
 from retain.errors import ConfigError
 from retain.budget import parameter_bytes
 from retain.methods.base import Batch, MethodParams, Prediction, register_method
@@ -200,7 +201,7 @@ class LUCIR(ExemplarMethod):
         head = self.network.head
         scope_all = params.cbf_scope == "all"
         parameters = [p for p in self.network.parameters() if p.requires_grad] if scope_all else [head.new_weight]
-        optimizer = torch.optim.SGD(parameters, lr=params.cbf_lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        optimizer = EagerSGD(parameters, lr=params.cbf_lr, momentum=train.momentum, weight_decay=train.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=params.cbf_milestones, gamma=train.gamma)
         # With the feature extractor fixed its BatchNorm statistics stay fixed too.
         self.network.train(scope_all)

@@ -21,6 +21,7 @@ from torch import nn
 from retain.augment import AugmentConfig, Augmenter
 from retain.data import Dataset, load_dataset
 from retain.engine.device import resolve_device
+from retain.engine.optim import EagerSGD
 from retain.errors import ConfigError
 from retain.files import atomic_write, atomic_write_text
 from retain.models import IncrementalNet, build_backbone
@@ -71,7 +72,7 @@ def _train_one(settings: MemorizationSettings, images: torch.Tensor, labels: tor
     network = IncrementalNet(build_backbone(settings.backbone, in_channels=channels, image_size=size, **settings.options))
     network.grow(num_classes)
     network.to(settings.device)
-    optimizer = torch.optim.SGD(network.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    optimizer = EagerSGD(network.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     # MultiStepLR at 70% and 90% of the epochs, as the reference's training script.
     milestones = sorted({max(1, int(0.7 * settings.epochs)), max(1, int(0.9 * settings.epochs))})
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)

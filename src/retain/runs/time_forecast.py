@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from retain.engine.device import resolve_device
+from retain.engine.optim import EagerSGD
 from retain.runs.spec import STAND_IN_ROWS, RunSpec
 
 
@@ -61,7 +62,7 @@ def measure_step(spec: RunSpec, probe: StepProbe, device: torch.device) -> StepT
         images = images.contiguous(memory_format=torch.channels_last)
     autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.train.bf16
                 else contextlib.nullcontext())
-    optimizer = torch.optim.SGD(network.parameters(), lr=1e-3, momentum=0.9)
+    optimizer = EagerSGD(network.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
