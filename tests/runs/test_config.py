@@ -1,6 +1,7 @@
 import pytest
 
 from retain.errors import ConfigError
+from retain.presets import preset_by_method, preset_names
 from retain.runs.config import build_config, parse_override
 
 
@@ -103,3 +104,27 @@ def test_a_method_switched_in_a_runs_config_yaml_names_whose_parameters_are_left
     assert "They are parameters of icarl" in said
     typo = _message(preset="demo", overrides=["method.name=icarl", "method.temprature=3"])
     assert "did you mean `method.temperature`?" in typo and "They are parameters of" not in typo
+
+
+def _memory_notes(config) -> list[str]:
+    from retain.runs.config import ignored_settings
+
+    return [note for note in ignored_settings(config) if "keeps no memory" in note]
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_no_preset_notes_its_own_memory_as_ignored(preset):
+    """A preset's budget is not the user's setting: its own default method, and each method it has
+    values for (`by_method`), say nothing about the memory of a method that keeps none."""
+    methods = [None, *sorted(preset_by_method(preset))]
+    for method in methods:
+        config = build_config(preset=preset, overrides=[f"method.name={method}"] if method else [])
+        assert _memory_notes(config) == [], (preset, method)
+
+
+def test_memory_the_user_sets_on_a_method_without_memory_is_noted():
+    assert _memory_notes(build_config(preset="demo", overrides=["method.name=finetune"])) == []
+    noted = _memory_notes(build_config(preset="demo", overrides=["method.name=finetune", "memory.budget=40 images"]))
+    assert len(noted) == 1 and "memory.budget='40 images'" in noted[0]
+    bare = _memory_notes(build_config(overrides=["method.name=finetune", "memory.policy=herding"]))
+    assert len(bare) == 1 and "memory.policy='herding'" in bare[0]

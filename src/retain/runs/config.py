@@ -313,16 +313,20 @@ def check_backbones(config: RetainConfig, method_cls: type) -> None:
 
 
 def ignored_settings(config: RetainConfig) -> list[str]:
-    """Settings the configured method has no use for (memory.* on a method that keeps no memory)."""
+    """Settings the configured method has no use for: memory.* that the user set (their value is
+    not the preset's, nor the default) on a method that keeps no memory. A preset's own budget is
+    not the user's: `--set method.name=finetune` in a preset with a budget says nothing."""
     from retain.methods import get_method_class
 
     notes = list(config._notes)
     method_cls = get_method_class(config.method_name)
     if method_cls.uses_memory or not method_cls.__module__.startswith("retain.methods."):
         return notes  # a user's method may keep state the ledger charges (methods/charges.py)
-    default = MemoryConfig()
+    ours = config_to_dict(config)["memory"]
+    baseline = (_preset_baseline(config, load_preset(config.preset)) if config.preset
+                else config_to_dict(RetainConfig()))["memory"]
     changed = [f"memory.{name}={getattr(config.memory, name)!r}" for name in MemoryConfig.model_fields
-               if getattr(config.memory, name) != getattr(default, name)]
+               if ours.get(name) != baseline.get(name)]
     if not changed:
         return notes
     return notes + [f"method.name={config.method_name!r} keeps no memory, so {', '.join(changed)} "
