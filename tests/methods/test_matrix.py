@@ -15,6 +15,7 @@ from retain.errors import ConfigError
 from retain.runs.config import build_config
 from retain.runs.loop import run
 from retain.methods import get_method_class, method_names
+from retain.methods.base import score_label
 from retain.methods.matrix import markdown_table, matrix
 
 # The methods retain ships: other tests register methods of their own (plugins, deliberately
@@ -86,6 +87,13 @@ def test_cell_learns_or_refuses_before_training(cell, tmp_path):
     assert result["stage_accuracy"][-1] > 2 * 100 / result["seen_classes"][-1]
     for entry in result.get("ledger", []):
         assert entry["total_bytes"] <= entry["budget_bytes"]
+    # Each name a method gives a score set names a set it scores, and a set of its own (not CNN or
+    # NME) is reported by a name: IL2M's once labelled its raw logits "IL2M-rectified CNN".
+    method_cls = get_method_class(cell.method)
+    assert set(method_cls.score_labels) <= set(result["accuracy"]), (method_cls.score_labels, list(result["accuracy"]))
+    primary = result["primary_score"]
+    assert primary.split("-")[0] in ("cnn", "nme") or primary in method_cls.score_labels, primary
+    assert result["primary_score_label"] == score_label(method_cls, primary)
 
 
 def test_the_docs_table_is_current():

@@ -17,6 +17,7 @@ from retain.reports.report import (
     latex_escape,
     plot_accuracy_per_task,
     plot_budget_curves,
+    plot_memory,
     write_report,
 )
 
@@ -134,9 +135,19 @@ def test_budgets_in_their_unit_and_auc_in_memo_units(sweep, tmp_path):
     assert first != second  # a small offset keeps coinciding curves apart
     # AUC in the unit of the axes drawn (% x images), MEMO's fraction x MiB in the table beside it
     assert replay["auc_a_drawn"] == pytest.approx(metrics.auc([40, 80], replay["average_incremental_accuracy"]))
-    assert f"AUC {replay['auc_a_drawn']:,.0f} %·images" in ax.get_legend_handles_labels()[1][1]
+    # One legend (beside the second panel) serves both: each entry gives both areas.
+    fig = ax.figure
+    (legend,) = [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert any(f"AUC-A {replay['auc_a_drawn']:,.0f}, AUC-L {replay['auc_l_drawn']:,.0f} %·images" in t for t in labels), labels
+    # Each seed's own AUC: seeds 0 and 1 of the fixture differ by one point at every later stage.
+    per_seed = [metrics.auc([40, 80], [np.mean([99.0, 94.0 + shift + seed, 88.0 + shift + seed]) for shift in (0.0, 2.0)])
+                for seed in (0, 1)]
+    assert replay["auc_seeds"] == 2
+    assert replay["auc_std"]["auc_a_drawn"] == pytest.approx(np.std(per_seed, ddof=1)) and np.std(per_seed) > 0
     text = write_report(sweep).read_text()
-    assert "| method=replay | CNN | 40, 80 | " in text and "budgets (images)" in text and "AUC-A (% × images)" in text
+    assert "| method=replay | digits | CNN | 2 | 40, 80 | " in text and "budgets (images)" in text and "AUC-A (% × images)" in text
+    assert f"{replay['auc_a_drawn']:,.0f} ± {replay['auc_std']['auc_a_drawn']:.4g}" in text
     root = tmp_path / "kib"
     for budget in ("256 KiB", "512 KiB"):
         _run(root, budget.split()[0], budget=budget)
@@ -222,3 +233,20 @@ def test_a_memory_free_baseline_is_clipped_with_a_note(sweep):
 def test_a_budget_sweep_gets_one_memory_comparison(sweep):
     text = write_report(sweep).read_text()
     assert "plots/memory.png" in text and not list((sweep / "plots").glob("memory-*.png"))
+
+
+def test_a_memory_plot_names_the_dataset_and_seeds_and_sizes_every_item(tmp_path):
+    """The title says which dataset and how many seeds; the legend gives each item's bytes, so an
+    item too small to see beside the images (IL2M's class statistics) is still read."""
+    for seed in (0, 1):
+        _run(tmp_path, f"il2m-{seed}", "il2m", seed, dataset="fashion-mnist")
+        path = tmp_path / f"il2m-{seed}" / "results.json"
+        results = json.loads(path.read_text())
+        for entry in results["ledger"]:
+            entry["items"]["class_statistics"] = 52
+        path.write_text(json.dumps(results))
+    records = collect_runs(tmp_path)
+    ax = plot_memory("method=il2m", records, tmp_path / "m.png").axes[0]
+    assert ax.get_title().startswith("fashion-mnist: memory composition of") and "mean of 2 seeds" in ax.get_title()
+    labels = ax.get_legend_handles_labels()[1]
+    assert "class_statistics (52 bytes after task 3)" in labels and f"exemplars ({40 * IMAGE:,} bytes after task 3)" in labels

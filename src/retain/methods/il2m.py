@@ -62,7 +62,7 @@ class IL2M(ExemplarMethod):
     """IL2M: fine-tuning on task data ∪ exemplars (head re-initialised, lr = base/b), past-class
     scores rectified with per-class statistics from the state each class was first learned."""
 
-    score_labels = {"cnn": "IL2M-rectified CNN", "raw": "raw CNN"}
+    score_labels = {RECTIFIED: "IL2M-rectified CNN", "cnn": "raw CNN (before rectification)"}
 
     Params = IL2MParams
     primary_score = RECTIFIED  # with method.rectify=false there are only the logits: "cnn"

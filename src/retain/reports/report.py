@@ -507,7 +507,9 @@ def plot_memory(label: str, records: list[RunRecord], path: Path):
     x = np.arange(1, tasks + 1)
     for item in items:
         values = np.array([np.mean([ledger[t]["items"].get(item, 0) for ledger in ledgers if len(ledger) > t]) for t in range(tasks)]) / scale
-        ax.bar(x, values, bottom=bottom, label=item)
+        # The last task's size in the legend: an item of a few bytes (IL2M's class statistics)
+        # next to megabytes of images has no visible bar.
+        ax.bar(x, values, bottom=bottom, label=f"{item} ({values[-1] * scale:,.0f} bytes after task {tasks})")
         bottom += values
     budget = budget_bytes / scale
     given = records[0].budget
@@ -517,9 +519,10 @@ def plot_memory(label: str, records: list[RunRecord], path: Path):
     ax.set_xlabel("after task")
     ax.set_ylabel(f"memory kept ({unit})")
     ax.set_ylim(0, max(budget, bottom.max()) * 1.3)  # room for the legend above the bars
-    ax.set_title(f"Memory composition: {_short_label(label)}" + (f" (mean of {len(records)} seeds)" if len(records) > 1 else ""),
+    seeds = f"mean of {len(records)} seeds" if len(records) > 1 else "1 seed"
+    ax.set_title(f"{records[0].results.get('dataset')}: memory composition of {_short_label(label)} ({seeds})",
                  fontsize="medium")
-    ax.legend(fontsize="small", loc="upper left", ncol=3)
+    ax.legend(fontsize="small", loc="upper left", ncol=2)
     _save_figure(fig, path)
     return fig
 
@@ -594,7 +597,21 @@ def budget_curves(groups: dict[str, list[RunRecord]]) -> dict[str, dict[str, Any
             "score": _scores_text([r for b in budgets for r in points[b]]),
             "dataset": ", ".join(sorted({str(r.results.get("dataset")) for b in budgets for r in points[b]})),
         }
+        curves[name].update(_auc_spread(points, budgets, curves[name]["budgets"], mib))
     return curves
+
+
+def _auc_spread(points: dict[int, list[RunRecord]], budgets: list[int], drawn: list[float], mib: list[float]) -> dict[str, Any]:
+    """The sample std of each AUC over the seeds run at every budget (each seed's own curve), and
+    their number; the mean of those AUCs is the AUC of the mean curve when they are all the seeds."""
+    by_seed = [{r.results.get("seed"): r.results["metrics"] for r in points[b]} for b in budgets]
+    seeds = set.intersection(*(set(at) for at in by_seed))
+    std = {}
+    for auc_key, metric in (("auc_a", "average_incremental_accuracy"), ("auc_l", "last_accuracy")):
+        curves = [[at[seed][metric] for at in by_seed] for seed in seeds]
+        std[auc_key + "_drawn"] = float(sample_std([metrics.auc(drawn, curve) for curve in curves])) if curves else 0.0
+        std[auc_key] = float(sample_std([metrics.auc(mib, [a / 100 for a in curve]) for curve in curves])) if curves else 0.0
+    return {"auc_std": std, "auc_seeds": len(seeds)}
 
 
 def _without_budget(group: str) -> str:
@@ -632,9 +649,9 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
     fig = _figure(13, 4.6)
     unit = next(iter(curves.values()))["unit"]
     span = max(max(c["budgets"]) - min(c["budgets"]) for c in curves.values()) or 1.0
-    for column, (key, title, auc_key) in enumerate((
-        ("average_incremental_accuracy", "average incremental accuracy", "auc_a_drawn"),
-        ("last_accuracy", "last accuracy", "auc_l_drawn"),
+    for column, (key, title) in enumerate((
+        ("average_incremental_accuracy", "average incremental accuracy (AUC-A)"),
+        ("last_accuracy", "last accuracy (AUC-L)"),
     )):
         ax = fig.add_subplot(1, 2, column + 1)
         drawn = []
@@ -642,9 +659,11 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
             colour = styles.colours.get(curve["method"]) if styles else None
             marker = styles.marker(curve["method"]) if styles else "o"
             seeds = f", n={curve['seeds']}" if curve["seeds"] > 1 else ""
+            # One legend serves both panels, so each label gives both areas.
             ax.errorbar(np.add(curve["budgets"], offset), curve[key], yerr=curve["std"][key] if curve["seeds"] > 1 else None,
                         marker=marker, color=colour, capsize=3,
-                        label=f"{_short_label(name)} [{curve['score']}] (AUC {_drawn_auc_text(curve[auc_key])} %·{unit}{seeds})")
+                        label=f"{_short_label(name)} [{curve['score']}] (AUC-A {_drawn_auc_text(curve['auc_a_drawn'])}, "
+                              f"AUC-L {_drawn_auc_text(curve['auc_l_drawn'])} %·{unit}{seeds})")
             drawn.append((name, np.asarray(curve[key]), np.asarray(curve["std"][key]), False))
         for name, level in (levels or {}).items():
             colour = styles.colours.get(level["method"]) if styles else None
@@ -653,7 +672,7 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
             drawn.append((_short_label(name), np.array([level[key]]), np.zeros(1), True))
         _limits_of_interest(ax, drawn)
         ax.set_xlabel(f"memory budget ({unit})")
-        ax.set_ylabel(f"{title} (%)")
+        ax.set_ylabel(f"{title.split(' (')[0]} (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if column == 1:
@@ -913,16 +932,26 @@ def _budget_curve_section(groups: dict[str, list[RunRecord]], styles: Styles, pl
     plot_budget_curves(curves, plots / "accuracy_vs_memory.png", styles, memory_free_levels(groups))
     unit = next(iter(curves.values()))["unit"]
     lines = ["", "## Accuracy versus memory", "", f"![accuracy versus memory]({PLOTS_DIR}/accuracy_vs_memory.png)", "",
-             f"| method | score | budgets ({unit}) | budgets (MiB) | AUC-A (% × {unit}) | AUC-L (% × {unit}) | "
-             "AUC-A (MEMO: fraction × MiB) | AUC-L (MEMO) |", "|---|---|---|---|---|---|---|---|"]
+             f"| method | dataset | score | n | budgets ({unit}) | budgets (MiB) | AUC-A (% × {unit}) | AUC-L (% × {unit}) | "
+             "AUC-A (MEMO: fraction × MiB) | AUC-L (MEMO) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, curve in curves.items():
         budgets = ", ".join(f"{b:.4g}" for b in curve["budgets"])
         mib = ", ".join(f"{b:.3g}" for b in curve["budgets_mib"])
-        lines.append(f"| {name} | {curve['score']} | {budgets} | {mib} | {_drawn_auc_text(curve['auc_a_drawn'])} | "
-                     f"{_drawn_auc_text(curve['auc_l_drawn'])} | {_auc_text(curve['auc_a'])} | {_auc_text(curve['auc_l'])} |")
+        aucs = [_with_spread(curve, key, text) for key, text in (("auc_a_drawn", _drawn_auc_text), ("auc_l_drawn", _drawn_auc_text),
+                                                                  ("auc_a", _auc_text), ("auc_l", _auc_text))]
+        lines.append(f"| {name} | {curve['dataset']} | {curve['score']} | {curve['auc_seeds']} | {budgets} | {mib} | "
+                     + " | ".join(aucs) + " |")
     return lines + ["", f"AUC: trapezoid area under the mean accuracy, once on the axes drawn (% × {unit}, as in the "
                     "figure's legend), once as MEMO's AUC-A / AUC-L tables give it: accuracy as a fraction over the "
-                    "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10)."]
+                    "budget in MiB (MB of 2^20 bytes; CIFAR-100 B0 Inc10: about 10). ± is the sample std of each "
+                    "seed's own AUC over the n seeds run at every budget."]
+
+
+def _with_spread(curve: dict[str, Any], key: str, text: Any) -> str:
+    """An AUC of the mean curve, with ± the sample std over seeds when there are several."""
+    if curve["auc_seeds"] < 2:
+        return text(curve[key])
+    return f"{text(curve[key])} ± {text(curve['auc_std'][key])}"
 
 
 def _runs_section(records: list[RunRecord], root: Path) -> list[str]:
