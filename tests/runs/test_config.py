@@ -128,3 +128,19 @@ def test_memory_the_user_sets_on_a_method_without_memory_is_noted():
     assert len(noted) == 1 and "memory.budget='40 images'" in noted[0]
     bare = _memory_notes(build_config(overrides=["method.name=finetune", "memory.policy=herding"]))
     assert len(bare) == 1 and "memory.policy='herding'" in bare[0]
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_a_misspelt_key_is_not_blamed_on_the_preset_value_it_resembles(preset):
+    """`--set train.epoch=1` is refused with the suggestion `train.epochs`; the preset's own
+    train.epochs is not what went wrong, so the message does not say it is the preset's."""
+    from retain.config.activity import ACTIVITY, value_at
+    from retain.presets import load_preset
+
+    tree = load_preset(preset)
+    for field in [f for f in ACTIVITY if "." in f and value_at(tree, f) is not None][:4]:
+        typo = field[:-1]
+        if typo in ACTIVITY:
+            continue
+        said = _message(preset=preset, overrides=[f"{typo}=1"])
+        assert f"did you mean `{field}`" in said and "is the preset" not in said, said

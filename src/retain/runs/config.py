@@ -103,6 +103,7 @@ def _preset_blame(message: str, user_tree: dict[str, Any], preset: Any) -> str:
     if not isinstance(preset, str):
         return ""
     preset_tree, chosen = apply_method_values({**load_preset(preset), "preset": preset}), set(leaf_fields(user_tree))
+    message = re.sub(r"\(did you mean [^)]*\)", "", message)  # a suggested spelling is not a value in question
     blamed = [field for field in ACTIVITY if "." in field and field not in chosen and value_at(preset_tree, field) is not None
               and re.search(rf"(?<![\w.]){re.escape(field)}(?![\w])", message)]
     return "".join(f" ({field}={value_at(preset_tree, field)!r} is the preset {preset}'s, not a value you wrote: set "
