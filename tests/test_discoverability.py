@@ -180,3 +180,17 @@ def test_checkpoints_of_runs_started_before_method_parameters_were_resolved_stil
         save_checked(path, payload)
     with pytest.raises(CheckpointError, match="method.temperature: 2.0 != 3.0"):
         resume_run(other)
+
+
+@pytest.mark.parametrize("field, kind", [("method.name", "method"), ("memory.policy", "memory policy"),
+                                         ("model.backbone", "backbone")])
+def test_an_unknown_name_of_a_kind_users_add_says_how_to_import_theirs(field, kind):
+    """A plugin's name used without importing the plugin: the error says how to import it; a near
+    miss gets the suggestion instead."""
+    with pytest.raises(ConfigError) as info:
+        build_config(preset="demo", overrides=[f"{field}=zz_my_own"])
+    said = " ".join(str(info.value).split())
+    assert f"If 'zz_my_own' is a {kind} of your own, import the module or file that registers it: --import" in said
+    with pytest.raises(ConfigError) as near:
+        build_config(preset="demo", overrides=["method.name=icarll"])
+    assert "Did you mean 'icarl'?" in str(near.value) and "of your own" not in str(near.value)

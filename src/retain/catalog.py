@@ -156,7 +156,7 @@ def method_parameters(name: str) -> list[Parameter]:
     if REGISTERING["methods"] not in sys.modules:
         listed = _builtin_catalog()
         if name not in listed["parameters"]:
-            raise unknown_name("method", str(name), listed["methods"], field="method.name")
+            raise unknown_name("method", str(name), listed["methods"], field="method.name", pluggable=True)
         return [Parameter(**fields) for fields in listed["parameters"][name]]
     return _registered_parameters(name)
 

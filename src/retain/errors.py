@@ -61,14 +61,19 @@ def closest_match(name: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None = None) -> ConfigError:
-    """Error for an unknown registry name, suggesting the closest known one."""
+def unknown_name(kind: str, name: str, choices: Iterable[str], field: str | None = None,
+                 pluggable: bool = False) -> ConfigError:
+    """Error for an unknown registry name, suggesting the closest known one; for a kind users can
+    add (`pluggable`), without a close name, how to make their own known."""
     choices = sorted(choices)
     where = f" ({field})" if field else ""
     message = f"Unknown {kind}{where} {name!r}. Known names: {', '.join(choices)}."
     suggestion = closest_match(name, choices)
     if suggestion:
         message += f" Did you mean {suggestion!r}?"
+    elif pluggable:
+        message += (f" If {name!r} is a {kind} of your own, import the module or file that registers it: --import "
+                    "MODULE|FILE on the command line, `imports:` in the config or grid, imports=[...] in Python.")
     return ConfigError(message)
 
 

@@ -96,7 +96,7 @@ class Registry(Generic[T]):
         name raises a ConfigError naming the field and the closest name."""
         name = self.canonical(name) if isinstance(name, str) else name
         if name not in self._entries:
-            raise unknown_name(self.kind, str(name), self._entries, field=self.field)
+            raise unknown_name(self.kind, str(name), self._entries, field=self.field, pluggable=True)
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -77,7 +77,7 @@ def is_split_backbone(name: str) -> bool:
 def check_backbone_name(name: str, field: str = "model.backbone") -> None:
     """ConfigError naming `field` (the config field that holds `name`) when `name` is not a registered backbone."""
     if name not in _BACKBONES:
-        raise unknown_name("backbone", str(name), _BACKBONES, field=field)
+        raise unknown_name("backbone", str(name), _BACKBONES, field=field, pluggable=True)
 
 
 def _call(entry: BackboneEntry, in_channels: int, image_size: int, options: dict[str, Any]) -> Any:
