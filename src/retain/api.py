@@ -169,10 +169,12 @@ def sweep(
                         log=log, imports=list(imports or []))
     if summary.failed:
         name, error = next(iter(summary.failed.items()))
+        # The cell's own error (possibly a traceback) goes last, on its own lines, after what to do.
         raise SweepError(
-            f"{len(summary.failed)} of {summary.cells} cells of the sweep in {str(summary.dir)!r} failed (first: {name}: {error}); "
-            "the others are kept, and calling retain.sweep again resumes the failed ones. Every cell's outcome is in "
-            "the sweep's log.jsonl and in this error's `summary`.", summary)
+            f"{len(summary.failed)} of {summary.cells} cells of the sweep in {str(summary.dir)!r} failed; the others are "
+            "kept, and calling retain.sweep again (or `retain sweep` on the same grid) resumes the failed ones. Every "
+            f"cell's outcome is in the sweep's log.jsonl and in this error's `summary`.\n\nThe first failed cell, "
+            f"{name}:\n{error}", summary)
     return summary
 
 
