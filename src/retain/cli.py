@@ -20,6 +20,7 @@ except ValueError:  # imported outside the main thread: signals cannot be handle
 import contextlib  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
+import textwrap  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -342,6 +343,13 @@ def _show_preset(out: Console, name: str) -> None:
     out.print(f"{name} (version {preset_version(name)}): {preset_description(name)}", markup=False, highlight=False)
     if not rows:
         out.print(f"{name} names no paper or peer protocol: it has no sources table.", markup=False)
+        return
+    if out.width < 120:  # four columns in a narrow terminal leave the source a word or two per line
+        out.print(f"\nwhere the values of {name} come from (field = value [methods]: source):", markup=False)
+        for field, value, methods, source in rows:
+            out.print(f"\n{field} = {value} [{methods}]", markup=False, highlight=False)
+            out.print(textwrap.fill(source, width=max(out.width - 4, 40), initial_indent="    ",
+                                    subsequent_indent="    "), markup=False, highlight=False)
         return
     table = Table(title=f"where the values of {name} come from")
     for column in ("field", "value", "methods", "source"):

@@ -146,3 +146,15 @@ def test_the_memo_auc_grid_holds_four_aligned_budgets_for_four_methods_and_three
     # The recipe fits each task: a decaying schedule with weight decay, not a constant lr.
     assert all(c["train"]["schedule"] == "multistep" and c["train"]["weight_decay"] > 0 for c in memo)
     assert {c["budget"]["protocol"] for c in memo} == {"auc"}
+
+
+def test_a_narrow_terminal_gets_the_sources_as_a_list_with_whole_lines():
+    """At 80 columns a four-column table left the source one to three words a line: each row is a
+    `field = value [methods]` line with its source wrapped below it at the terminal's width."""
+    result = CliRunner().invoke(app, ["list", "presets", "il2m-fmnist"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "train.accumulate_reduction = 'sum' [all]" in lines
+    source = lines[lines.index("train.accumulate_reduction = 'sum' [all]") + 1]
+    assert source.startswith("    IL2M il2m/codes/ft.py:249-253") and 60 <= len(source) <= 80
+    assert all(len(line) <= 80 for line in lines if line.startswith("    "))
