@@ -222,11 +222,17 @@ def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
     the last column starts with `departure:` or `retain:` where the value is not the source's."""
     from retain.presets import SOURCE_KINDS, preset_sources
 
+    entries = preset_sources(name)
+    own_rows: dict[str, list[str]] = {}  # a field's methods with a value of their own (`by_method`)
+    for entry in entries:
+        own_rows.setdefault(str(entry["field"]), []).extend(entry.get("methods") or [])
     rows = []
-    for entry in preset_sources(name):
+    for entry in entries:
         kind = next((k for k in SOURCE_KINDS if k in entry), "from")
         where = str(entry.get(kind, "")) if kind == "from" else f"{kind}: {entry.get(kind, '')}"
-        rows.append((str(entry["field"]), repr(entry["value"]), ", ".join(entry.get("methods") or []) or "all", where))
+        others = sorted(set(own_rows[str(entry["field"])]))
+        methods = ", ".join(entry.get("methods") or []) or (f"all but {', '.join(others)}" if others else "all")
+        rows.append((str(entry["field"]), repr(entry["value"]), methods, where))
     return rows
 
 

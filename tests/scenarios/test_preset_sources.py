@@ -126,6 +126,8 @@ def test_list_presets_name_shows_the_sources_table():
     text = " ".join(result.output.split())
     assert "version 3" in text and "models/wa.py:25" in text and "[60, 100, 140]" in text
     assert "main_memo.py:52" in text
+    # A value that methods with their own row do not get says so.
+    assert "│ train.epochs │ 170 │ all but finetune, replay │" in text, text
     lucir = " ".join(CliRunner().invoke(app, ["list", "presets", "cifar100-b50-inc10"], env={"COLUMNS": "250"}).output.split())
     assert "[0.2009, 0.1984, 0.2023]" in lucir and "class_incremental_cosine_cifar100.py:112" in lucir
     own = CliRunner().invoke(app, ["list", "presets", "demo"])
