@@ -219,3 +219,14 @@ def test_a_value_that_can_never_take_effect_is_refused_when_chosen_and_said_when
     assert not [n for n in quiet._notes if "no effect" in n], quiet._notes
     noted = build_config(preset="demo", overrides=["checkpoint.every_epochs=20"])  # demo trains 20 epochs a task
     assert any(n.startswith("checkpoint.every_epochs=20") for n in noted._notes), noted._notes
+
+
+def test_a_budget_the_user_sets_under_a_derived_protocol_is_refused_and_a_presets_is_said():
+    """fair and auc derive the budget from budget.reference_*: a memory.budget the user writes there
+    would never be read (the stranger's run trained at the 0.87 MiB point with `-q` saying nothing)."""
+    with pytest.raises(ConfigError) as info:
+        build_config(preset="memo-fmnist-fair", overrides=["memory.budget=300 images"])
+    message = " ".join(str(info.value).split())
+    assert "memory.budget='300 images' takes no effect" in message and "budget.protocol = benchmark" in message
+    # The demo's own budget under a protocol the user chose is the preset's: not refused.
+    assert build_config(preset="demo", overrides=["budget.protocol=fair"]).budget.protocol == "fair"

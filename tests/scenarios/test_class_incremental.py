@@ -86,7 +86,7 @@ def test_same_inputs_give_identical_plans():
         ({"base": 50, "increment": 15}, "scenario.increment"),
         ({"base": 0, "increment": 30}, "scenario.increment"),
         ({"base": 50, "increment": 10, "num_tasks": 7}, "scenario.num_tasks"),
-        ({"base": 0, "increment": 10, "order": list(range(99))}, "scenario.class_order"),
+        ({"base": 0, "increment": 10, "order": list(range(99))}, "scenario.order is"),
     ],
 )
 def test_bad_settings_name_their_field(kwargs, field):

@@ -30,11 +30,11 @@ def test_explicit_order_is_kept():
 
 @pytest.mark.parametrize("order", [[0, 1, 1], [0, 1], [0, 1, 2, 3], [0, 1, 3], [0.0, 1.0, 2.0]])
 def test_explicit_order_must_be_a_permutation(order):
-    with pytest.raises(ConfigError, match=r"scenario\.class_order") as error:
+    with pytest.raises(ConfigError, match=r"scenario\.order is") as error:
         class_order(3, order)
     assert "permutation of 0..2" in str(error.value)
 
 
 def test_unknown_order_name_is_refused():
-    with pytest.raises(ConfigError, match=r"scenario\.class_order is 'random'.*'natural', 'shuffle'"):
+    with pytest.raises(ConfigError, match=r"scenario\.order is 'random'.*'natural', 'shuffle'"):
         class_order(10, "random")

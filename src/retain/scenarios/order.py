@@ -25,14 +25,14 @@ def class_order(num_classes: int, order: str | Sequence[int] = "natural", seed: 
         if order == "shuffle":
             return [int(c) for c in np.random.RandomState(seed).permutation(num_classes)]
         raise ConfigError(
-            f"scenario.class_order is {order!r}, which is not a known order. Allowed: "
+            f"scenario.order is {order!r}, which is not a known order. Allowed: "
             f"'natural', 'shuffle' (seeded permutation), or an explicit list that is a "
             f"permutation of 0..{num_classes - 1}."
         )
     explicit = _as_int_list(order)
     if explicit is None or sorted(explicit) != list(range(num_classes)):
         raise ConfigError(
-            f"scenario.class_order is {_short(order)}, which is not a permutation of "
+            f"scenario.order is {_short(order)}, which is not a permutation of "
             f"0..{num_classes - 1}. An explicit class order must list every one of the "
             f"{num_classes} class ids exactly once; otherwise use 'natural' or 'shuffle'."
         )
