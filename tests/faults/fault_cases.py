@@ -188,6 +188,8 @@ def _set_cases() -> list[Case]:
         Case("notice-joint-per-class", _dry("method.name=joint", "memory.budget=null", "memory.per_class=5"),
              ("joint", "memory.per_class=5", "ignored"), kind="notice"),
         Case("notice-auc-budget", _dry("budget.protocol=auc", "budget.point=1"), ("memory.budget", "not used"), kind="notice"),
+        Case("auc-user-budget", _dry("budget.protocol=auc", "budget.point=1", "memory.budget=300 images"),
+             ("memory.budget='300 images'", "budget.protocol = benchmark")),
     ]
     return cases
 
