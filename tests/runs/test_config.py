@@ -144,3 +144,20 @@ def test_a_misspelt_key_is_not_blamed_on_the_preset_value_it_resembles(preset):
             continue
         said = _message(preset=preset, overrides=[f"{typo}=1"])
         assert f"did you mean `{field}`" in said and "is the preset" not in said, said
+
+
+def test_a_moved_setting_given_in_both_homes_is_refused_and_the_old_one_alone_still_works():
+    said = _message(preset="maer-fmnist", overrides=["memory.maer_policy=max", "method.maer_policy=min"])
+    assert "memory.maer_policy='max' (its old spelling) and method.maer_policy='min' set one setting twice" in said
+    with pytest.warns(Warning, match="memory.maer_policy is deprecated"):
+        assert build_config(preset="maer-fmnist", overrides=["memory.maer_policy=max"]).method_params["maer_policy"] == "max"
+
+
+def test_a_grid_setting_a_moved_setting_in_both_homes_is_refused(tmp_path):
+    from retain.errors import SweepError
+    from retain.sweeps.sweep import expand_cells, load_grid
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text("base: {preset: maer-fmnist, memory: {maer_policy: max}}\naxes: {method.maer_policy: [min, middle]}\n")
+    with pytest.raises((ConfigError, SweepError), match="set one setting twice"):
+        expand_cells(load_grid(grid), grid, tmp_path / "sweep")

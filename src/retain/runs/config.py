@@ -80,6 +80,7 @@ def build_config(
     if imports:
         tree["imports"] = add_imports(tree.get("imports"), imports)
         _note_sources(sources, user, {"imports": imports}, "--import")
+    check_not_given_twice(user)
     try:
         config = validate_config(apply_method_values(tree))
     except ConfigError as exc:
@@ -94,6 +95,20 @@ def build_config(
 def _parsed_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
     """The --set overrides parsed, in order (a later one for the same key wins; the CLI refuses that)."""
     return [parse_override(text) for text in overrides]
+
+
+def check_not_given_twice(user_tree: dict[str, Any]) -> None:
+    """Refuse a setting the user wrote under its old home and its new one (memory.maer_policy and
+    method.maer_policy): the schema moves the old one over, and which should win would be a guess."""
+    from retain.config.schema import MOVED_TO_METHOD
+
+    memory, method = user_tree.get("memory"), user_tree.get("method")
+    if not isinstance(memory, dict) or not isinstance(method, dict):
+        return
+    for name in MOVED_TO_METHOD:
+        if name in memory and name in method:
+            raise ConfigError(f"memory.{name}={memory[name]!r} (its old spelling) and method.{name}={method[name]!r} set one "
+                              f"setting twice; keep method.{name}. Nothing was run or written.")
 
 
 def _preset_blame(message: str, user_tree: dict[str, Any], preset: Any) -> str:

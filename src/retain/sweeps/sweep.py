@@ -177,7 +177,7 @@ def check_axes_disjoint(grid: GridFile, grid_path: Path) -> None:
 
 def _cell_settings(config: Any, user_base: dict[str, Any], axes: dict[str, Any]) -> dict[str, str]:
     """Refuse a cell whose base or axes set something the cell would not read; return where its values came from."""
-    from retain.runs.config import leaf_fields, check_settings_take_effect, config_sources
+    from retain.runs.config import check_not_given_twice, leaf_fields, check_settings_take_effect, config_sources
     from retain.presets import load_preset
 
     axis_tree: dict[str, Any] = {}
@@ -189,6 +189,7 @@ def _cell_settings(config: Any, user_base: dict[str, Any], axes: dict[str, Any])
         axis_tree = deep_merge(axis_tree, part)
         sources.update({field: f"axis {key}" for field in leaf_fields(part)})
     preset_tree = load_preset(config.preset) if config.preset else {}
+    check_not_given_twice(deep_merge(user_base, axis_tree))
     check_settings_take_effect(config, deep_merge(user_base, axis_tree), preset_tree)
     check_dataset_settings(config, deep_merge(user_base, axis_tree))
     return config_sources(config, sources, preset_tree)
