@@ -171,6 +171,7 @@ def _set_cases() -> list[Case]:
         ("scores-text", ["method.name=maer", "method.scores_file={ws}/cfg/text.npy"], ["method.scores_file", "text.npy"]),
         ("scores-strings", ["method.name=maer", "method.scores_file={ws}/cfg/strings.npy"], ["method.scores_file", "strings.npy"]),
         ("scores-short", ["method.name=maer", "method.scores_file={ws}/cfg/short.npy"], ["method.scores_file", "short.npy"]),
+        ("scores-nan", ["method.name=maer", "method.scores_file={ws}/cfg/nan-scores.npy"], ["method.scores_file", "674 score(s) that are NaN"]),
         ("scores-other-data", ["method.name=maer", "method.scores_file={ws}/cfg/other-data.npy"], ["method.scores_file", "cifar10"]),
         ("scores-bad-json", ["method.name=maer", "method.scores_file={ws}/cfg/bad-json.npy"], ["bad-json.json", "not JSON"]),
         # --set syntax

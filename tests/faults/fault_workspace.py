@@ -169,6 +169,7 @@ def build_workspace(root: Path) -> None:
     np.save(cfg / "other-data.npy", np.zeros(1347, np.float32))
     (cfg / "other-data.json").write_text(json.dumps({"dataset": "cifar10"}))
     np.save(cfg / "bad-json.npy", np.zeros(1347, np.float32))
+    np.save(cfg / "nan-scores.npy", np.where(np.arange(1347) % 2 == 0, np.nan, 0.5).astype(np.float32))
     (cfg / "bad-json.json").write_text("{not json")
 
     data = root / "data"

@@ -112,6 +112,12 @@ def load_memorization_scores(path: str | Path, dataset_name: str, num_samples: i
             f"method.scores_file={str(path)!r} holds {scores.shape} scores, but the training split of "
             f"{dataset_name!r} has {num_samples} samples; one score per training sample is needed."
         )
+    missing = int(np.count_nonzero(~np.isfinite(scores))) if scores.dtype.kind == "f" else 0
+    if missing:  # a NaN sorts anywhere: the selection would be arbitrary
+        raise ConfigError(
+            f"method.scores_file={str(path)!r} holds {missing} score(s) that are NaN or infinite (of {scores.shape[0]}); "
+            "every training sample needs a finite score: recompute them with `retain memorization`."
+        )
     return torch.from_numpy(scores.astype(np.float32))
 
 
