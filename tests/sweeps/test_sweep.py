@@ -53,6 +53,11 @@ def test_bad_grids_are_refused(tmp_path):
     path = _grid(tmp_path, axes={"train.lr": [0.1, "0.1"]})
     with pytest.raises(ConfigError, match="same directory name"):
         expand_cells(load_grid(path), path, tmp_path / "sweep")
+    with pytest.raises(ConfigError, match="has no axes"):
+        load_grid(_grid(tmp_path, axes={}))
+    path = _grid(tmp_path, axes={"seed": [1.0, 1]})  # two names, one run
+    with pytest.raises(ConfigError, match="resolve to the same configuration"):
+        expand_cells(load_grid(path), path, tmp_path / "sweep")
 
 
 def test_interrupted_grid_continues_and_every_cell_finishes_once(tmp_path):

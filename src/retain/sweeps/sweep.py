@@ -104,6 +104,9 @@ def load_grid(path: str | Path) -> GridFile:
         grid = GridFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, GridFile).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
+    if not grid.axes:
+        raise ConfigError(f"Grid file {str(path)!r} has no axes (`axes: {{}}`); give at least one axis, e.g. "
+                          "`axes: {seed: [1, 2, 3]}` (a single run is `retain run`).")
     for key, values in grid.axes.items():
         if not values:
             raise ConfigError(f"Grid axis `axes.{key}` in {str(path)!r} is an empty list; give at least one value.")
@@ -221,6 +224,7 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
     keys = list(grid.axes)
     cells: list[Cell] = []
     seen: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, Any]] = {}
     for values in itertools.product(*(grid.axes[k] for k in keys)):
         axes = dict(zip(keys, values))
         try:
@@ -237,7 +241,15 @@ def expand_cells(grid: GridFile, grid_path: Path, sweep_dir: Path, imports: list
                 "make the axis values differ in letters or digits."
             )
         seen[name] = axes
-        cells.append(Cell(name, axes, config_to_dict(config), str((sweep_dir / name).resolve()), sources=sources))
+        resolved = config_to_dict(config)
+        same = json.dumps(resolved, sort_keys=True, default=str)
+        if same in configs:  # e.g. seed: [1.0, 1]: two names, one run
+            raise ConfigError(
+                f"Grid cells {configs[same]} and {axes} in {str(grid_path)!r} resolve to the same configuration, so the "
+                "second would repeat the first; remove one of the two values."
+            )
+        configs[same] = axes
+        cells.append(Cell(name, axes, resolved, str((sweep_dir / name).resolve()), sources=sources))
     return cells
 
 
