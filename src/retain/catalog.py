@@ -222,7 +222,7 @@ def preset_source_rows(name: str) -> list[tuple[str, str, str, str]]:
     the last column starts with `departure:` or `retain:` where the value is not the source's."""
     from retain.presets import SOURCE_KINDS, preset_sources
 
-    entries = preset_sources(name)
+    entries = preset_sources(name, field="retain list presets NAME")
     own_rows: dict[str, list[str]] = {}  # a field's methods with a value of their own (`by_method`)
     for entry in entries:
         own_rows.setdefault(str(entry["field"]), []).extend(entry.get("methods") or [])

@@ -53,20 +53,20 @@ def preset_description(name: str) -> str:
     return str(data.get("description", ""))
 
 
-def _preset_file(name: str) -> dict[str, Any]:
+def _preset_file(name: str, field: str = "--preset") -> dict[str, Any]:
     names = preset_names()
     if name not in names:
-        raise unknown_name("preset", name, names, field="--preset")
+        raise unknown_name("preset", name, names, field=field)
     return yaml.safe_load((_preset_dir() / f"{name}.yaml").read_text()) or {}
 
 
-def preset_sources(name: str) -> list[dict[str, Any]]:
+def preset_sources(name: str, field: str = "--preset") -> list[dict[str, Any]]:
     """The provenance table of a preset: one entry per hyperparameter, `{"field": dotted config
     key, "value": its resolved value, "methods": [names] (only where the value is one method's),
     and one of "from" (official file and line, or paper section), "departure" (the source fixes
     another value; why retain differs) or "retain" (the source fixes none; retain's choice)}`.
     Empty for a preset that names no source."""
-    return [dict(entry) for entry in _preset_file(name).get("sources") or []]
+    return [dict(entry) for entry in _preset_file(name, field).get("sources") or []]
 
 
 def preset_by_method(name: str) -> dict[str, dict[str, Any]]:

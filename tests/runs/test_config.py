@@ -161,3 +161,12 @@ def test_a_grid_setting_a_moved_setting_in_both_homes_is_refused(tmp_path):
     grid.write_text("base: {preset: maer-fmnist, memory: {maer_policy: max}}\naxes: {method.maer_policy: [min, middle]}\n")
     with pytest.raises((ConfigError, SweepError), match="set one setting twice"):
         expand_cells(load_grid(grid), grid, tmp_path / "sweep")
+
+
+def test_an_unknown_preset_is_named_where_it_was_written():
+    assert "Unknown preset (--set preset) 'abc'" in _message(overrides=["preset=abc"])
+    assert "Unknown preset (--preset) 'abc'" in _message(preset="abc")
+    from retain import catalog
+
+    with pytest.raises(ConfigError, match=r"Unknown preset \(retain list presets NAME\) 'nosuch'"):
+        catalog.preset_source_rows("nosuch")

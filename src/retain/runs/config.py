@@ -58,17 +58,18 @@ def build_config(
     """
     file_tree = read_config_file(config_path) if config_path else {}
     parsed = _parsed_overrides(overrides or [])
+    preset_field = "--preset"
     if ["preset"] in [path for path, _ in parsed]:  # `--set preset=X` chooses the preset, like --preset X
         chosen = next(value for path, value in parsed if path == ["preset"])
         if preset is not None and chosen != preset:
             raise ConfigError(f"--preset {preset} and --set preset={chosen} name two presets; a run has one: keep one.")
-        preset = chosen
+        preset, preset_field = chosen, preset_field if preset is not None else "--set preset"
     check_one_preset(file_tree, preset, config_path)
     sources: dict[str, str] = {}
     user: dict[str, Any] = {}
     if config_path:
         _note_sources(sources, user, file_tree, f"file {config_path}")
-    tree = merge_preset(file_tree, preset, where=f"preset: in {config_path}")
+    tree = merge_preset(file_tree, preset, where=f"preset: in {config_path}", preset_field=preset_field)
     if preset:
         sources["preset"] = "--preset"
     for path, value in parsed:
@@ -230,12 +231,14 @@ def add_imports(existing: Any, extra: list[str]) -> Any:
     return combined
 
 
-def merge_preset(file_tree: dict[str, Any], preset: str | None = None, where: str = "preset") -> dict[str, Any]:
-    """The named preset (`preset`, else the tree's own `preset:` key, given at `where`) with `file_tree` merged over it."""
+def merge_preset(file_tree: dict[str, Any], preset: str | None = None, where: str = "preset",
+                 preset_field: str = "--preset") -> dict[str, Any]:
+    """The named preset (`preset`, given as `preset_field`, else the tree's own `preset:` key, given
+    at `where`) with `file_tree` merged over it."""
     tree: dict[str, Any] = {}
     preset_name = preset or file_tree.get("preset")
     if preset_name:
-        tree = load_preset(preset_name, field="--preset" if preset else where)
+        tree = load_preset(preset_name, field=preset_field if preset else where)
         tree["preset"] = preset_name
     return deep_merge(tree, file_tree)
 
