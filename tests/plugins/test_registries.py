@@ -39,6 +39,10 @@ def test_a_loader_returning_arrays_becomes_a_dataset_with_statistics():
         (lambda i, y: (i[:, 0], y, i, y), "train images must be uint8 with shape (N, C, H, W)"),
         (lambda i, y: (i, y.astype(np.float64), i, y), "train labels must be integers"),
         (lambda i, y: (i, y[:-1], i, y), "train labels must be integers of shape (6,)"),
+        (lambda i, y: (i, y, i[:0], y[:0]), "has no test images"),
+        (lambda i, y: (np.zeros((6, 5, 5, 3), np.uint8), y, np.zeros((6, 5, 5, 3), np.uint8), y),
+         "they look channels-last (N, H, W, C)"),
+        (lambda i, y: (i[:, :, :, :3], y, i[:, :, :, :3], y), "the images are 4x3 (height x width); retain's backbones take square"),
     ],
 )
 def test_arrays_that_are_not_uint8_images_and_int_labels_are_named(arrays, needle):

@@ -243,6 +243,10 @@ def dataset_from_arrays(
     train, test = splits
     if not len(train):
         raise DatasetError(f"Dataset {name!r} has no training images.")
+    if not len(test):
+        raise DatasetError(f"Dataset {name!r} has no test images; every task is evaluated on the test split, so the "
+                           "loader must return test images and labels too.")
+    _check_image_layout(name, tuple(train.images.shape[1:]))
     num_classes = len(class_names) if class_names is not None else int(max(train.labels.max(), test.labels.max())) + 1
     for split in splits:
         if len(split) and (split.labels.min() < 0 or split.labels.max() >= num_classes):
@@ -256,6 +260,23 @@ def dataset_from_arrays(
         return Dataset(name, train, test, names, mean, std)
     except ValueError as error:
         raise DatasetError(str(error)) from None
+
+
+def _check_image_layout(name: str, shape: tuple[int, ...]) -> None:
+    """Images channels first and square, as every backbone is built (models/registry.py): a
+    channels-last array or a rectangle would be read as other images and fail inside training."""
+    channels, height, width = shape
+    if channels not in (1, 3, 4) and width in (1, 3, 4):
+        raise DatasetError(
+            f"Dataset {name!r}: the images have shape {shape}, which reads as {channels} channels of {height}x{width}; "
+            f"they look channels-last (N, H, W, C). Put channels first: images.transpose(0, 3, 1, 2) (numpy) or "
+            ".permute(0, 3, 1, 2) (torch)."
+        )
+    if height != width:
+        raise DatasetError(
+            f"Dataset {name!r}: the images are {height}x{width} (height x width); retain's backbones take square "
+            "images: resize, crop or pad them to a square in the loader."
+        )
 
 
 def _check_declared(entry: DatasetEntry, dataset: Dataset, options: dict[str, Any]) -> None:
