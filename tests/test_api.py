@@ -142,6 +142,8 @@ def test_a_section_given_as_a_non_mapping_is_refused(value):
     for overrides in ({"train": value}, {"train": value, "train__threads": 1}):
         with pytest.raises(ConfigError, match=r"train = .* is not allowed: train must be a mapping of train settings"):
             retain.make_config("demo", **overrides)
+    own = retain.make_config("demo").train.model_copy(update={"epochs": 7})  # a config's own section is still taken whole
+    assert retain.make_config("demo", train=own).train.epochs == 7
 
 
 def test_a_setting_given_twice_is_refused_naming_both_spellings():

@@ -311,9 +311,10 @@ def _check_overrides(overrides: dict[str, Any]) -> None:
     sections = [name for name, field in RetainConfig.model_fields.items()
                 if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)]
     for key, value in overrides.items():
-        if key in sections and not isinstance(value, Mapping):
-            raise ConfigError(f"{key} = {value!r} is not allowed: {key} must be a mapping of {key} settings, e.g. "
-                              f"{key}={{'<setting>': <value>}}, or set one setting with {key}__<setting>=<value>.")
+        if key in sections and not isinstance(value, (Mapping, RetainConfig.model_fields[key].annotation)):
+            raise ConfigError(f"{key} = {value!r} is not allowed: {key} must be a mapping of {key} settings (or a "
+                              f"config's own {key} section), e.g. {key}={{'<setting>': <value>}}, or set one setting "
+                              f"with {key}__<setting>=<value>.")
     leaves = [(key, leaf) for key, value in overrides.items() for leaf in _leaf_paths(key.split("__"), value)]
     for index, (first, one) in enumerate(leaves):
         for second, other in leaves[index + 1:]:
