@@ -119,3 +119,72 @@ def test_make_config_replaces_a_presets_options_given_whole():
     assert config.model.backbone == "convnet2" and config.model.options == {}
     assert retain.make_config("demo", model__options={"hidden": [64]}).model.options == {"hidden": [64]}
     assert retain.make_config("demo", train={"epochs": 2}).train.lr == retain.make_config("demo").train.lr  # still merged
+
+
+def test_a_preset_keyword_chooses_the_preset_or_is_refused(tmp_path):
+    """preset= naming another preset than the config used to be recorded over the one that trained."""
+    assert retain.make_config(preset="fmnist-b0-inc2").data.name == "fashion-mnist"
+    assert retain.make_config("demo", preset="demo").preset == "demo"
+    under = retain.make_config({"train": {"epochs": 3}}, preset="fmnist-b0-inc2")  # the preset under the mapping
+    assert (under.preset, under.data.name, under.train.epochs) == ("fmnist-b0-inc2", "fashion-mnist", 3)
+    with pytest.raises(ConfigError, match=r"names preset: demo and preset='fmnist-b0-inc2' was given; a run has one preset"):
+        retain.run("demo", out=tmp_path / "p1", preset="fmnist-b0-inc2", dry_run=True)
+    assert not (tmp_path / "p1").exists()
+    with pytest.raises(ConfigError, match=r"Unknown preset .*'abc'. Known names: .*demo"):
+        retain.make_config("demo", preset="abc")
+    with pytest.raises(ConfigError, match="preset = 3 is not allowed"):
+        retain.make_config(preset=3)
+
+
+@pytest.mark.parametrize("value", [5, "abc", [1, 2]])
+def test_a_section_given_as_a_non_mapping_is_refused(value):
+    """train=5 with train__threads=1 used to drop the preset's whole train section."""
+    for overrides in ({"train": value}, {"train": value, "train__threads": 1}):
+        with pytest.raises(ConfigError, match=r"train = .* is not allowed: train must be a mapping of train settings"):
+            retain.make_config("demo", **overrides)
+    own = retain.make_config("demo").train.model_copy(update={"epochs": 7})  # a config's own section is still taken whole
+    assert retain.make_config("demo", train=own).train.epochs == 7
+
+
+def test_a_setting_given_twice_is_refused_naming_both_spellings():
+    with pytest.raises(ConfigError, match=r"train.epochs is given twice: as train=\{'epochs': 2\} and as train__epochs=1"):
+        retain.make_config("demo", train={"epochs": 2}, train__epochs=1)
+    with pytest.raises(ConfigError, match="model.options is given twice"):
+        retain.make_config("demo", model={"options": {"hidden": [8]}}, model__options__hidden=[4])
+    # a method by name and one of its parameters are two settings, in either order
+    for overrides in ({"method": "icarl", "method__loss": "sigmoid"}, {"method__loss": "sigmoid", "method": "icarl"}):
+        assert retain.make_config("demo", **overrides).method["loss"] == "sigmoid"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: retain.run(imports="x.py"), r"imports = 'x.py' is not allowed: imports must be a list of module names or .py paths"),
+    (lambda: retain.run(imports=5), "imports = 5 is not allowed"),
+    (lambda: retain.make_config("demo", imports=-1), "imports = -1 is not allowed"),
+    (lambda: retain.make_config("demo", imports=["ok", 3]), r"imports\[1\] = 3 is not allowed"),
+    (lambda: retain.run(out=123, dry_run=True), r"out = 123 is not allowed: out must be a path"),
+    (lambda: retain.run(dry_run="yes"), "dry_run = 'yes' is not allowed"),
+    (lambda: retain.load_results(5), "run_dir = 5 is not allowed: run_dir must be the path of a run directory"),
+    (lambda: retain.load_results(None), "run_dir = None is not allowed"),
+])
+def test_arguments_of_the_wrong_type_are_refused_by_name(call, message):
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_sweep_arguments_are_checked_before_anything_is_written(tmp_path):
+    grid = {"base": {"preset": "demo", **FAST}, "axes": {"seed": [1]}}
+    cases = [
+        (([1, 2],), {}, r"grid = \[1, 2\] is not allowed: grid must be the path of a grid file"),
+        (({"base": {"preset": "demo"}},), {}, r"Invalid grid mapping passed to retain.sweep: `axes`: Field required"),
+        (({"base": {"preset": "demo"}, "axes": {"seed": []}},), {},
+         "`axes.seed` of the grid mapping passed to retain.sweep is an empty list"),
+        ((grid,), {"executor": "slurm"}, r"executor = 'slurm' is not allowed: retain.sweep's executor must be 'local', 'ray'"),
+        ((grid,), {"workers": 0}, r"workers = 0 is not allowed: workers must be a whole number >= 1"),
+        ((grid,), {"out": 5}, "out = 5 is not allowed"),
+        ((grid,), {"imports": "x.py"}, "imports = 'x.py' is not allowed"),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message) as caught:
+            retain.sweep(*args, **{"out": tmp_path / "s", **kwargs})
+        assert "--executor" not in str(caught.value) and "grid.yaml" not in str(caught.value)
+        assert not (tmp_path / "s").exists()

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from retain.config import RetainConfig, config_to_dict, deep_merge
+from retain.config import RetainConfig, config_to_dict, deep_merge, validation_message
 from retain.errors import ConfigError, SweepError
 from retain.plugins import anchor_imports
-from retain.presets import apply_method_values, preset_names
+from retain.presets import apply_method_values, load_preset, preset_names
 from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.runs.results import upgraded
-from retain.sweeps.sweep import SweepSummary, run_sweep
+from retain.sweeps.sweep import GridFile, SweepSummary, run_sweep
 
 ConfigSource = RetainConfig | Mapping[str, Any] | str | Path | None
 
@@ -84,17 +86,24 @@ def make_config(config_or_path: ConfigSource = None, *, imports: list[str] | Non
     `model={"backbone": "convnet2", "options": {}}` drops the preset's MLP options), and a double
     underscore reaches into a section
     (`train__epochs=2`, `memory__budget="200 images"`). `imports` are plugin modules or .py files
-    (relative to the current directory) added to the config's own. Raises ConfigError.
+    (relative to the current directory) added to the config's own. `preset="name"` chooses the
+    preset when `config_or_path` names none (it may repeat the one it names, never another).
+    A setting given twice (`train={"epochs": 2}` and `train__epochs=1`) is refused. Raises ConfigError.
     """
-    tree = _config_tree(config_or_path)
-    for key, value in overrides.items():
+    imports = _checked_imports(imports)
+    preset = _checked_preset(overrides.pop("preset", None))
+    _check_overrides(overrides)
+    if config_or_path is None and preset is not None:
+        config_or_path = preset
+    tree = _with_preset(_config_tree(config_or_path), config_or_path, preset)
+    for key, value in sorted(overrides.items(), key=lambda item: item[0].count("__")):  # sections before their keys
         path = key.split("__")
         if path == ["method"]:
             tree["method"] = copy.deepcopy(value)
         else:
             _merge_at(tree, path, value)
     if imports:
-        tree["imports"] = add_imports(tree.get("imports"), list(imports))
+        tree["imports"] = add_imports(tree.get("imports"), imports)
     return validate_config(apply_method_values(tree))
 
 
@@ -118,12 +127,16 @@ def run(
     from retain.console import Reporter
     from retain.launch import launch
 
+    _check_type("out", out, (str, os.PathLike, type(None)), "a path (a str or pathlib.Path) or None")
+    _check_type("dry_run", dry_run, bool, "True or False")
+    _check_type("quiet", quiet, bool, "True or False")
     config = make_config(config_or_path, imports=imports, **overrides)
     return Results(launch(config, out=out, dry_run=dry_run, reporter=Reporter(quiet=quiet)))
 
 
 def load_results(run_dir: str | Path) -> Results:
     """The results.json of a run directory (complete or not) as `Results`; ConfigError when there is none."""
+    _check_type("run_dir", run_dir, (str, os.PathLike), "the path of a run directory (a str or pathlib.Path)")
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(
@@ -151,7 +164,8 @@ def sweep(
     `grid` is a grid file or its contents as a mapping (`base`, `axes`, and optionally `out`,
     `executor`, `workers`, `resources`; see docs/experiments.md); a mapping needs `out` (here
     or in it), where it is saved as grid.yaml. The other arguments override the grid's own;
-    `imports` are plugin modules or files added to every cell. Returns the `SweepSummary`
+    `imports` are plugin modules or files added to every cell. A grid mapping is checked
+    before it is saved (ConfigError names the bad key). Returns the `SweepSummary`
     (finished, skipped and repeated cells, the report's path). Raises `retain.errors.SweepError`
     when a cell failed (its `summary` holds every cell's outcome; a second call resumes them).
 
@@ -159,14 +173,17 @@ def sweep(
     plain script whose top level calls `retain.sweep(...)` works; no `if __name__ ==
     "__main__":` guard is needed (the same holds for Ray).
     """
+    _check_sweep_arguments(grid, out, executor, workers, ray_address, quiet)
+    imports = _checked_imports(imports)
     log = (lambda message: None) if quiet else print
     if isinstance(grid, Mapping):
+        _check_grid_mapping(grid)
         grid_path = _save_grid(dict(grid), out)
         out = out or grid_path.parent
     else:
         grid_path = Path(grid)
     summary = run_sweep(grid_path, out=out, executor=executor, workers=workers, ray_address=ray_address,
-                        log=log, imports=list(imports or []))
+                        log=log, imports=imports or [])
     if summary.failed:
         name, error = next(iter(summary.failed.items()))
         # The cell's own error (possibly a traceback) goes last, on its own lines, after what to do.
@@ -202,9 +219,15 @@ def _merge_at(tree: dict[str, Any], path: list[str], value: Any) -> None:
     if any(not part for part in path):
         raise ConfigError(f"Override {'__'.join(path)!r} has an empty key; use section__key=value, e.g. train__epochs=2.")
     node = tree
-    for part in path[:-1]:
-        if not isinstance(node.get(part), dict):
+    for depth, part in enumerate(path[:-1]):
+        if node is tree and part == "method" and isinstance(node.get(part), str):
+            node[part] = {"name": node[part]}  # method="lwf", method__lam=2
+        elif node.get(part) is None:
             node[part] = {}
+        elif not isinstance(node[part], dict):
+            raise ConfigError(
+                f"{'.'.join(path[:depth + 1])} is {node[part]!r}, not a mapping, so {'__'.join(path)}= cannot set a key "
+                "in it; make it a mapping of settings.")
         node = node[part]
     current = node.get(path[-1])
     if isinstance(value, Mapping) and isinstance(current, dict) and ".".join(path) not in WHOLE_MAPPINGS:
@@ -236,3 +259,103 @@ def _save_grid(grid: dict[str, Any], out: str | Path | None) -> Path:
     path = folder / "grid.yaml"
     path.write_text(yaml.safe_dump(grid, sort_keys=False))
     return path
+
+
+# ---------------------------------------------------------------------- argument checks
+# Each refuses before anything is written, naming the argument, its value and what is allowed.
+def _check_type(name: str, value: Any, types: type | tuple[type, ...], allowed: str) -> None:
+    if not isinstance(value, types):
+        raise ConfigError(f"{name} = {value!r} is not allowed: {name} must be {allowed}.")
+
+
+def _checked_imports(imports: Any) -> list[str]:
+    """`imports` as a list of str; a single string (it would be read letter by letter) is refused."""
+    if imports is None:
+        return []
+    if not isinstance(imports, (list, tuple)):
+        hint = f" (for one, write imports=[{imports!r}])" if isinstance(imports, (str, os.PathLike)) else ""
+        raise ConfigError(f"imports = {imports!r} is not allowed: imports must be a list of module names or .py paths, "
+                          f"e.g. imports=['./lwf.py']{hint}.")
+    for index, entry in enumerate(imports):
+        _check_type(f"imports[{index}]", entry, (str, os.PathLike), "a module name or a .py path (a str or pathlib.Path)")
+    return [str(entry) for entry in imports]
+
+
+def _checked_preset(preset: Any) -> str | None:
+    if preset is None:
+        return None
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset = {preset!r} is not allowed: preset must be a preset name, one of: "
+                          f"{', '.join(preset_names())}.")
+    load_preset(preset, field="the preset= argument")  # an unknown name is refused with the known ones
+    return preset
+
+
+def _with_preset(tree: dict[str, Any], source: ConfigSource, preset: str | None) -> dict[str, Any]:
+    """The tree under `preset=`: the preset it names already (refused if another), else the preset put under it."""
+    named = tree.get("preset")
+    if preset is None or preset == named:
+        return tree
+    where = "the RetainConfig" if isinstance(source, RetainConfig) else "the config mapping" if isinstance(source, Mapping) \
+        else f"config_or_path = {str(source)!r}"
+    if named:
+        raise ConfigError(
+            f"{where} names preset: {named} and preset={preset!r} was given; a run has one preset. Drop preset= to run "
+            f"{named}, or pass a config without a preset (or the name {preset!r} itself) to run {preset}.")
+    if isinstance(source, RetainConfig):
+        raise ConfigError(f"preset={preset!r} cannot be put under {where}, whose every setting is already resolved; "
+                          f"call make_config({preset!r}, ...) with your settings as keyword arguments instead.")
+    return merge_preset({key: value for key, value in tree.items() if key != "preset"}, preset)
+
+
+def _check_overrides(overrides: dict[str, Any]) -> None:
+    """A section given as something other than a mapping, or a setting given twice, is refused."""
+    sections = [name for name, field in RetainConfig.model_fields.items()
+                if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)]
+    for key, value in overrides.items():
+        if key in sections and not isinstance(value, (Mapping, RetainConfig.model_fields[key].annotation)):
+            raise ConfigError(f"{key} = {value!r} is not allowed: {key} must be a mapping of {key} settings (or a "
+                              f"config's own {key} section), e.g. {key}={{'<setting>': <value>}}, or set one setting "
+                              f"with {key}__<setting>=<value>.")
+    leaves = [(key, leaf) for key, value in overrides.items() for leaf in _leaf_paths(key.split("__"), value)]
+    for index, (first, one) in enumerate(leaves):
+        for second, other in leaves[index + 1:]:
+            shorter = min(one, other, key=len)
+            if first != second and one[:len(shorter)] == other[:len(shorter)]:
+                raise ConfigError(f"{'.'.join(shorter)} is given twice: as {first}={overrides[first]!r} and as "
+                                  f"{second}={overrides[second]!r}; give each setting once.")
+
+
+def _leaf_paths(path: list[str], value: Any) -> list[tuple[str, ...]]:
+    """The settings an override sets: {"train": {"epochs": 2}} sets train.epochs."""
+    if path == ["method"] and isinstance(value, str):
+        return [("method", "name")]
+    if isinstance(value, Mapping) and ".".join(path) not in WHOLE_MAPPINGS:
+        return [leaf for key, item in value.items() for leaf in _leaf_paths([*path, str(key)], item)]
+    return [tuple(path)]
+
+
+def _check_sweep_arguments(grid: Any, out: Any, executor: Any, workers: Any, ray_address: Any, quiet: Any) -> None:
+    _check_type("grid", grid, (str, os.PathLike, Mapping),
+                "the path of a grid file, the name of a shipped grid, or a mapping with `base` and `axes`")
+    _check_type("out", out, (str, os.PathLike, type(None)), "a path (a str or pathlib.Path) or None")
+    if executor is not None and executor not in ("local", "ray"):
+        raise ConfigError(f"executor = {executor!r} is not allowed: retain.sweep's executor must be 'local', 'ray' "
+                          "or None (the grid's own).")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers = {workers!r} is not allowed: workers must be a whole number >= 1, or None (the grid's own).")
+    _check_type("ray_address", ray_address, (str, type(None)), "a Ray address (a str, e.g. 'ray://host:10001') or None")
+    _check_type("quiet", quiet, bool, "True or False")
+
+
+def _check_grid_mapping(grid: Mapping[str, Any]) -> None:
+    """What load_grid checks in a grid file, checked in the mapping before it is saved as grid.yaml."""
+    try:
+        parsed = GridFile.model_validate(dict(grid))
+    except ValidationError as exc:
+        message = validation_message(exc, GridFile)
+        raise ConfigError(message.replace("Invalid configuration", "Invalid grid mapping passed to retain.sweep", 1)) from None
+    for key, values in parsed.axes.items():
+        if not values:
+            raise ConfigError(f"Axis `axes.{key}` of the grid mapping passed to retain.sweep is an empty list; "
+                              "give at least one value.")
