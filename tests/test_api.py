@@ -176,6 +176,7 @@ def test_sweep_arguments_are_checked_before_anything_is_written(tmp_path):
     cases = [
         (([1, 2],), {}, r"grid = \[1, 2\] is not allowed: grid must be the path of a grid file"),
         (({"base": {"preset": "demo"}},), {}, r"Invalid grid mapping passed to retain.sweep: `axes`: Field required"),
+        (({"base": {"preset": "demo"}, "axes": {}},), {}, "The grid mapping passed to retain.sweep has no axes"),
         (({"base": {"preset": "demo"}, "axes": {"seed": []}},), {},
          "`axes.seed` of the grid mapping passed to retain.sweep is an empty list"),
         ((grid,), {"executor": "slurm"}, r"executor = 'slurm' is not allowed: retain.sweep's executor must be 'local', 'ray'"),

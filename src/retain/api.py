@@ -355,6 +355,9 @@ def _check_grid_mapping(grid: Mapping[str, Any]) -> None:
     except ValidationError as exc:
         message = validation_message(exc, GridFile)
         raise ConfigError(message.replace("Invalid configuration", "Invalid grid mapping passed to retain.sweep", 1)) from None
+    if not parsed.axes:
+        raise ConfigError("The grid mapping passed to retain.sweep has no axes (`axes: {}`); give at least one axis, "
+                          "e.g. {'seed': [1, 2, 3]} (a single run is retain.run).")
     for key, values in parsed.axes.items():
         if not values:
             raise ConfigError(f"Axis `axes.{key}` of the grid mapping passed to retain.sweep is an empty list; "
