@@ -49,3 +49,12 @@ def test_version_names_torch_without_importing_it(tmp_path):
     assert lines[1] == f"torch {torch.__version__}"
     if torch.version.cuda is None:  # a CPU build can use no GPU: nothing to ask torch
         assert lines[2] == "device cpu (torch is a CPU build)" and json.loads(lines[-1]) is False
+
+
+def test_every_command_shows_a_deprecation_as_one_line_without_the_source(tmp_path):
+    """`retain list methods er-mixed` printed Python's warning with the file, line and source of
+    the code that warned; every command now shows it as retain's own warning line."""
+    shown = _retain("list", "methods", "er-mixed", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "warning: method.name='er-mixed' is deprecated" in shown.stderr
+    assert "cli.py" not in shown.stderr and "RetainDeprecationWarning" not in shown.stderr

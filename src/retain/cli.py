@@ -158,6 +158,7 @@ def _main(
                                  help="Print retain's version, torch's version and the device, then exit."),
 ) -> None:
     """Memory-budgeted class-incremental learning."""
+    _setup_logging(False, False)  # every command shows warnings as retain's lines (run and sweep: their -q/-v)
 
 
 @app.command()
