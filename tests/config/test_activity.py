@@ -230,3 +230,14 @@ def test_a_budget_the_user_sets_under_a_derived_protocol_is_refused_and_a_preset
     assert "memory.budget='300 images' takes no effect" in message and "budget.protocol = benchmark" in message
     # The demo's own budget under a protocol the user chose is the preset's: not refused.
     assert build_config(preset="demo", overrides=["budget.protocol=fair"]).budget.protocol == "fair"
+
+
+@pytest.mark.parametrize("setting", ["method.rq_grid=[90, 10]", "method.rq_tolerance=0.5", "method.rq_every_task=false",
+                                     "method.rq_select_on=compressed"])
+def test_mrdc_search_settings_with_a_fixed_quality_are_refused_and_taken_with_auto(setting):
+    """A fixed memory.quality skips the Rq search, so its settings would never be read."""
+    with pytest.raises(ConfigError) as info:
+        build_config(preset="mrdc-fmnist", overrides=["memory.quality=50", setting])
+    message = " ".join(str(info.value).split())
+    assert "takes no effect" in message and setting.split("=")[0] in message and "memory.quality = auto" in message
+    assert build_config(preset="mrdc-fmnist", overrides=[setting]).memory.quality == "auto"

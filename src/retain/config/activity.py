@@ -126,9 +126,12 @@ ACTIVITY: dict[str, Active | None] = {
 # Method parameters whose effect depends on another (looked up after ACTIVITY; a method without the
 # parameter refuses it by name). warn: a MAER grid sweeps maer_policy over min/middle/max with one
 # maer_middle in its base.
+_AUTO_QUALITY = _rule(lambda c: c.memory.quality == "auto", "memory.quality = auto (the Rq search)", lambda c: c.memory.quality)
 METHOD_ACTIVITY: dict[str, Active] = {
     "method.maer_middle": _rule(lambda c: c.method.get("maer_policy") == "middle", "method.maer_policy = middle",
                                 lambda c: c.method.get("maer_policy"), "warn"),
+    # MRDC's quality search: a fixed memory.quality skips it.
+    **{f"method.rq_{name}": _AUTO_QUALITY for name in ("grid", "tolerance", "ridge", "gram", "select_on", "skip_below", "every_task")},
 }
 
 
