@@ -159,7 +159,8 @@ def test_a_grid_setting_a_moved_setting_in_both_homes_is_refused(tmp_path):
 
     grid = tmp_path / "g.yaml"
     grid.write_text("base: {preset: maer-fmnist, memory: {maer_policy: max}}\naxes: {method.maer_policy: [min, middle]}\n")
-    with pytest.raises((ConfigError, SweepError), match="set one setting twice"):
+    with pytest.raises((ConfigError, SweepError), match="set one setting twice"), \
+            pytest.warns(Warning, match="memory.maer_policy is deprecated"):
         expand_cells(load_grid(grid), grid, tmp_path / "sweep")
 
 
