@@ -36,7 +36,7 @@ from retain.config import (  # noqa: F401  (re-exported: the old home of the sch
 )
 from retain.config.options import check_options
 from retain.config.tree import unknown_key_text
-from retain.errors import ConfigError, unknown_name
+from retain.errors import ConfigError, RetainError, unknown_name
 from retain.plugins import anchor_imports, load_plugins
 from retain.presets import apply_method_values, load_preset
 from retain.runs.dataset_settings import check_dataset_settings
@@ -190,12 +190,27 @@ def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], 
 
     dumped = config_to_dict(config)
     baseline = _preset_baseline(config, preset_tree)
+    baseline["method"] = _method_baseline(config, preset_tree)
     chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
     found = inactive_settings(config, chosen) + unreachable_settings(config, chosen)
     errors = [item.text() for item in found if item.severity == "error"]
     if errors:
         raise ConfigError(f"{where}Settings that would take no effect: " + "; ".join(errors) + ". Nothing was run or written.")
     config._notes = [item.text() for item in found if item.severity != "error"]
+
+
+def _method_baseline(config: RetainConfig, preset_tree: dict[str, Any]) -> dict[str, Any]:
+    """The method parameters nobody chose: the method's defaults, under the preset's own values for
+    that method. A config.yaml written from a run lists them all; read back, they are not the user's."""
+    from retain.methods import get_method_class
+
+    try:
+        defaults = get_method_class(config.method_name).Params().model_dump(mode="json")
+    except (RetainError, ValueError, TypeError):  # an unknown method, or one whose Params need values
+        defaults = {}
+    preset_method = preset_tree.get("method")
+    own = preset_method if isinstance(preset_method, dict) and preset_method.get("name") == config.method_name else {}
+    return {**defaults, **own, "name": config.method_name}
 
 
 def _preset_baseline(config: RetainConfig, preset_tree: dict[str, Any]) -> dict[str, Any]:
