@@ -262,7 +262,11 @@ def report(
     with _user_errors("write the report"):
         from retain.reports.report import write_report
 
-        written = write_report(path, _out_option(out), latex=latex)
+        out_dir = _out_option(out)
+        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out {out!r} is a file; give a directory for report.md, runs.csv and plots/ "
+                              "(created if missing), or leave --out out to write into PATH.")
+        written = write_report(path, out_dir, latex=latex)
         Console().print(f"report: {written}", markup=False, soft_wrap=True)
         if (written.parent / "report.tex").is_file():
             Console().print(f"LaTeX table: {written.parent / 'report.tex'}", markup=False, soft_wrap=True)

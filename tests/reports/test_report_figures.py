@@ -208,6 +208,18 @@ def test_cli_report_latex(sweep):
     assert (sweep / "report.tex").is_file() and (sweep / "plots" / "accuracy_vs_memory.pdf").is_file()
 
 
+def test_cli_report_out_that_is_a_file_is_refused_naming_the_option(sweep, tmp_path):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("mine\n")
+    result = CliRunner().invoke(app, ["report", str(sweep), "-o", str(a_file)])
+    assert result.exit_code == 2 and "--out" in result.output and "is a file" in result.output, result.output
+    assert a_file.read_text() == "mine\n" and not (sweep / "report.md").exists()
+
+
 def test_the_statistic_is_the_sample_std_and_every_table_names_score_and_dataset(tmp_path):
     root = tmp_path / "two-seeds"
     _run(root, "a", method="icarl", seed=0, stages=(99.0, 95.0, 92.00))
