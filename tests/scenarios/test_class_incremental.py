@@ -135,3 +135,10 @@ def test_uneven_increments_in_a_config_and_their_limits():
         parse_config({"scenario": {"kind": "blurry", "increment": [2, 3, 5]}})
     with pytest.raises(ConfigError, match="scenario.increment"):
         parse_config({"scenario": {"increment": []}})
+
+
+def test_a_split_larger_than_the_dataset_says_how_many_classes_it_has():
+    """A one-class image folder at the default increment 2: the error says the data has one class."""
+    labels = torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ConfigError, match=r"scenario.increment is 2.*1\.\.1 \(classes in the dataset: 1\)"):
+        class_incremental(labels, labels, 1, base=0, increment=2)

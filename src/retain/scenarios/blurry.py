@@ -31,7 +31,7 @@ def blurry(
     classes; `new_classes` and `task_classes` are the home classes. M = 0 is the disjoint split.
     """
     check_num_classes(num_classes)
-    check_int("scenario.num_tasks", num_tasks, 1, num_classes, f"1..{num_classes}")
+    check_int("scenario.num_tasks", num_tasks, 1, num_classes, f"1..{num_classes} (classes in the dataset: {num_classes})")
     if num_classes % num_tasks:
         raise ConfigError(
             f"scenario.num_tasks is {num_tasks}, which does not divide the {num_classes} classes; "

@@ -31,7 +31,7 @@ def class_incremental(
     seen so far. Class ids in the plan are remapped (class_order[i] -> i).
     """
     check_num_classes(num_classes)
-    check_int("scenario.base", base, 0, num_classes, f"0..{num_classes} (0 = no base task)")
+    check_int("scenario.base", base, 0, num_classes, f"0..{num_classes} (0 = no base task; classes in the dataset: {num_classes})")
     sizes = ([base] if base else []) + task_sizes(increment, num_classes - base, base, num_classes)
     if num_tasks is not None:
         check_int("scenario.num_tasks", num_tasks, 1, len(sizes), f"1..{len(sizes)} for this base and increment")
@@ -45,7 +45,7 @@ def class_incremental(
 def task_sizes(increment: int | Sequence[int], remaining: int, base: int, num_classes: int) -> list[int]:
     """The sizes of the tasks after the base: `remaining / increment` equal tasks, or the given list."""
     if isinstance(increment, (int, np.integer)) and not isinstance(increment, bool):
-        check_int("scenario.increment", increment, 1, num_classes, f"1..{num_classes}")
+        check_int("scenario.increment", increment, 1, num_classes, f"1..{num_classes} (classes in the dataset: {num_classes})")
         if remaining % increment:
             raise ConfigError(
                 f"scenario.increment is {increment}, which does not divide the {remaining} "
