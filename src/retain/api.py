@@ -29,7 +29,7 @@ from retain.plugins import anchor_imports
 from retain.presets import apply_method_values, load_preset, preset_names
 from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
 from retain.runs.results import upgraded
-from retain.sweeps.sweep import GridFile, SweepSummary, run_sweep
+from retain.sweeps.sweep import GridFile, SweepSummary, check_axes, run_sweep
 
 ConfigSource = RetainConfig | Mapping[str, Any] | str | Path | None
 
@@ -355,10 +355,4 @@ def _check_grid_mapping(grid: Mapping[str, Any]) -> None:
     except ValidationError as exc:
         message = validation_message(exc, GridFile)
         raise ConfigError(message.replace("Invalid configuration", "Invalid grid mapping passed to retain.sweep", 1)) from None
-    if not parsed.axes:
-        raise ConfigError("The grid mapping passed to retain.sweep has no axes (`axes: {}`); give at least one axis, "
-                          "e.g. {'seed': [1, 2, 3]} (a single run is retain.run).")
-    for key, values in parsed.axes.items():
-        if not values:
-            raise ConfigError(f"Axis `axes.{key}` of the grid mapping passed to retain.sweep is an empty list; "
-                              "give at least one value.")
+    check_axes(parsed, "the grid mapping passed to retain.sweep")

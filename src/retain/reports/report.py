@@ -649,9 +649,9 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
     fig = _figure(13, 4.6)
     unit = next(iter(curves.values()))["unit"]
     span = max(max(c["budgets"]) - min(c["budgets"]) for c in curves.values()) or 1.0
-    for column, (key, title) in enumerate((
-        ("average_incremental_accuracy", "average incremental accuracy (AUC-A)"),
-        ("last_accuracy", "last accuracy (AUC-L)"),
+    for column, (key, quantity, area) in enumerate((
+        ("average_incremental_accuracy", "average incremental accuracy", "AUC-A"),
+        ("last_accuracy", "last accuracy", "AUC-L"),
     )):
         ax = fig.add_subplot(1, 2, column + 1)
         drawn = []
@@ -672,8 +672,8 @@ def plot_budget_curves(curves: dict[str, dict[str, Any]], path: Path, styles: St
             drawn.append((_short_label(name), np.array([level[key]]), np.zeros(1), True))
         _limits_of_interest(ax, drawn)
         ax.set_xlabel(f"memory budget ({unit})")
-        ax.set_ylabel(f"{title.split(' (')[0]} (%)")
-        ax.set_title(title)
+        ax.set_ylabel(f"{quantity} (%)")
+        ax.set_title(f"{quantity} ({area})")
         ax.grid(alpha=0.3)
         if column == 1:
             ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

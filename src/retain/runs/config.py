@@ -63,7 +63,8 @@ def build_config(
         chosen = next(value for path, value in parsed if path == ["preset"])
         if preset is not None and chosen != preset:
             raise ConfigError(f"--preset {preset} and --set preset={chosen} name two presets; a run has one: keep one.")
-        preset, preset_field = chosen, preset_field if preset is not None else "--set preset"
+        if preset is None:
+            preset, preset_field = chosen, "--set preset"
     check_one_preset(file_tree, preset, config_path)
     sources: dict[str, str] = {}
     user: dict[str, Any] = {}
@@ -190,7 +191,6 @@ def check_settings_take_effect(config: RetainConfig, user_tree: dict[str, Any], 
 
     dumped = config_to_dict(config)
     baseline = _preset_baseline(config, preset_tree)
-    baseline["method"] = _method_baseline(config, preset_tree)
     chosen = {field for field in leaf_fields(user_tree) if value_at(dumped, field) != value_at(baseline, field)}
     found = inactive_settings(config, chosen) + unreachable_settings(config, chosen)
     errors = [item.text() for item in found if item.severity == "error"]
@@ -214,17 +214,19 @@ def _method_baseline(config: RetainConfig, preset_tree: dict[str, Any]) -> dict[
 
 
 def _preset_baseline(config: RetainConfig, preset_tree: dict[str, Any]) -> dict[str, Any]:
-    """The values the preset alone gives this run's method, its `by_method` values included: a
-    config.yaml written from a run holds those, and reading it back must not count them as the user's."""
+    """The values the preset alone gives this run's method, its `by_method` values and the method's
+    parameters at their defaults included: a config.yaml written from a run holds those, and reading
+    it back must not count them as the user's."""
     tree = {k: v for k, v in preset_tree.items() if k != "method"}
     method = config_to_dict(config).get("method") or {}
     if config.preset and isinstance(method.get("name"), str):
         tree = apply_method_values({**tree, "preset": config.preset, "method": {"name": method["name"]}})
         tree.pop("method", None)
     try:
-        return config_to_dict(parse_config(tree))
+        baseline = config_to_dict(parse_config(tree))
     except ConfigError:
-        return config_to_dict(RetainConfig())
+        baseline = config_to_dict(RetainConfig())
+    return {**baseline, "method": _method_baseline(config, preset_tree)}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

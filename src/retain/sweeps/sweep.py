@@ -104,13 +104,18 @@ def load_grid(path: str | Path) -> GridFile:
         grid = GridFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, GridFile).replace("Invalid configuration", f"Invalid grid file {str(path)!r}")) from None
+    check_axes(grid, f"the grid file {str(path)!r}")
+    return grid
+
+
+def check_axes(grid: GridFile, where: str) -> None:
+    """Refuse a grid without axes, or with an axis without values (`where` names the grid)."""
     if not grid.axes:
-        raise ConfigError(f"Grid file {str(path)!r} has no axes (`axes: {{}}`); give at least one axis, e.g. "
+        raise ConfigError(f"{where[0].upper()}{where[1:]} has no axes (`axes: {{}}`); give at least one axis, e.g. "
                           "`axes: {seed: [1, 2, 3]}` (a single run is `retain run`).")
     for key, values in grid.axes.items():
         if not values:
-            raise ConfigError(f"Grid axis `axes.{key}` in {str(path)!r} is an empty list; give at least one value.")
-    return grid
+            raise ConfigError(f"Axis `axes.{key}` of {where} is an empty list; give at least one value.")
 
 
 def resolve_grid(grid: str | Path) -> Path:
