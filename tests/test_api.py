@@ -189,3 +189,23 @@ def test_sweep_arguments_are_checked_before_anything_is_written(tmp_path):
             retain.sweep(*args, **{"out": tmp_path / "s", **kwargs})
         assert "--executor" not in str(caught.value) and "grid.yaml" not in str(caught.value)
         assert not (tmp_path / "s").exists()
+
+
+def test_an_old_and_a_new_spelling_together_are_refused_as_on_the_command_line():
+    for kwargs in ({"method": "maer", "memory__maer_policy": "min", "method__maer_policy": "max"},
+                   {"method__maer_policy": "max", "method": "maer", "memory": {"maer_policy": "min"}}):
+        with pytest.raises(ConfigError, match="set one setting twice; keep method.maer_policy"):
+            retain.make_config("demo", **kwargs)
+
+
+def test_a_grid_mapping_refused_by_its_cells_leaves_nothing_behind(tmp_path):
+    grid = {"base": {"preset": "demo", **FAST}, "axes": {"seed": [1.0, 1]}}
+    with pytest.raises(ConfigError, match="resolve to the same configuration"):
+        retain.sweep(grid, out=tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "grid.yaml").write_text("earlier grid\n")
+    with pytest.raises(ConfigError):
+        retain.sweep(grid, out=kept)
+    assert (kept / "grid.yaml").read_text() == "earlier grid\n"

@@ -27,7 +27,7 @@ from retain.config import RetainConfig, config_to_dict, deep_merge, validation_m
 from retain.errors import ConfigError, SweepError
 from retain.plugins import anchor_imports
 from retain.presets import apply_method_values, load_preset, preset_names
-from retain.runs.config import add_imports, merge_preset, read_config_file, validate_config
+from retain.runs.config import add_imports, check_not_given_twice, merge_preset, read_config_file, validate_config
 from retain.runs.results import upgraded
 from retain.sweeps.sweep import GridFile, SweepSummary, check_axes, run_sweep
 
@@ -93,6 +93,7 @@ def make_config(config_or_path: ConfigSource = None, *, imports: list[str] | Non
     imports = _checked_imports(imports)
     preset = _checked_preset(overrides.pop("preset", None))
     _check_overrides(overrides)
+    _check_moved_settings(config_or_path, overrides)
     if config_or_path is None and preset is not None:
         config_or_path = preset
     tree = _with_preset(_config_tree(config_or_path), config_or_path, preset)
@@ -178,12 +179,19 @@ def sweep(
     log = (lambda message: None) if quiet else print
     if isinstance(grid, Mapping):
         _check_grid_mapping(grid)
+        target = Path(out or grid.get("out") or ".")
+        before = (target.exists(), (target / "grid.yaml").read_bytes() if (target / "grid.yaml").is_file() else None)
         grid_path = _save_grid(dict(grid), out)
         out = out or grid_path.parent
     else:
-        grid_path = Path(grid)
-    summary = run_sweep(grid_path, out=out, executor=executor, workers=workers, ray_address=ray_address,
-                        log=log, imports=imports or [])
+        grid_path, before = Path(grid), None
+    try:
+        summary = run_sweep(grid_path, out=out, executor=executor, workers=workers, ray_address=ray_address,
+                            log=log, imports=imports or [])
+    except ConfigError:
+        if before is not None:  # refused before any cell: the grid.yaml saved here must not stay behind
+            _restore(grid_path, *before)
+        raise
     if summary.failed:
         name, error = next(iter(summary.failed.items()))
         # The cell's own error (possibly a traceback) goes last, on its own lines, after what to do.
@@ -242,6 +250,16 @@ def _merge_at(tree: dict[str, Any], path: list[str], value: Any) -> None:
 # Mappings that are one setting (a backbone's or dataset's options): given, they replace the preset's
 # whole, as `--set model.options={}` does (merged, a swapped backbone would keep the old one's options).
 WHOLE_MAPPINGS = ("model.options", "data.options")
+
+
+def _restore(grid_path: Path, folder_existed: bool, previous: bytes | None) -> None:
+    """Put the sweep directory back as it was before `_save_grid` wrote grid_path."""
+    if previous is not None:
+        grid_path.write_bytes(previous)
+        return
+    grid_path.unlink(missing_ok=True)
+    if not folder_existed and not any(grid_path.parent.iterdir()):
+        grid_path.parent.rmdir()
 
 
 def _save_grid(grid: dict[str, Any], out: str | Path | None) -> Path:
@@ -324,6 +342,15 @@ def _check_overrides(overrides: dict[str, Any]) -> None:
             if first != second and one[:len(shorter)] == other[:len(shorter)]:
                 raise ConfigError(f"{'.'.join(shorter)} is given twice: as {first}={overrides[first]!r} and as "
                                   f"{second}={overrides[second]!r}; give each setting once.")
+
+
+def _check_moved_settings(source: ConfigSource, overrides: dict[str, Any]) -> None:
+    """An old and a new spelling of one setting (memory.maer_policy, method.maer_policy) given
+    together are refused, as on the command line."""
+    user: dict[str, Any] = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else {}
+    for key, value in sorted(overrides.items(), key=lambda item: item[0].count("__")):  # sections before their keys
+        _merge_at(user, key.split("__"), copy.deepcopy(value))
+    check_not_given_twice(user)
 
 
 def _leaf_paths(path: list[str], value: Any) -> list[tuple[str, ...]]:
